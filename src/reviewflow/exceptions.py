@@ -1,0 +1,179 @@
+"""The errors reviewflow raises: one tree, every class catchable by its parent.
+
+::
+
+    ReviewflowError
+    ├── PolicyError (ValueError)          a policy that cannot be used: names the field and the fix
+    ├── TransitionRefused                 a step the rules refuse; ``.reason`` is a stable code
+    ├── ScoringError (ValueError)         bad counts or scale for a score
+    ├── BallotError                       a token used twice, unknown, or from another case
+    ├── DeadlineError (ValueError)        a naive datetime, an unknown calendar year, a bad due rule
+    ├── InputError (ValueError)           a bad import file, CLI argument or case id
+    │   └── DuplicateCaseError            a case id that is already open in the campaign
+    ├── UnknownCaseError (KeyError)       no such case in the campaign
+    ├── StoreError                        the store could not do what was asked
+    │   ├── ConflictError                 a stale version: someone else changed the case first
+    │   ├── IdempotencyKeyReused          the same key was replayed with different data
+    │   └── SchemaVersionError            the database needs ``reviewflow db upgrade``
+    └── PluginError                       a hook implementation raised; the step stands
+
+Every error carries a message in English that says what was wrong and what to do,
+with the Chinese name of the thing where the user works in Chinese.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+__all__ = [
+    "BallotError",
+    "ConflictError",
+    "DeadlineError",
+    "DuplicateCaseError",
+    "IdempotencyKeyReused",
+    "InputError",
+    "PluginError",
+    "PolicyError",
+    "ReviewflowError",
+    "SchemaVersionError",
+    "ScoringError",
+    "StoreError",
+    "TransitionRefused",
+    "UnknownCaseError",
+]
+
+
+class ReviewflowError(Exception):
+    """The root of every error reviewflow raises on purpose."""
+
+
+class PolicyError(ReviewflowError, ValueError):
+    """A policy (built in Python or loaded from a file) that cannot be used.
+
+    ``field`` is the dotted path of the offending setting (``stages.approval.due``),
+    ``source`` the file it came from, if any, and ``line`` its line, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        source: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        where = []
+        if source:
+            where.append(source if line is None else f"{source}:{line}")
+        if field:
+            where.append(field)
+        full = f"{': '.join(where)}: {message}" if where else message
+        super().__init__(full)
+        self.field = field
+        self.source = source
+        self.line = line
+
+
+class TransitionRefused(ReviewflowError):
+    """A step the rules refuse; nothing was changed.
+
+    ``reason`` is a stable, machine-readable code (``not_permitted``,
+    ``deadline_passed``, ``too_early``, ``content_rule``, ``wrong_stage``,
+    ``missing_data``, ``quorum_not_met``, ``self_sign_off``, ...);
+    ``findings`` lists every finding when there is more than one
+    (the report content rules list them all).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        case_id: str | None = None,
+        event: str | None = None,
+        findings: tuple[str, ...] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        prefix = f"{case_id}: {event}: " if case_id and event else ""
+        super().__init__(f"{prefix}{message} [{reason}]")
+        self.reason = reason
+        self.case_id = case_id
+        self.event = event
+        self.findings = findings
+        self.details = details or {}
+
+
+class ScoringError(ReviewflowError, ValueError):
+    """Counts or a scale that cannot produce a score (an unknown option, a negative count,
+    no valid ballots)."""
+
+
+class BallotError(ReviewflowError):
+    """A ballot that cannot be cast: a token unknown, already used, or from another case,
+    or a vote that is closed."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{message} [{reason}]")
+        self.reason = reason
+
+
+class DeadlineError(ReviewflowError, ValueError):
+    """A bad time value or due rule: a naive datetime, an unknown anchor, a calendar year
+    with no holiday data."""
+
+
+class InputError(ReviewflowError, ValueError):
+    """Bad input from a file or an argument: says where (file, row, column) and what to do."""
+
+
+class DuplicateCaseError(InputError):
+    """A case id that is already open in the campaign."""
+
+
+class UnknownCaseError(ReviewflowError, KeyError):
+    """No case with this id in the campaign."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreError(ReviewflowError):
+    """The store could not do what was asked (unreachable, corrupt, wrong schema)."""
+
+
+class ConflictError(StoreError):
+    """Someone else changed the case first: the write was based on a stale version.
+
+    Nothing was written. Reload the case and try again (``fire(..., retries=N)`` does it).
+    """
+
+    def __init__(self, case_id: str, expected: int, actual: int | None) -> None:
+        super().__init__(
+            f"case {case_id!r} changed under you: this write expected version {expected}, "
+            f"the store has version {actual}; reload the case and try again"
+        )
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReused(StoreError):
+    """The same idempotency key was sent again with different data."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is older (or newer) than this reviewflow: run ``reviewflow db upgrade``."""
+
+
+class PluginError(ReviewflowError):
+    """A hook implementation raised. The step it was told about stands; the failure is recorded.
+
+    ``plugin`` names the plugin, ``hook`` the hook; the original exception is ``__cause__``.
+    """
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        super().__init__(f"plugin {plugin!r} failed in {hook}: {type(error).__name__}: {error}")
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error

@@ -1,0 +1,311 @@
+"""The things a campaign is made of: stages, actors, reports, cases and event records."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+
+__all__ = [
+    "GENESIS_HASH",
+    "Actor",
+    "Case",
+    "EventRecord",
+    "Problem",
+    "Report",
+    "Stage",
+]
+
+
+class Stage(enum.StrEnum):
+    """The stages of one case, in the seed's order; ``.label`` is the Chinese name.
+
+    >>> Stage.APPROVAL.label
+    '材料审阅'
+    >>> Stage("approval") is Stage.APPROVAL
+    True
+    """
+
+    RESEARCH = "research"
+    DRAFTING = "drafting"
+    APPROVAL = "approval"
+    MEETING = "meeting"
+    EVALUATION = "evaluation"
+    GROUP_TALK = "group_talk"
+    REPORT_BACK = "report_back"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name of the stage."""
+        return _STAGE_LABELS[self]
+
+    @property
+    def order(self) -> int:
+        """The position of the stage in the lifecycle, from 0."""
+        return _STAGE_ORDER[self]
+
+
+_STAGE_LABELS = {
+    Stage.RESEARCH: "提前准备",
+    Stage.DRAFTING: "撰写述职报告",
+    Stage.APPROVAL: "材料审阅",
+    Stage.MEETING: "述职评议会",
+    Stage.EVALUATION: "三评",
+    Stage.GROUP_TALK: "集体约谈",
+    Stage.REPORT_BACK: "专题报告",
+    Stage.CLOSED: "已办结",
+}
+_STAGE_ORDER = {stage: i for i, stage in enumerate(Stage)}
+
+
+def _roles(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+@attrs.frozen
+class Actor:
+    """Someone who fires events: an id (the host's), a display name and a set of roles.
+
+    >>> Actor("zhang", "张三", roles={"secretary"}).roles
+    frozenset({'secretary'})
+    """
+
+    id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    name: str = ""
+    roles: frozenset[str] = attrs.field(factory=frozenset, converter=_roles)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the actor as plain JSON data."""
+        return {"id": self.id, "name": self.name, "roles": sorted(self.roles)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Actor:
+        """Build an actor from :meth:`to_json` data."""
+        return cls(str(data["id"]), str(data.get("name", "")), roles=data.get("roles", ()))
+
+
+@attrs.frozen(kw_only=True)
+class Problem:
+    """One problem in a report: what it is, its causes (主客观原因) and the measure against it."""
+
+    description: str
+    causes: str = ""
+    measure: str = ""
+    #: The text of last year's problem this one follows up, when it carries one over.
+    follows: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the problem as plain JSON data."""
+        out: dict[str, Any] = {
+            "description": self.description, "causes": self.causes, "measure": self.measure,
+        }
+        if self.follows is not None:
+            out["follows"] = self.follows
+        return out
+
+
+def _problems(value: Iterable[Problem | Mapping[str, Any]]) -> tuple[Problem, ...]:
+    return tuple(p if isinstance(p, Problem) else Problem(**dict(p)) for p in value)
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """A secretary's report (述职报告), in the four parts of 四个讲清楚.
+
+    ``duty`` (个人履职) and ``progress`` (本年度工作推进) are the achievement parts;
+    ``problems`` the main problems with causes and measures; ``plans`` next year's plan.
+    ``rectified`` maps each of last year's problems to how it was addressed (整改落实情况).
+    """
+
+    duty: str = ""
+    progress: str = ""
+    problems: tuple[Problem, ...] = attrs.field(default=(), converter=_problems)
+    plans: str = ""
+    rectified: Mapping[str, str] = attrs.field(factory=dict)
+
+    def section_text(self, name: str) -> str:
+        """Return the text of one section (problems joined), for length rules."""
+        if name == "problems":
+            return "".join(p.description + p.causes + p.measure for p in self.problems)
+        if name == "rectified":
+            return "".join(self.rectified.values())
+        value = getattr(self, name, None)
+        if not isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as plain JSON data."""
+        return {
+            "duty": self.duty,
+            "progress": self.progress,
+            "problems": [p.to_json() for p in self.problems],
+            "plans": self.plans,
+            "rectified": dict(self.rectified),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        """Build a report from :meth:`to_json` data."""
+        return cls(
+            duty=str(data.get("duty", "")),
+            progress=str(data.get("progress", "")),
+            problems=data.get("problems", ()),
+            plans=str(data.get("plans", "")),
+            rectified=dict(data.get("rectified", {})),
+        )
+
+
+#: The ``prev_hash`` of a case's first event.
+GENESIS_HASH = "0" * 64
+
+
+def _canonical(data: Mapping[str, Any]) -> str:
+    if not data:
+        return "{}"
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+@attrs.frozen(kw_only=True)
+class EventRecord:
+    """One step of one case, immutable; chained to the case's previous step by ``prev_hash``.
+
+    ``seq`` is the case's version after this step (1 for the opening event).
+    ``at`` is an ISO 8601 string with its offset, exactly as stored and hashed.
+    ``data`` is plain JSON data; ``reason`` is set for steps that carry one
+    (a send-back, a late submission, an extension).
+    """
+
+    campaign_id: str
+    case_id: str
+    seq: int
+    event: str
+    actor_id: str
+    role: str
+    at: str
+    from_stage: str | None
+    to_stage: str
+    reason: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    prev_hash: str = GENESIS_HASH
+    hash: str = ""
+
+    @property
+    def event_id(self) -> str:
+        """A stable, unique id for de-duplicating deliveries: campaign/case/seq."""
+        return f"{self.campaign_id}/{self.case_id}/{self.seq}"
+
+    def compute_hash(self) -> str:
+        """Recompute this record's hash from its content and ``prev_hash``."""
+        text = "\x1f".join((
+            self.prev_hash, self.campaign_id, self.case_id, str(self.seq), self.event,
+            self.actor_id, self.role, self.at, self.from_stage or "", self.to_stage,
+            self.reason or "", _canonical(self.data),
+        ))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def sealed(self) -> EventRecord:
+        """Return a copy with ``hash`` computed."""
+        return attrs.evolve(self, hash=self.compute_hash())
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as plain JSON data."""
+        return attrs.asdict(self, recurse=False) | {"data": dict(self.data)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EventRecord:
+        """Build a record from :meth:`to_json` data."""
+        return cls(**dict(data))
+
+
+class HistorySource(Protocol):
+    """What a case asks for its history (a store)."""
+
+    def history(self, campaign_id: str, case_id: str) -> list[EventRecord]: ...
+
+
+@attrs.define(slots=True, eq=False, repr=False)
+class Case:
+    """One organisation and its secretary in one campaign (述职对象).
+
+    A case is a snapshot: the store hands out copies, and a step produces a new
+    version. ``stage`` and ``version`` say where it stands; ``data`` holds what the
+    steps recorded (problem list, report, signatures, meeting, evaluation), as
+    plain JSON data that is replaced, never edited in place.
+    """
+
+    campaign_id: str
+    case_id: str
+    organization: str
+    secretary: Actor
+    stage: Stage = Stage.RESEARCH
+    version: int = 0
+    last_hash: str = GENESIS_HASH
+    data: dict[str, Any] = attrs.field(factory=dict)
+    previous_case_id: str | None = None
+    _source: HistorySource | None = attrs.field(default=None, alias="source")
+
+    @property
+    def history(self) -> tuple[EventRecord, ...]:
+        """Return this case's steps in order, up to this snapshot's version."""
+        if self._source is None:
+            return ()
+        records = self._source.history(self.campaign_id, self.case_id)
+        return tuple(records[: self.version])
+
+    def copy(self) -> Case:
+        """Return a detached copy that a step may change (``data`` is copied one level)."""
+        return Case(
+            self.campaign_id, self.case_id, self.organization, self.secretary, self.stage,
+            self.version, self.last_hash, dict(self.data), self.previous_case_id, self._source,
+        )
+
+    def bind(self, source: HistorySource | None) -> Case:
+        """Attach the store that answers :attr:`history`; return self."""
+        self._source = source
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the case as plain JSON data (what a store keeps)."""
+        return {
+            "campaign_id": self.campaign_id,
+            "case_id": self.case_id,
+            "organization": self.organization,
+            "secretary": self.secretary.to_json(),
+            "stage": self.stage.value,
+            "version": self.version,
+            "last_hash": self.last_hash,
+            "data": self.data,
+            "previous_case_id": self.previous_case_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: HistorySource | None = None) -> Case:
+        """Build a case from :meth:`to_json` data."""
+        return cls(
+            str(data["campaign_id"]),
+            str(data["case_id"]),
+            str(data["organization"]),
+            Actor.from_json(data["secretary"]),
+            Stage(data["stage"]),
+            int(data["version"]),
+            str(data["last_hash"]),
+            dict(data.get("data") or {}),
+            data.get("previous_case_id"),
+            source,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Case({self.case_id!r}, organization={self.organization!r}, "
+            f"stage={self.stage.value!r}, version={self.version})"
+        )
+

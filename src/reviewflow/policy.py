@@ -1,0 +1,359 @@
+"""The policy: everything a campaign requires, as checked, frozen data.
+
+``Policy.default(year=...)`` is the seed's plan (a district education bureau's
+一述三评). ``reviewflow.load_policy(path)`` reads the same from a TOML file.
+A policy is checked when it is built: a bad one raises :class:`PolicyError`
+naming the field and the fix.
+
+>>> p = Policy.default(year=2016)
+>>> [level.label for level in p.approval_levels]
+['指导组审阅', '局党组审定']
+>>> p.stage(Stage.DRAFTING).hard
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from typing import Any
+
+import attrs
+import pendulum
+
+from reviewflow.clock import DEFAULT_TZ
+from reviewflow.deadlines import At, DueRule
+from reviewflow.exceptions import PolicyError
+from reviewflow.model import Stage
+from reviewflow.scoring import ScoringPolicy
+
+
+__all__ = [
+    "DEFAULT_ROLES",
+    "EVENTS",
+    "ApprovalLevel",
+    "ContentRules",
+    "Policy",
+    "StageRule",
+]
+
+#: Roles of the seed's plan, with their Chinese names.
+DEFAULT_ROLES: Mapping[str, str] = {
+    "organizer": "局党组",
+    "secretary": "党组织书记",
+    "guidance_group": "指导组",
+    "superior_secretary": "上级党组织书记",
+    "department_delegate": "上级党组织部门派员",
+    "party_office": "局机关党委办公室",
+    "scrutineer": "计票监票人",
+}
+
+#: Every event of the lifecycle: (name, source stage, destination stage, Chinese label).
+#: ``sign_off`` stays in approval until the last level signs; ``comment``,
+#: ``record_vote`` and ``extend`` never change the stage.
+EVENTS: tuple[tuple[str, Stage | None, Stage | None, str], ...] = (
+    ("finish_research", Stage.RESEARCH, Stage.DRAFTING, "完成调研"),
+    ("submit_report", Stage.DRAFTING, Stage.APPROVAL, "提交述职报告"),
+    ("sign_off", Stage.APPROVAL, Stage.MEETING, "审阅签字"),
+    ("return_for_revision", Stage.APPROVAL, Stage.DRAFTING, "退回修改"),
+    ("hold_meeting", Stage.MEETING, Stage.EVALUATION, "召开述职评议会"),
+    ("comment", Stage.EVALUATION, None, "点评"),
+    ("record_vote", Stage.EVALUATION, None, "录入测评票数"),
+    ("finish_evaluation", Stage.EVALUATION, Stage.GROUP_TALK, "完成三评"),
+    ("hold_talk", Stage.GROUP_TALK, Stage.REPORT_BACK, "集体约谈"),
+    ("submit_special_report", Stage.REPORT_BACK, Stage.CLOSED, "报送专题报告"),
+)
+EVENT_NAMES = frozenset(e[0] for e in EVENTS)
+
+_DEFAULT_PERMISSIONS: Mapping[str, frozenset[str]] = {
+    "finish_research": frozenset({"organizer"}),
+    "submit_report": frozenset({"secretary"}),
+    "sign_off": frozenset({"guidance_group", "organizer"}),
+    "return_for_revision": frozenset({"guidance_group", "organizer"}),
+    "hold_meeting": frozenset({"organizer", "secretary"}),
+    "comment": frozenset({"superior_secretary", "department_delegate"}),
+    "record_vote": frozenset({"organizer", "scrutineer"}),
+    "finish_evaluation": frozenset({"organizer"}),
+    "hold_talk": frozenset({"superior_secretary", "organizer"}),
+    "submit_special_report": frozenset({"secretary", "party_office"}),
+}
+
+
+def _frozen_roles(value: Iterable[str]) -> frozenset[str]:
+    return frozenset({value}) if isinstance(value, str) else frozenset(value)
+
+
+@attrs.frozen(kw_only=True)
+class StageRule:
+    """When the step out of a stage is due, and when it may happen at the earliest.
+
+    ``hard`` refuses the step after ``due`` (+ ``grace``) with ``deadline_passed``;
+    a soft deadline lets it through and marks it late. ``opens`` refuses a step
+    before that time with ``too_early`` (the seed's meetings start mid-January).
+    ``ladder`` holds the reminder and escalation rungs (see :mod:`reviewflow.deadlines`).
+    """
+
+    due: DueRule | None = None
+    hard: bool = False
+    grace: pendulum.Duration = attrs.field(factory=lambda: pendulum.duration())
+    opens: pendulum.DateTime | None = None
+    ladder: tuple[Any, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class ApprovalLevel:
+    """One level of the tiered review (分级审阅): who may sign at it."""
+
+    name: str
+    label: str = ""
+    roles: frozenset[str] = attrs.field(converter=_frozen_roles)
+
+
+@attrs.frozen(kw_only=True)
+class ContentRules:
+    """What a report must contain (the seed's 四个讲清楚 and 写成绩不超过1/3).
+
+    ``required_sections`` must be non-empty; the ``achievement_sections`` together may
+    take at most ``achievement_max_share`` of the report's characters; the problem
+    sections at least ``problems_min_share``, if set; every problem needs its causes
+    and a measure; each of last year's problems must be addressed in ``rectified``.
+    """
+
+    required_sections: tuple[str, ...] = ("duty", "progress", "problems", "plans")
+    achievement_sections: tuple[str, ...] = ("duty", "progress")
+    achievement_max_share: Fraction | None = Fraction(1, 3)
+    problems_min_share: Fraction | None = None
+    min_chars: int | None = None
+    max_chars: int | None = None
+    require_cause_and_measure: bool = True
+    require_carry_over: bool = True
+
+
+_SECTIONS = frozenset({"duty", "progress", "problems", "plans", "rectified"})
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """Everything a campaign requires. Build with :meth:`default`, :func:`load_policy`,
+    or by hand; it is checked when built."""
+
+    name: str = "述职评议考核"
+    year: int
+    tz: str = DEFAULT_TZ
+    roles: Mapping[str, str] = attrs.field(factory=lambda: dict(DEFAULT_ROLES))
+    stages: Mapping[Stage, StageRule] = attrs.field(factory=dict)
+    permissions: Mapping[str, frozenset[str]] = attrs.field(
+        factory=lambda: dict(_DEFAULT_PERMISSIONS)
+    )
+    approval_levels: tuple[ApprovalLevel, ...] = ()
+    #: Guidance groups (指导组) by name: the actor ids of their members.
+    guidance_groups: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+    #: Which guidance group reviews which case (case id to group name).
+    assignments: Mapping[str, str] = attrs.field(factory=dict)
+    content: ContentRules = attrs.field(factory=ContentRules)
+    scoring: ScoringPolicy = attrs.field(factory=ScoringPolicy)
+    #: Working-day calendar settings; see :mod:`reviewflow.calendar`.
+    calendar: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Plugins (entry-point names in the group ``reviewflow``) this campaign runs.
+    plugins: tuple[str, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        _check(self)
+
+    def stage(self, stage: Stage) -> StageRule:
+        """Return the rule for a stage (an empty rule if the policy sets none)."""
+        return self.stages.get(stage) or _EMPTY_RULE
+
+    def role_label(self, role: str) -> str:
+        """Return a role's Chinese name."""
+        return self.roles.get(role, role)
+
+    @classmethod
+    def default(cls, *, year: int, tz: str = DEFAULT_TZ) -> Policy:
+        """Return the seed's plan for an assessment of ``year``, held early the next year.
+
+        Reports are due before 18 January (hard); meetings open mid-January (the 11th);
+        two review levels: the guidance group, then the bureau's Party group.
+        """
+        nxt = year + 1
+        stages = {
+            Stage.DRAFTING: StageRule(
+                due=At(pendulum.datetime(nxt, 1, 18, tz=tz)), hard=True,
+                ladder=_default_report_ladder(),
+            ),
+            Stage.APPROVAL: StageRule(due=At(pendulum.datetime(nxt, 1, 25, tz=tz)), hard=False),
+            Stage.MEETING: StageRule(
+                opens=pendulum.datetime(nxt, 1, 11, tz=tz),
+                due=At(pendulum.datetime(nxt, 2, 1, tz=tz)), hard=False,
+            ),
+        }
+        levels = (
+            ApprovalLevel(name="guidance_group", label="指导组审阅", roles={"guidance_group"}),
+            ApprovalLevel(name="party_group", label="局党组审定", roles={"organizer"}),
+        )
+        return cls(name=f"{year}年度党组织书记抓党建工作述职评议考核", year=year, tz=tz,
+                   stages=stages, approval_levels=levels)
+
+    def to_json(self) -> str:
+        """Return the policy as JSON (what a store keeps with the campaign)."""
+        return json.dumps(_policy_data(self), ensure_ascii=False, sort_keys=True)
+
+
+_EMPTY_RULE = StageRule()
+
+
+def _default_report_ladder() -> tuple[Any, ...]:
+    from reviewflow import deadlines
+
+    factory = getattr(deadlines, "default_report_ladder", None)
+    return tuple(factory()) if factory is not None else ()
+
+
+def _check(p: Policy) -> None:
+    if not isinstance(p.year, int) or not 1949 < p.year < 2200:
+        raise PolicyError(f"year {p.year!r} is not a plausible year; give e.g. 2016", field="year")
+    try:
+        pendulum.timezone(p.tz)
+    except Exception:
+        raise PolicyError(
+            f"unknown time zone {p.tz!r}; use an IANA name such as 'Asia/Shanghai'", field="tz"
+        ) from None
+    for stage in p.stages:
+        if not isinstance(stage, Stage):
+            known = ", ".join(s.value for s in Stage)
+            raise PolicyError(f"unknown stage {stage!r}; stages are: {known}", field="stages")
+    for event, roles in p.permissions.items():
+        if event not in EVENT_NAMES:
+            raise PolicyError(
+                f"unknown event {event!r}; events are: {', '.join(sorted(EVENT_NAMES))}",
+                field=f"permissions.{event}",
+            )
+        for role in roles:
+            if role not in p.roles:
+                raise PolicyError(
+                    f"unknown role {role!r}; declare it under [roles] or use one of: "
+                    f"{', '.join(sorted(p.roles))}",
+                    field=f"permissions.{event}",
+                )
+    if not p.approval_levels:
+        raise PolicyError("at least one approval level is needed", field="approval.levels")
+    names = [level.name for level in p.approval_levels]
+    if len(set(names)) != len(names):
+        raise PolicyError("approval level names must be unique", field="approval.levels")
+    for i, level in enumerate(p.approval_levels):
+        if not level.roles:
+            raise PolicyError(
+                f"approval level {level.name!r} has no signers; give it roles = [...]",
+                field=f"approval.levels[{i}].roles",
+            )
+        for role in level.roles:
+            if role not in p.roles:
+                raise PolicyError(
+                    f"unknown role {role!r} at approval level {level.name!r}",
+                    field=f"approval.levels[{i}].roles",
+                )
+    for case_id, group in p.assignments.items():
+        if group not in p.guidance_groups:
+            raise PolicyError(
+                f"case {case_id!r} is assigned to unknown guidance group {group!r}; "
+                f"declare it under [guidance_groups]",
+                field=f"assignments.{case_id}",
+            )
+    _check_content(p.content)
+    _check_stage_order(p)
+
+
+def _check_content(c: ContentRules) -> None:
+    for field_name in ("required_sections", "achievement_sections"):
+        for section in getattr(c, field_name):
+            if section not in _SECTIONS:
+                raise PolicyError(
+                    f"unknown report section {section!r}; sections are: "
+                    f"{', '.join(sorted(_SECTIONS))}",
+                    field=f"content.{field_name}",
+                )
+    for field_name in ("achievement_max_share", "problems_min_share"):
+        share = getattr(c, field_name)
+        if share is not None and not 0 < share <= 1:
+            raise PolicyError(
+                f"{share} is not a share between 0 and 1; write it as a fraction like '1/3'",
+                field=f"content.{field_name}",
+            )
+    if c.min_chars is not None and c.max_chars is not None and c.min_chars > c.max_chars:
+        raise PolicyError("min_chars is above max_chars", field="content.min_chars")
+
+
+def _check_stage_order(p: Policy) -> None:
+    """Fixed due times must not go backwards along the lifecycle."""
+    previous: tuple[Stage, pendulum.DateTime] | None = None
+    for stage in Stage:
+        rule = p.stages.get(stage)
+        if rule is None:
+            continue
+        if rule.opens is not None and rule.opens.tzinfo is None:
+            raise PolicyError("opens must be an aware datetime", field=f"stages.{stage}.opens")
+        if not isinstance(rule.due, At):
+            continue
+        if previous is not None and rule.due.at < previous[1]:
+            raise PolicyError(
+                f"due time {rule.due.at.isoformat()} is before the due time of the earlier "
+                f"stage {previous[0].value} ({previous[1].isoformat()}); move one of them",
+                field=f"stages.{stage.value}.due",
+            )
+        if rule.opens is not None and rule.due.at < rule.opens:
+            raise PolicyError(
+                f"due time {rule.due.at.isoformat()} is before the window opens "
+                f"({rule.opens.isoformat()})",
+                field=f"stages.{stage.value}.due",
+            )
+        previous = (stage, rule.due.at)
+
+
+def _policy_data(p: Policy) -> dict[str, Any]:
+    def rule(r: StageRule) -> dict[str, Any]:
+        out: dict[str, Any] = {"hard": r.hard}
+        if r.due is not None:
+            out["due"] = dict(r.due.to_json())
+        if r.opens is not None:
+            out["opens"] = r.opens.isoformat()
+        if r.grace:
+            out["grace_seconds"] = r.grace.total_seconds()
+        if r.ladder:
+            out["ladder"] = [getattr(x, "to_json", lambda x=x: repr(x))() for x in r.ladder]
+        return out
+
+    c = p.content
+    return {
+        "name": p.name,
+        "year": p.year,
+        "tz": p.tz,
+        "roles": dict(p.roles),
+        "stages": {s.value: rule(r) for s, r in p.stages.items()},
+        "permissions": {e: sorted(r) for e, r in p.permissions.items()},
+        "approval": {
+            "levels": [
+                {"name": lv.name, "label": lv.label, "roles": sorted(lv.roles)}
+                for lv in p.approval_levels
+            ],
+        },
+        "guidance_groups": {g: sorted(m) for g, m in p.guidance_groups.items()},
+        "assignments": dict(p.assignments),
+        "content": {
+            "required_sections": list(c.required_sections),
+            "achievement_sections": list(c.achievement_sections),
+            "achievement_max_share": _frac(c.achievement_max_share),
+            "problems_min_share": _frac(c.problems_min_share),
+            "min_chars": c.min_chars,
+            "max_chars": c.max_chars,
+            "require_cause_and_measure": c.require_cause_and_measure,
+            "require_carry_over": c.require_carry_over,
+        },
+        "scoring": p.scoring.to_json(),
+        "calendar": dict(p.calendar),
+        "plugins": list(p.plugins),
+    }
+
+
+def _frac(value: Fraction | None) -> str | None:
+    return None if value is None else str(value)

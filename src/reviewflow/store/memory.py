@@ -1,0 +1,180 @@
+"""The in-memory store: one process, no persistence; for tests, simulations and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from reviewflow.exceptions import ConflictError, DuplicateCaseError, UnknownCaseError
+from reviewflow.model import Case, EventRecord
+from reviewflow.store.base import Commit, Refusal
+
+
+__all__ = ["MemoryStore"]
+
+
+class _CampaignData:
+    __slots__ = ("cases", "history", "idempotency", "outbox", "policy", "refusals")
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+        self.cases: dict[str, Case] = {}
+        self.history: dict[str, list[EventRecord]] = {}
+        self.refusals: list[Refusal] = []
+        self.outbox: dict[str, EventRecord] = {}
+        self.idempotency: dict[str, tuple[str, str, int]] = {}
+
+
+class MemoryStore:
+    """Keep everything in this process's memory; thread-safe, lost at exit."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._campaigns: dict[str, _CampaignData] = {}
+        self._lock = threading.Lock()
+        #: Extra-row handlers by type, registered by the features that write extras.
+        self.extra_handlers: dict[type, object] = {}
+
+    def _c(self, campaign_id: str) -> _CampaignData:
+        try:
+            return self._campaigns[campaign_id]
+        except KeyError:
+            raise UnknownCaseError(f"no campaign {campaign_id!r} in this store") from None
+
+    def setup_campaign(self, campaign_id: str, policy_json: str) -> None:
+        """Create the campaign if it is new."""
+        with self._lock:
+            if campaign_id not in self._campaigns:
+                self._campaigns[campaign_id] = _CampaignData(policy_json)
+
+    def campaign_policy(self, campaign_id: str) -> str | None:
+        """Return the campaign's policy JSON."""
+        data = self._campaigns.get(campaign_id)
+        return None if data is None else data.policy
+
+    def campaigns(self) -> list[str]:
+        """Return the campaign ids."""
+        return sorted(self._campaigns)
+
+    def insert_cases(self, commits: Sequence[Commit]) -> None:
+        """Add new cases with their opening events, all or none."""
+        with self._lock:
+            seen: set[tuple[str, str]] = set()
+            for c in commits:
+                key = (c.case.campaign_id, c.case.case_id)
+                if key in seen or c.case.case_id in self._c(c.case.campaign_id).cases:
+                    raise DuplicateCaseError(
+                        f"case {c.case.case_id!r} is already open in campaign "
+                        f"{c.case.campaign_id!r}; use another id or fire events on the open case"
+                    )
+                seen.add(key)
+            for c in commits:
+                self._apply(c)
+
+    def _apply(self, c: Commit) -> None:
+        data = self._campaigns[c.case.campaign_id]
+        stored = c.case.copy().bind(self)
+        data.cases[stored.case_id] = stored
+        events = data.history.setdefault(stored.case_id, [])
+        events.extend(c.events)
+        for record in c.events:
+            data.outbox[record.event_id] = record
+        if c.idempotency_key is not None:
+            data.idempotency[c.idempotency_key] = (
+                c.fingerprint or "", stored.case_id, stored.version,
+            )
+        for extra in c.extras:
+            handler = self.extra_handlers.get(type(extra))
+            if handler is not None:
+                handler(self, extra)  # type: ignore[operator]  # handlers are callables
+
+    def get(self, campaign_id: str, case_id: str) -> Case | None:
+        """Return a detached copy of the case."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return None
+        case = data.cases.get(case_id)
+        return None if case is None else case.copy()
+
+    def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
+        """Return copies of the campaign's cases, by case id."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return []
+        return [
+            c.copy() for _, c in sorted(data.cases.items())
+            if stage is None or c.stage == stage
+        ]
+
+    def history(self, campaign_id: str, case_id: str) -> list[EventRecord]:
+        """Return the case's event records."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return []
+        return list(data.history.get(case_id, ()))
+
+    def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
+        """Apply each commit whose expected version still holds."""
+        results: list[Exception | None] = []
+        with self._lock:
+            for c in commits:
+                data = self._campaigns.get(c.case.campaign_id)
+                current = None if data is None else data.cases.get(c.case.case_id)
+                if current is None:
+                    results.append(UnknownCaseError(
+                        f"no case {c.case.case_id!r} in campaign {c.case.campaign_id!r}"
+                    ))
+                    continue
+                if current.version != c.expected_version:
+                    results.append(ConflictError(c.case.case_id, c.expected_version, current.version))
+                    continue
+                try:
+                    self._apply(c)
+                except Exception as exc:  # an extra-row handler refused; nothing else applied
+                    results.append(exc)
+                    continue
+                results.append(None)
+        return results
+
+    def find_idempotent(self, campaign_id: str, key: str) -> tuple[str, str, int] | None:
+        """Return what an idempotency key recorded."""
+        data = self._campaigns.get(campaign_id)
+        return None if data is None else data.idempotency.get(key)
+
+    def record_refusals(self, refusals: Sequence[Refusal]) -> None:
+        """Append to the refusal journal."""
+        with self._lock:
+            for r in refusals:
+                self._c(r.campaign_id).refusals.append(r)
+
+    def refusals(self, campaign_id: str, case_id: str | None = None) -> list[Refusal]:
+        """Return the refusal journal."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return []
+        return [r for r in data.refusals if case_id is None or r.case_id == case_id]
+
+    def pending_outbox(self, campaign_id: str, limit: int = 1000) -> list[EventRecord]:
+        """Return events not yet dispatched."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return []
+        out = []
+        for record in data.outbox.values():
+            out.append(record)
+            if len(out) >= limit:
+                break
+        return out
+
+    def mark_dispatched(self, campaign_id: str, event_ids: Sequence[str]) -> None:
+        """Drop dispatched events from the outbox."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return
+        with self._lock:
+            for event_id in event_ids:
+                data.outbox.pop(event_id, None)
+
+    def close(self) -> None:
+        """Nothing to release."""
