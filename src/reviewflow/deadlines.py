@@ -85,3 +85,32 @@ class At:
     def to_json(self) -> Mapping[str, Any]:
         """Return the rule as policy-file data."""
         return {"at": self.at.isoformat()}
+
+
+def due_rule_from_json(data: Any, field: str) -> DueRule:
+    """Build a due rule from policy-file data; raise :class:`PolicyError` naming ``field``.
+
+    Accepts ``{"at": "2016-01-18T00:00:00+08:00"}`` (an aware ISO time or a TOML datetime).
+    """
+    from reviewflow.exceptions import PolicyError
+
+    if isinstance(data, Mapping) and "at" in data:
+        value = data["at"]
+        if isinstance(value, str):
+            try:
+                value = pendulum.parse(value)
+            except Exception:
+                raise PolicyError(
+                    f"{value!r} is not a date-time; write e.g. 2016-01-18T00:00:00+08:00",
+                    field=f"{field}.at",
+                ) from None
+        if not isinstance(value, _dt.datetime) or value.tzinfo is None:
+            raise PolicyError(
+                f"{value!r} needs a date, a time and an offset, e.g. 2016-01-18T00:00:00+08:00",
+                field=f"{field}.at",
+            )
+        return At(value)
+    raise PolicyError(
+        f"cannot read a due rule from {data!r}; write e.g. {{ at = 2016-01-18T00:00:00+08:00 }}",
+        field=field,
+    )

@@ -31,6 +31,16 @@ class ScoringPolicy:
         """Return the settings as plain data."""
         return {"places": self.places}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], field: str = "scoring") -> ScoringPolicy:
+        """Build the settings from policy-file data; raise PolicyError naming the field."""
+        from reviewflow.exceptions import PolicyError
+
+        places = data.get("places", 2)
+        if not isinstance(places, int) or not 0 <= places <= 6:
+            raise PolicyError("places must be a whole number from 0 to 6", field=f"{field}.places")
+        return cls(places=places)
+
 
 def satisfaction_score(counts: Mapping[str, int], scale: Any = None) -> Decimal:
     """Return (好×100 + 较好×80 + 一般×60 + 差×0) ÷ valid ballots, exact.
