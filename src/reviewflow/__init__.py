@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from reviewflow.audit import ChainProblem, VerifyReport
+from reviewflow.campaign import Campaign, FireResult, Permission
 from reviewflow.clock import Clock, FrozenClock, SystemClock
+from reviewflow.content import Finding, check_report
 from reviewflow.exceptions import (
     BallotError,
     ConflictError,
@@ -20,9 +23,11 @@ from reviewflow.exceptions import (
     TransitionRefused,
     UnknownCaseError,
 )
+from reviewflow.hooks import hookimpl
 from reviewflow.model import Actor, Case, EventRecord, Problem, Report, Stage
 from reviewflow.policy import ApprovalLevel, ContentRules, Policy, StageRule
-
+from reviewflow.scoring import satisfaction_score
+from reviewflow.store import MemoryStore, Store
 
 __version__ = "0.1.0"
 
@@ -30,16 +35,22 @@ __all__ = [
     "Actor",
     "ApprovalLevel",
     "BallotError",
+    "Campaign",
     "Case",
+    "ChainProblem",
     "Clock",
     "ConflictError",
     "ContentRules",
     "DeadlineError",
     "DuplicateCaseError",
     "EventRecord",
+    "Finding",
+    "FireResult",
     "FrozenClock",
     "IdempotencyKeyReused",
     "InputError",
+    "MemoryStore",
+    "Permission",
     "PluginError",
     "Policy",
     "PolicyError",
@@ -50,8 +61,13 @@ __all__ = [
     "ScoringError",
     "Stage",
     "StageRule",
+    "Store",
     "StoreError",
     "SystemClock",
     "TransitionRefused",
     "UnknownCaseError",
+    "VerifyReport",
+    "check_report",
+    "hookimpl",
+    "satisfaction_score",
 ]

@@ -18,7 +18,6 @@ import pendulum
 
 from reviewflow.exceptions import DeadlineError
 
-
 __all__ = ["DEFAULT_TZ", "Clock", "FrozenClock", "SystemClock", "ensure_aware"]
 
 #: The campaign time zone unless a policy names another IANA zone.

@@ -20,7 +20,6 @@ import pendulum
 
 from reviewflow.clock import DEFAULT_TZ, ensure_aware
 
-
 if TYPE_CHECKING:
     from reviewflow.model import Case
 

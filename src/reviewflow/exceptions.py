@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 __all__ = [
     "BallotError",
     "ConflictError",

@@ -10,7 +10,6 @@ from typing import Any, Protocol
 
 import attrs
 
-
 __all__ = [
     "GENESIS_HASH",
     "Actor",
@@ -215,6 +214,23 @@ class EventRecord:
     def sealed(self) -> EventRecord:
         """Return a copy with ``hash`` computed."""
         return attrs.evolve(self, hash=self.compute_hash())
+
+    @classmethod
+    def make(
+        cls, campaign_id: str, case_id: str, seq: int, event: str, actor_id: str, role: str,
+        at: str, from_stage: str | None, to_stage: str, reason: str | None,
+        data: Mapping[str, Any], prev_hash: str,
+    ) -> EventRecord:
+        """Build a sealed record in one go (the engine's hot path)."""
+        text = "\x1f".join((
+            prev_hash, campaign_id, case_id, str(seq), event, actor_id, role, at,
+            from_stage or "", to_stage, reason or "", _canonical(data),
+        ))
+        return cls(
+            campaign_id=campaign_id, case_id=case_id, seq=seq, event=event, actor_id=actor_id,
+            role=role, at=at, from_stage=from_stage, to_stage=to_stage, reason=reason,
+            data=data, prev_hash=prev_hash, hash=hashlib.sha256(text.encode()).hexdigest(),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as plain JSON data."""

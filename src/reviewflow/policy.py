@@ -28,7 +28,6 @@ from reviewflow.exceptions import PolicyError
 from reviewflow.model import Stage
 from reviewflow.scoring import ScoringPolicy
 
-
 __all__ = [
     "DEFAULT_ROLES",
     "EVENTS",
@@ -171,12 +170,13 @@ class Policy:
 
     @classmethod
     def default(cls, *, year: int, tz: str = DEFAULT_TZ) -> Policy:
-        """Return the seed's plan for an assessment of ``year``, held early the next year.
+        """Return the seed's plan for the ``year`` assessment (2016年度), run in January of
+        that year as the seed runs it.
 
         Reports are due before 18 January (hard); meetings open mid-January (the 11th);
         two review levels: the guidance group, then the bureau's Party group.
         """
-        nxt = year + 1
+        nxt = year
         stages = {
             Stage.DRAFTING: StageRule(
                 due=At(pendulum.datetime(nxt, 1, 18, tz=tz)), hard=True,

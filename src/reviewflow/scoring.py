@@ -14,7 +14,6 @@ import attrs
 
 from reviewflow.exceptions import ScoringError
 
-
 __all__ = ["ScoringPolicy", "satisfaction_score"]
 
 _SEED_POINTS = {"good": 100, "fairly_good": 80, "average": 60, "poor": 0}

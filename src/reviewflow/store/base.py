@@ -16,7 +16,6 @@ import attrs
 
 from reviewflow.model import Case, EventRecord
 
-
 __all__ = ["Commit", "Refusal", "Store"]
 
 

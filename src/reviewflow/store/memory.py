@@ -9,7 +9,6 @@ from reviewflow.exceptions import ConflictError, DuplicateCaseError, UnknownCase
 from reviewflow.model import Case, EventRecord
 from reviewflow.store.base import Commit, Refusal
 
-
 __all__ = ["MemoryStore"]
 
 

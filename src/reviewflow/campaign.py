@@ -1,0 +1,955 @@
+"""The campaign: one year's assessment, its cases, and the one path every step takes.
+
+Every command goes the same way: load the case, check the rules (stage, role,
+deadline, data), move the stage on the shared lifecycle, seal an event record
+onto the case's hash chain, commit case and event atomically with a version
+check, and only then tell the hooks. A refused command changes nothing; it is
+kept in the refusal journal and raises :class:`TransitionRefused`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pendulum
+import pluggy
+
+from reviewflow import hooks as _hooks
+from reviewflow._machine import Lifecycle
+from reviewflow.audit import VerifyReport, verify_chain
+from reviewflow.clock import Clock, SystemClock
+from reviewflow.deadlines import At, DueContext, fmt_time
+from reviewflow.exceptions import (
+    ConflictError,
+    IdempotencyKeyReused,
+    InputError,
+    PluginError,
+    ReviewflowError,
+    TransitionRefused,
+    UnknownCaseError,
+)
+from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
+from reviewflow.policy import EVENTS, Policy
+from reviewflow.store.base import Commit, Refusal, Store
+
+__all__ = ["Campaign", "FireResult", "Permission"]
+
+log = logging.getLogger("reviewflow")
+
+_EVENT_LABELS = {name: label for name, _s, _d, label in EVENTS}
+_EVENT_DEST = {name: dest for name, _s, dest, _l in EVENTS}
+_LIFECYCLE: Lifecycle | None = None
+
+
+def _lifecycle() -> Lifecycle:
+    global _LIFECYCLE  # one shared machine for every campaign
+    if _LIFECYCLE is None:
+        _LIFECYCLE = Lifecycle()
+    return _LIFECYCLE
+
+
+@attrs.frozen
+class Permission:
+    """Whether an actor may fire an event on a case now, and if not, every reason why."""
+
+    event: str
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    #: Data the event will ask for when fired (not checked by :meth:`Campaign.allowed`).
+    needs: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.allowed:
+            return f"{self.event}: allowed"
+        return f"{self.event}: refused ({'; '.join(self.messages)})"
+
+
+@attrs.frozen
+class FireResult:
+    """The outcome of one case in a batch: the case after the step, or the error."""
+
+    case_id: str
+    case: Case | None = None
+    error: ReviewflowError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the step was committed."""
+        return self.error is None
+
+
+@attrs.define(slots=True)
+class _Step:
+    """A prepared step: the new snapshot and its record, not yet committed."""
+
+    case: Case
+    expected_version: int
+    record: EventRecord
+    extras: tuple[Any, ...] = ()
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+Handler = Callable[["Campaign", Case, Actor, str, dict[str, Any], pendulum.DateTime],
+                   tuple[dict[str, Any], str | None, dict[str, Any]]]
+
+
+class Campaign:
+    """One year's assessment (一轮述职评议考核): a policy, a clock, a store and hooks.
+
+    ``store`` is a :class:`~reviewflow.store.Store`, a database URL
+    (``sqlite:///reviewflow.db``, ``postgresql+psycopg://...``, ``mysql+pymysql://...``)
+    or None for memory. ``campaign_id`` tells campaigns in one store apart
+    (default: the policy's year).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        clock: Clock | None = None,
+        store: Store | str | None = None,
+        campaign_id: str | None = None,
+        plugins: Iterable[object] = (),
+    ) -> None:
+        if not isinstance(policy, Policy):
+            raise InputError(f"policy must be a reviewflow.Policy, got {type(policy).__name__}; "
+                             "use Policy.default(year=...) or load_policy(path)")
+        self.policy = policy
+        self.clock: Clock = clock if clock is not None else SystemClock(policy.tz)
+        self.id = campaign_id if campaign_id is not None else str(policy.year)
+        self.store: Store = _open_store(store)
+        self.store.setup_campaign(self.id, policy.to_json())
+        self._tz = pendulum.timezone(policy.tz)
+        self._lifecycle = _lifecycle()
+        self._pm = pluggy.PluginManager(_hooks.PROJECT)
+        self._pm.add_hookspecs(_hooks)
+        self._has_hooks = False
+        #: Failures of hook implementations, newest last (the steps they heard of stand).
+        self.plugin_errors: list[PluginError] = []
+        self._last_now: pendulum.DateTime | None = None
+        self._last_iso = ""
+        self._fixed_due: dict[Stage, pendulum.DateTime | None] = {}
+        for stage in Stage:
+            rule = policy.stage(stage)
+            if isinstance(rule.due, At):
+                self._fixed_due[stage] = rule.due.at.in_timezone(self._tz)
+        self._calendar: Any = None
+        from reviewflow import _deadline_ops
+
+        self._resolver: Callable[..., pendulum.DateTime | None] | None = getattr(
+            _deadline_ops, "resolve_due", None
+        )
+        for plugin in plugins:
+            self.register(plugin)
+        if policy.plugins:
+            from reviewflow._plugins import load_named
+
+            for name, plugin in load_named(policy.plugins):
+                self.register(plugin, name=name)
+
+    # ------------------------------------------------------------------ plugins and hooks
+
+    def register(self, plugin: object, *, name: str | None = None) -> None:
+        """Register an object carrying ``reviewflow_*`` hook implementations."""
+        try:
+            self._pm.register(plugin, name=name)
+        except ValueError as exc:
+            raise PluginError(name or repr(plugin), "register", exc) from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(name or repr(plugin), "register", exc) from exc
+        self._has_hooks = True
+
+    def _call_hook(self, hook: str, **kwargs: Any) -> None:
+        caller = getattr(self._pm.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                error = PluginError(impl.plugin_name, hook, exc)
+                error.__cause__ = exc
+                log.exception("reviewflow: %s", error)
+                self.plugin_errors.append(error)
+
+    def _after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
+        if self._has_hooks:
+            for record in records:
+                if record.event == "open":
+                    self._call_hook("reviewflow_case_opened", campaign=self, case=case)
+                else:
+                    self._call_hook("reviewflow_step", campaign=self, case=case, record=record)
+        self.store.mark_dispatched(self.id, [r.event_id for r in records])
+
+    def dispatch_pending(self) -> int:
+        """Tell the hooks of committed events they have not heard of yet (after a crash).
+
+        Delivery is at least once: each record carries ``event_id`` for de-duplication.
+        Returns the number of events delivered.
+        """
+        delivered = 0
+        while True:
+            pending = self.store.pending_outbox(self.id, limit=500)
+            if not pending:
+                return delivered
+            for record in pending:
+                case = self.store.get(self.id, record.case_id)
+                if case is not None and self._has_hooks:
+                    name = "reviewflow_case_opened" if record.event == "open" else "reviewflow_step"
+                    args: dict[str, Any] = {"campaign": self, "case": case}
+                    if name == "reviewflow_step":
+                        args["record"] = record
+                    self._call_hook(name, **args)
+                self.store.mark_dispatched(self.id, [record.event_id])
+                delivered += 1
+
+    # ------------------------------------------------------------------ time
+
+    def _now(self) -> tuple[pendulum.DateTime, str]:
+        now = self.clock.now()
+        if now is self._last_now:
+            return now, self._last_iso
+        if now.tzinfo is not self._tz:
+            now = now.in_timezone(self._tz)
+        self._last_now = now
+        self._last_iso = now.isoformat()
+        return now, self._last_iso
+
+    def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
+        """Return the case's due time for leaving ``stage`` (extensions included), or None."""
+        resolver = self._resolver
+        if resolver is not None:
+            result: pendulum.DateTime | None = resolver(self, case, stage)
+            return result
+        ext = case.data.get("extensions", {}).get(stage.value)
+        fixed = self._fixed_due.get(stage)
+        if fixed is None:
+            rule = self.policy.stage(stage).due
+            if rule is None:
+                return None
+            fixed = rule.resolve(DueContext(case=case, tz=self.policy.tz))
+        if ext is not None and fixed is not None:
+            until = pendulum.parse(ext["until"])
+            assert isinstance(until, pendulum.DateTime)  # stored by extend()
+            return max(fixed, until.in_timezone(self._tz))
+        return fixed
+
+    # ------------------------------------------------------------------ cases
+
+    def open_case(
+        self,
+        case_id: str,
+        *,
+        organization: str,
+        secretary: Actor,
+        guidance_group: str | None = None,
+        previous_case_id: str | None = None,
+        carried_over: Sequence[str] = (),
+        actor: Actor | None = None,
+    ) -> Case:
+        """Open a case for one organisation and its secretary; return it (in research).
+
+        ``carried_over`` lists last year's problems that this year's report must address;
+        with ``previous_case_id`` (a case of an earlier campaign in the same store) they
+        are taken from that case's report when not given.
+        """
+        return self.open_cases([{
+            "case_id": case_id, "organization": organization, "secretary": secretary,
+            "guidance_group": guidance_group, "previous_case_id": previous_case_id,
+            "carried_over": carried_over,
+        }], actor=actor)[0]
+
+    def open_cases(self, rows: Iterable[Mapping[str, Any]], *, actor: Actor | None = None) -> list[Case]:
+        """Open many cases in one write (all or none); each row has :meth:`open_case`'s arguments."""
+        _now, iso = self._now()
+        opener = actor or Actor("system", "reviewflow", roles={"organizer"})
+        commits: list[Commit] = []
+        for i, row in enumerate(rows):
+            commits.append(self._opening(row, i, opener, iso))
+        self.store.insert_cases(commits)
+        cases = []
+        for c in commits:
+            case = c.case.copy().bind(self.store)
+            self._after_commit(c.events, case)
+            cases.append(case)
+        return cases
+
+    def _opening(self, row: Mapping[str, Any], index: int, opener: Actor, iso: str) -> Commit:
+        case_id = row.get("case_id")
+        if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > 200:
+            raise InputError(f"row {index + 1}: case_id must be a non-empty string of at most "
+                             f"200 characters, got {case_id!r}")
+        organization = row.get("organization")
+        if not isinstance(organization, str) or not organization.strip():
+            raise InputError(f"case {case_id!r}: organization must be a non-empty string")
+        secretary = row.get("secretary")
+        if not isinstance(secretary, Actor):
+            raise InputError(f"case {case_id!r}: secretary must be a reviewflow.Actor, "
+                             f"got {type(secretary).__name__}")
+        group = row.get("guidance_group") or self.policy.assignments.get(case_id)
+        if group is not None and group not in self.policy.guidance_groups:
+            raise InputError(f"case {case_id!r}: unknown guidance group {group!r}; the policy "
+                             f"has: {', '.join(sorted(self.policy.guidance_groups)) or 'none'}")
+        previous = row.get("previous_case_id")
+        carried = list(row.get("carried_over") or ())
+        if previous and not carried:
+            carried = self._carry_over(previous)
+        data: dict[str, Any] = {"entered": {Stage.RESEARCH.value: iso}}
+        if group:
+            data["guidance_group"] = group
+        if carried:
+            data["carried_over"] = [str(p) for p in carried]
+        record_data: dict[str, Any] = {
+            "organization": organization, "secretary": secretary.to_json(),
+        }
+        if group:
+            record_data["guidance_group"] = group
+        if previous:
+            record_data["previous_case_id"] = previous
+        if carried:
+            record_data["carried_over"] = data["carried_over"]
+        record = EventRecord.make(
+            self.id, case_id, 1, "open", opener.id, _first_role(opener), iso, None,
+            Stage.RESEARCH.value, None, record_data, GENESIS_HASH,
+        )
+        case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
+                    data, previous)
+        return Commit(case=case, expected_version=0, events=(record,))
+
+    def _carry_over(self, previous_case_id: str) -> list[str]:
+        """Return last year's problems from a case of another campaign in the same store."""
+        if "/" in previous_case_id:
+            campaign_id, case_id = previous_case_id.split("/", 1)
+        else:
+            campaign_id, case_id = str(self.policy.year - 1), previous_case_id
+        previous = self.store.get(campaign_id, case_id)
+        if previous is None:
+            return []
+        report = previous.data.get("report") or {}
+        return [p["description"] for p in report.get("problems", [])]
+
+    def case(self, case_id: str) -> Case:
+        """Return the case (a snapshot bound to the store for its history)."""
+        case = self.store.get(self.id, case_id)
+        if case is None:
+            raise UnknownCaseError(
+                f"no case {case_id!r} in campaign {self.id!r}; open it first with open_case()"
+            )
+        return case
+
+    def cases(self, stage: Stage | str | None = None) -> list[Case]:
+        """Return the campaign's cases, in one stage if given, ordered by case id."""
+        if stage is not None:
+            try:
+                stage = Stage(stage)
+            except ValueError:
+                raise InputError(f"unknown stage {stage!r}; stages are: "
+                                 f"{', '.join(s.value for s in Stage)}") from None
+        return self.store.cases(self.id, None if stage is None else stage.value)
+
+    def refusals(self, case_id: str | None = None) -> list[Refusal]:
+        """Return the refusal journal (every refused command, with its reason), oldest first."""
+        return self.store.refusals(self.id, case_id)
+
+    # ------------------------------------------------------------------ rules
+
+    def _roles_for(self, case: Case, actor: Actor) -> frozenset[str]:
+        """The roles an actor holds for this case: ``secretary`` only for their own case."""
+        roles = actor.roles
+        if "secretary" in roles and actor.id != case.secretary.id:
+            roles = roles - {"secretary"}
+        return roles
+
+    def _guard(
+        self, case: Case, event: str, actor: Actor, now: pendulum.DateTime, *, collect: bool,
+    ) -> tuple[str, list[TransitionRefused]]:
+        """Check stage, role and time rules; return the acting role and the refusals."""
+        refusals: list[TransitionRefused] = []
+        cid = case.case_id
+        source = self._lifecycle.sources[event]
+        if case.stage is not source:
+            refusals.append(TransitionRefused(
+                "wrong_stage",
+                f"the case is in {case.stage.label} ({case.stage.value}); {event} "
+                f"({_EVENT_LABELS[event]}) needs {source.label} ({source.value})",
+                case_id=cid, event=event,
+            ))
+            if not collect:
+                return "", refusals
+        permitted = self.policy.permissions.get(event, frozenset())
+        held = self._roles_for(case, actor) & permitted
+        role = ""
+        if event == "sign_off":
+            role = self._sign_off_role(case, actor, held, refusals)
+        elif event == "return_for_revision":
+            role = self._reviewer_role(case, actor, held, refusals)
+        elif held:
+            role = min(held)
+        else:
+            refusals.append(self._not_permitted(case, event, actor, permitted))
+        if refusals and not collect:
+            return role, refusals
+        self._time_rules(case, event, source, now, refusals)
+        return role, refusals
+
+    def _not_permitted(
+        self, case: Case, event: str, actor: Actor, permitted: frozenset[str],
+    ) -> TransitionRefused:
+        names = ", ".join(f"{r} ({self.policy.role_label(r)})" for r in sorted(permitted)) or "nobody"
+        extra = ""
+        if "secretary" in permitted and "secretary" in actor.roles:
+            extra = f"; only the case's own secretary ({case.secretary.id}) acts as secretary here"
+        return TransitionRefused(
+            "not_permitted",
+            f"{actor.id} may not {event} ({_EVENT_LABELS[event]}): it needs the role {names}{extra}",
+            case_id=case.case_id, event=event,
+        )
+
+    def _sign_off_role(
+        self, case: Case, actor: Actor, held: frozenset[str], refusals: list[TransitionRefused],
+    ) -> str:
+        levels = self.policy.approval_levels
+        signatures = case.data.get("signatures", ())
+        index = min(len(signatures), len(levels) - 1)
+        level = levels[index]
+        cid = case.case_id
+        if actor.id == case.secretary.id:
+            refusals.append(TransitionRefused(
+                "self_sign_off",
+                f"{actor.id} is this case's secretary and cannot sign off their own report",
+                case_id=cid, event="sign_off",
+            ))
+            return ""
+        usable = held & level.roles
+        if not usable:
+            names = ", ".join(f"{r} ({self.policy.role_label(r)})" for r in sorted(level.roles))
+            refusals.append(TransitionRefused(
+                "not_permitted",
+                f"level {index + 1} ({level.label or level.name}) is signed by {names}; "
+                f"{actor.id} holds none of these roles",
+                case_id=cid, event="sign_off",
+            ))
+            return ""
+        if any(s.get("actor") == actor.id for s in signatures):
+            refusals.append(TransitionRefused(
+                "already_signed",
+                f"{actor.id} already signed an earlier level of this report; "
+                f"another person signs level {index + 1} ({level.label or level.name})",
+                case_id=cid, event="sign_off",
+            ))
+        role = min(usable)
+        if role == "guidance_group":
+            self._group_member(case, actor, "sign_off", refusals)
+        return role
+
+    def _reviewer_role(
+        self, case: Case, actor: Actor, held: frozenset[str], refusals: list[TransitionRefused],
+    ) -> str:
+        if actor.id == case.secretary.id or not held:
+            permitted = self.policy.permissions.get("return_for_revision", frozenset())
+            refusals.append(self._not_permitted(case, "return_for_revision", actor, permitted))
+            return ""
+        role = min(held)
+        if role == "guidance_group" and held == {"guidance_group"}:
+            self._group_member(case, actor, "return_for_revision", refusals)
+        return role
+
+    def _group_member(
+        self, case: Case, actor: Actor, event: str, refusals: list[TransitionRefused],
+    ) -> None:
+        groups = self.policy.guidance_groups
+        if not groups:
+            return
+        assigned = case.data.get("guidance_group")
+        if assigned is not None:
+            if actor.id not in groups.get(assigned, ()):
+                refusals.append(TransitionRefused(
+                    "not_in_group",
+                    f"case {case.case_id} is reviewed by guidance group {assigned!r} "
+                    f"(指导组); {actor.id} is not a member of it",
+                    case_id=case.case_id, event=event,
+                ))
+        elif not any(actor.id in members for members in groups.values()):
+            refusals.append(TransitionRefused(
+                "not_in_group",
+                f"{actor.id} is not a member of any guidance group (指导组)",
+                case_id=case.case_id, event=event,
+            ))
+
+    def _time_rules(
+        self, case: Case, event: str, source: Stage, now: pendulum.DateTime,
+        refusals: list[TransitionRefused],
+    ) -> None:
+        rule = self.policy.stage(source)
+        if rule.opens is not None and now < rule.opens:
+            refusals.append(TransitionRefused(
+                "too_early",
+                f"{source.label} ({source.value}) opens at {fmt_time(rule.opens.in_timezone(self._tz))}; "
+                f"{event} ({_EVENT_LABELS[event]}) cannot happen before then",
+                case_id=case.case_id, event=event,
+            ))
+        if rule.hard and rule.due is not None and _EVENT_DEST[event] is not None:
+            due = self.due(case, source)
+            if due is not None and now > due + rule.grace:
+                refusals.append(TransitionRefused(
+                    "deadline_passed",
+                    f"the deadline for {source.label} ({source.value}) passed at "
+                    f"{fmt_time(due)}; ask the organizer for an extension",
+                    case_id=case.case_id, event=event,
+                    details={"due": due.isoformat(), "now": now.isoformat()},
+                ))
+
+    def allowed(self, case_id: str, actor: Actor) -> list[Permission]:
+        """List every event with whether ``actor`` may fire it on the case now, and why not.
+
+        Changes nothing. Data an event needs (a report, a reason) is listed in ``needs``
+        and checked only when the event is fired.
+        """
+        case = self.case(case_id)
+        now, _ = self._now()
+        out = []
+        for name, _source, _dest, _label in EVENTS:
+            _role, refusals = self._guard(case, name, actor, now, collect=True)
+            out.append(Permission(
+                event=name,
+                allowed=not refusals,
+                reasons=tuple(r.reason for r in refusals),
+                messages=tuple(str(r) for r in refusals),
+                needs=_NEEDS.get(name, ()),
+            ))
+        return out
+
+    # ------------------------------------------------------------------ steps
+
+    def fire(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+        retries: int = 0,
+        **data: Any,
+    ) -> Case:
+        """Fire ``event`` on a case as ``actor`` and return the case after the step.
+
+        Raises :class:`TransitionRefused` (nothing changed) when a rule refuses it,
+        :class:`ConflictError` when another writer changed the case first and
+        ``retries`` reloads did not help. With ``idempotency_key``, replaying the same
+        command returns the case without a second step.
+        """
+        if event not in _EVENT_DEST:
+            raise TransitionRefused(
+                "unknown_event",
+                f"unknown event {event!r}; events are: {', '.join(_EVENT_DEST)}",
+                case_id=case_id, event=event,
+            )
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = _fingerprint(event, actor, data)
+            replay = self._replay(case_id, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+        attempt = 0
+        while True:
+            step = self._prepare(self.case(case_id), event, actor, data)
+            step.idempotency_key = idempotency_key
+            step.fingerprint = fingerprint
+            error = self._commit([step])[0]
+            if error is None:
+                return step.case
+            if isinstance(error, ConflictError) and attempt < retries:
+                attempt += 1
+                if idempotency_key is not None:
+                    replay = self._replay(case_id, idempotency_key, fingerprint)
+                    if replay is not None:
+                        return replay
+                continue
+            raise error
+
+    def _replay(self, case_id: str, key: str, fingerprint: str | None) -> Case | None:
+        found = self.store.find_idempotent(self.id, key)
+        if found is None:
+            return None
+        stored_fingerprint, stored_case, _version = found
+        if stored_fingerprint != fingerprint or stored_case != case_id:
+            raise IdempotencyKeyReused(
+                f"idempotency key {key!r} was first used for another command "
+                f"(case {stored_case!r}); use a new key for a new command"
+            )
+        return self.case(case_id)
+
+    def fire_many(
+        self, case_ids: Iterable[str], event: str, *, actor: Actor, **data: Any,
+    ) -> list[FireResult]:
+        """Fire one event on many cases (the batch path): all-or-nothing per case.
+
+        Cases that pass their rules are committed together in one write; each case's
+        outcome is one :class:`FireResult`, in the order given.
+        """
+        ids = list(case_ids)
+        results: dict[int, FireResult] = {}
+        steps: list[tuple[int, _Step]] = []
+        for i, case_id in enumerate(ids):
+            try:
+                if event not in _EVENT_DEST:
+                    raise TransitionRefused("unknown_event", f"unknown event {event!r}",
+                                            case_id=case_id, event=event)
+                steps.append((i, self._prepare(self.case(case_id), event, actor, data)))
+            except ReviewflowError as exc:
+                results[i] = FireResult(case_id, error=exc)
+        for chunk_start in range(0, len(steps), 1000):
+            chunk = steps[chunk_start:chunk_start + 1000]
+            errors = self._commit([s for _, s in chunk])
+            for (i, step), error in zip(chunk, errors, strict=True):
+                if error is None:
+                    results[i] = FireResult(ids[i], case=step.case)
+                else:
+                    assert isinstance(error, ReviewflowError)  # stores raise ours
+                    results[i] = FireResult(ids[i], error=error)
+        return [results[i] for i in range(len(ids))]
+
+    def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
+        commits = [
+            Commit(case=s.case, expected_version=s.expected_version, events=(s.record,),
+                   idempotency_key=s.idempotency_key, fingerprint=s.fingerprint, extras=s.extras)
+            for s in steps
+        ]
+        errors = self.store.commit(commits)
+        for step, error in zip(steps, errors, strict=True):
+            if error is None:
+                self._after_commit((step.record,), step.case)
+        return errors
+
+    def _refuse(self, case: Case, event: str, actor: Actor, error: TransitionRefused,
+                iso: str) -> TransitionRefused:
+        self.store.record_refusals([Refusal(
+            campaign_id=self.id, case_id=case.case_id, event=event, actor_id=actor.id,
+            roles=tuple(sorted(actor.roles)), at=iso, stage=case.stage.value,
+            reason=error.reason, message=str(error),
+        )])
+        if self._has_hooks:
+            self._call_hook("reviewflow_refused", campaign=self, case_id=case.case_id,
+                            event=event, actor=actor, error=error)
+        return error
+
+    def _prepare(self, case: Case, event: str, actor: Actor, data: dict[str, Any]) -> _Step:
+        """Check every rule and build the step on a copy of the case; raise on refusal."""
+        now, iso = self._now()
+        role, refusals = self._guard(case, event, actor, now, collect=False)
+        if refusals:
+            raise self._refuse(case, event, actor, refusals[0], iso)
+        handler = _HANDLERS[event]
+        try:
+            record_data, reason, machine_kwargs = handler(self, case, actor, role, data, now)
+        except TransitionRefused as exc:
+            raise self._refuse(case, event, actor, exc, iso) from None
+        source = case.stage
+        expected = case.version
+        self._lifecycle.step(case, event, **machine_kwargs)
+        if reason is None and self._late(case, source, now) and _EVENT_DEST[event] is not None:
+            reason = "late"
+            record_data["late"] = True
+        if case.stage is not source:
+            case.data["entered"] = {**case.data.get("entered", {}), case.stage.value: iso}
+        record = EventRecord.make(
+            self.id, case.case_id, expected + 1, event, actor.id, role, iso, source.value,
+            case.stage.value, reason, record_data, case.last_hash,
+        )
+        case.version = expected + 1
+        case.last_hash = record.hash
+        extras = tuple(data.pop("_extras", ())) if "_extras" in data else ()
+        return _Step(case, expected, record, extras)
+
+    def _late(self, case: Case, stage: Stage, now: pendulum.DateTime) -> bool:
+        rule = self.policy.stage(stage)
+        if rule.due is None or rule.hard:
+            return False
+        due = self.due(case, stage)
+        return due is not None and now > due + rule.grace
+
+    # ------------------------------------------------------------------ audit
+
+    def verify(self) -> VerifyReport:
+        """Recompute every case's hash chain; report the first broken link of each case."""
+        problems = []
+        events = 0
+        cases = self.store.cases(self.id)
+        for case in cases:
+            records = self.store.history(self.id, case.case_id)
+            events += len(records)
+            problems += verify_chain(case.case_id, records, expected_version=case.version,
+                                     expected_hash=case.last_hash)
+        return VerifyReport(len(cases), events, tuple(problems))
+
+    def __repr__(self) -> str:
+        return f"Campaign({self.id!r}, policy={self.policy.name!r})"
+
+
+# ---------------------------------------------------------------------- event handlers
+# Each handler checks the command's data against the case, records what the step adds
+# on ``case.data`` (a copy), and returns (record data, reason, keyword args for the machine).
+
+
+def _refuse(reason: str, case: Case, event: str, message: str,
+            findings: tuple[str, ...] = ()) -> TransitionRefused:
+    return TransitionRefused(reason, message, case_id=case.case_id, event=event, findings=findings)
+
+
+def _text(data: dict[str, Any], key: str, case: Case, event: str, *, required: bool,
+          limit: int = 20000) -> str:
+    value = data.get(key, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _refuse("invalid_data", case, event, f"{key} must be text, got {type(value).__name__}")
+    if required and not value.strip():
+        raise _refuse("missing_data", case, event, f"{event} needs {key}=... (text)")
+    if len(value) > limit:
+        raise _refuse("invalid_data", case, event, f"{key} is longer than {limit} characters")
+    return value
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], case: Case, event: str) -> None:
+    unknown = set(data) - allowed - {"_extras"}
+    if unknown:
+        raise _refuse("invalid_data", case, event,
+                      f"unknown data {', '.join(sorted(unknown))}; {event} takes "
+                      f"{', '.join(sorted(allowed)) or 'no data'}")
+
+
+def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
+                     data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"problems"}, case, "finish_research")
+    problems = data.get("problems")
+    if not problems or isinstance(problems, str) or not all(
+        isinstance(p, str) and p.strip() for p in problems
+    ):
+        raise _refuse("missing_data", case, "finish_research",
+                      "the research needs its problem list (问题清单): problems=[\"...\", ...], "
+                      "each a non-empty text")
+    listed = [str(p) for p in problems]
+    case.data["problems"] = listed
+    return {"problems": listed}, None, {}
+
+
+def _submit_report(c: Campaign, case: Case, actor: Actor, role: str,
+                   data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    from reviewflow.content import check_report
+    from reviewflow.model import Report
+
+    _check_keys(data, {"report"}, case, "submit_report")
+    report = data.get("report")
+    if isinstance(report, Mapping):
+        try:
+            report = Report.from_json(report)
+        except (TypeError, ValueError) as exc:
+            raise _refuse("invalid_data", case, "submit_report", f"bad report: {exc}") from None
+    if not isinstance(report, Report):
+        raise _refuse("missing_data", case, "submit_report",
+                      "submit_report needs report=reviewflow.Report(...)")
+    findings = check_report(report, c.policy.content, carried_over=case.data.get("carried_over", ()))
+    if findings:
+        raise _refuse(
+            "content_rule", case, "submit_report",
+            f"the report breaks {len(findings)} content rule(s): "
+            + "; ".join(f.message for f in findings),
+            findings=tuple(f.code for f in findings),
+        )
+    body = report.to_json()
+    case.data["report"] = body
+    case.data["signatures"] = []
+    return {"report": body}, None, {}
+
+
+def _sign_off(c: Campaign, case: Case, actor: Actor, role: str,
+              data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"comment"}, case, "sign_off")
+    comment = _text(data, "comment", case, "sign_off", required=False, limit=5000)
+    levels = c.policy.approval_levels
+    signatures = list(case.data.get("signatures", ()))
+    level = levels[len(signatures)]
+    signatures.append({"level": level.name, "actor": actor.id, "comment": comment})
+    case.data["signatures"] = signatures
+    last = len(signatures) == len(levels)
+    return {"level": level.name, "comment": comment}, None, {"last_level": last}
+
+
+def _return_for_revision(c: Campaign, case: Case, actor: Actor, role: str,
+                         data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"reason"}, case, "return_for_revision")
+    reason = _text(data, "reason", case, "return_for_revision", required=True, limit=5000)
+    level = len(case.data.get("signatures", ()))
+    case.data["signatures"] = []
+    case.data["returns"] = case.data.get("returns", 0) + 1
+    return {"at_level": level + 1}, reason, {}
+
+
+def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
+                  data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"date", "attendance"}, case, "hold_meeting")
+    date = data.get("date", now.date())
+    if isinstance(date, str):
+        try:
+            date = pendulum.Date.fromisoformat(date)
+        except ValueError:
+            raise _refuse("invalid_data", case, "hold_meeting",
+                          f"date {date!r} is not a date; write e.g. 2016-01-20") from None
+    if not hasattr(date, "isoformat") or hasattr(date, "hour"):
+        raise _refuse("invalid_data", case, "hold_meeting", "date must be a date (2016-01-20)")
+    if date > now.date():
+        raise _refuse("invalid_data", case, "hold_meeting",
+                      f"the meeting date {date.isoformat()} is in the future; record it once held")
+    opens = c.policy.stage(Stage.MEETING).opens
+    if opens is not None and date < opens.in_timezone(c.policy.tz).date():
+        raise _refuse("too_early", case, "hold_meeting",
+                      f"述职评议会 may be held from {opens.date().isoformat()}; "
+                      f"{date.isoformat()} is before that")
+    attendance = data.get("attendance")
+    if not isinstance(attendance, Mapping) or not attendance:
+        raise _refuse("missing_data", case, "hold_meeting",
+                      "hold_meeting needs attendance={category: count, ...} "
+                      "(e.g. party_members, cadres, public, parents_teachers)")
+    for key, n in attendance.items():
+        if not isinstance(key, str) or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise _refuse("invalid_data", case, "hold_meeting",
+                          f"attendance {key!r}: {n!r} must be a category name and a whole "
+                          "number >= 0")
+    meeting = {"date": date.isoformat(), "attendance": dict(attendance)}
+    case.data["meeting"] = meeting
+    return dict(meeting), None, {}
+
+
+_COMMENT_CHANNELS = ("superior_secretary", "department_delegate")
+
+
+def _comment(c: Campaign, case: Case, actor: Actor, role: str,
+             data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"text", "rating"}, case, "comment")
+    text = _text(data, "text", case, "comment", required=True, limit=20000)
+    rating = data.get("rating")
+    if rating is not None and not isinstance(rating, str | int):
+        raise _refuse("invalid_data", case, "comment", "rating must be a grade key or a number")
+    comments = dict(case.data.get("comments", {}))
+    comments[role] = {"by": actor.id, "text": text, "rating": rating}
+    case.data["comments"] = comments
+    return {"channel": role, "text": text, "rating": rating}, None, {}
+
+
+def _vote_counts(case: Case, event: str, vote: Any) -> dict[str, int]:
+    from reviewflow.exceptions import ScoringError
+    from reviewflow.scoring import satisfaction_score
+
+    if not isinstance(vote, Mapping) or not vote:
+        raise _refuse("missing_data", case, event,
+                      "the on-site vote (现场测评) needs counts per grade, e.g. "
+                      "vote={'good': 30, 'fairly_good': 10, 'average': 2, 'poor': 0}")
+    counts = dict(vote)
+    try:
+        satisfaction_score(counts)
+    except ScoringError as exc:
+        raise _refuse("invalid_data", case, event, str(exc)) from None
+    return counts
+
+
+def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
+                 data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"vote"}, case, "record_vote")
+    counts = _vote_counts(case, "record_vote", data.get("vote"))
+    case.data["vote"] = counts
+    return {"vote": counts}, None, {}
+
+
+def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
+                       data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    from reviewflow.scoring import present, satisfaction_score
+
+    _check_keys(data, {"vote"}, case, "finish_evaluation")
+    if "vote" in data:
+        case.data["vote"] = _vote_counts(case, "finish_evaluation", data["vote"])
+    missing = [ch for ch in _COMMENT_CHANNELS if ch not in case.data.get("comments", {})]
+    if "vote" not in case.data:
+        missing.append("vote")
+    if missing:
+        raise _refuse("missing_data", case, "finish_evaluation",
+                      "the three evaluations (三评) are not complete: missing "
+                      + ", ".join(missing), findings=tuple(missing))
+    score = satisfaction_score(case.data["vote"])
+    rounded = present(score, c.policy.scoring.places)
+    evaluation = {"score": str(score), "rounded": str(rounded)}
+    case.data["evaluation"] = evaluation
+    return {"vote": case.data["vote"], **evaluation}, None, {}
+
+
+def _hold_talk(c: Campaign, case: Case, actor: Actor, role: str,
+               data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"notes"}, case, "hold_talk")
+    notes = _text(data, "notes", case, "hold_talk", required=False, limit=20000)
+    case.data["talk"] = {"by": actor.id, "notes": notes}
+    return {"notes": notes}, None, {}
+
+
+def _submit_special_report(c: Campaign, case: Case, actor: Actor, role: str,
+                           data: dict[str, Any], now: pendulum.DateTime) -> Any:
+    _check_keys(data, {"text"}, case, "submit_special_report")
+    text = _text(data, "text", case, "submit_special_report", required=True, limit=200000)
+    case.data["special_report"] = {"by": actor.id, "text": text}
+    return {"text": text}, None, {}
+
+
+_HANDLERS: dict[str, Handler] = {
+    "finish_research": _finish_research,
+    "submit_report": _submit_report,
+    "sign_off": _sign_off,
+    "return_for_revision": _return_for_revision,
+    "hold_meeting": _hold_meeting,
+    "comment": _comment,
+    "record_vote": _record_vote,
+    "finish_evaluation": _finish_evaluation,
+    "hold_talk": _hold_talk,
+    "submit_special_report": _submit_special_report,
+}
+
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "finish_research": ("problems",),
+    "submit_report": ("report",),
+    "return_for_revision": ("reason",),
+    "hold_meeting": ("attendance",),
+    "comment": ("text",),
+    "record_vote": ("vote",),
+    "submit_special_report": ("text",),
+}
+
+
+def _first_role(actor: Actor) -> str:
+    return min(actor.roles) if actor.roles else ""
+
+
+def _fingerprint(event: str, actor: Actor, data: Mapping[str, Any]) -> str:
+    def default(value: Any) -> Any:
+        to_json = getattr(value, "to_json", None)
+        return to_json() if to_json is not None else str(value)
+
+    text = json.dumps([event, actor.id, data], sort_keys=True, default=default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _open_store(store: Store | str | None) -> Store:
+    if store is None:
+        from reviewflow.store.memory import MemoryStore
+
+        return MemoryStore()
+    if isinstance(store, str):
+        from reviewflow import store as _store_pkg
+
+        opener = getattr(_store_pkg, "open_store", None)
+        if opener is None:
+            raise InputError(f"cannot open store {store!r}: SQL stores are not available")
+        opened: Store = opener(store)
+        return opened
+    return store

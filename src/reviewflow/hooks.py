@@ -1,0 +1,58 @@
+"""Hook specifications: how a host application or plugin hears what happens.
+
+Implement any of these on an object, mark them with :data:`hookimpl`, and pass the
+object to :meth:`Campaign.register`. Hooks run after the step is committed: a hook
+that raises never undoes or half-applies a step; the failure is logged and kept as
+a :class:`~reviewflow.exceptions.PluginError` in ``Campaign.plugin_errors``, and
+the other hooks still run.
+
+>>> import reviewflow as rf
+>>> class Printer:
+...     @rf.hookimpl
+...     def reviewflow_step(self, campaign, case, record):
+...         print(record.event, record.from_stage, "->", record.to_stage)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from reviewflow.model import Case, EventRecord
+
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+#: The pluggy project name; also the entry-point group plugins declare.
+PROJECT = "reviewflow"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Mark a method as an implementation of a ``reviewflow_*`` hook.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def reviewflow_case_opened(campaign: Any, case: Case) -> None:
+    """Tell that a case was opened (its opening event is committed)."""
+
+
+@hookspec
+def reviewflow_step(campaign: Any, case: Case, record: EventRecord) -> None:
+    """Tell that a step was committed: ``record`` is its event, ``case`` the case after it."""
+
+
+@hookspec
+def reviewflow_refused(campaign: Any, case_id: str, event: str, actor: Any, error: Any) -> None:
+    """Tell that a command was refused (``error`` is the TransitionRefused; nothing changed)."""
+
+
+@hookspec
+def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, due: Any) -> None:
+    """Tell that a reminder or escalation rung came due (fired exactly once per rung)."""
+
+
+@hookspec
+def reviewflow_results_published(campaign: Any, results: Any, scope: Any) -> None:
+    """Tell that evaluation results were published to ``scope``."""
