@@ -652,10 +652,11 @@ class Campaign:
         source = case.stage
         expected = case.version
         self._lifecycle.step(case, event, **machine_kwargs)
-        if reason is None and self._late(case, source, now) and _EVENT_DEST[event] is not None:
-            reason = "late"
-            record_data["late"] = True
         if case.stage is not source:
+            if self._late(case, source, now):
+                record_data["late"] = True
+                if reason is None:
+                    reason = "late"
             case.data["entered"] = {**case.data.get("entered", {}), case.stage.value: iso}
         record = EventRecord.make(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, source.value,
@@ -867,7 +868,7 @@ def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
 
 def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
                        data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    from reviewflow.scoring import present, satisfaction_score
+    from reviewflow.scoring import satisfaction_score
 
     _check_keys(data, {"vote"}, case, "finish_evaluation")
     if "vote" in data:
@@ -880,7 +881,7 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
                       "the three evaluations (三评) are not complete: missing "
                       + ", ".join(missing), findings=tuple(missing))
     score = satisfaction_score(case.data["vote"])
-    rounded = present(score, c.policy.scoring.places)
+    rounded = c.policy.scoring.rounding_rule.apply(score)
     evaluation = {"score": str(score), "rounded": str(rounded)}
     case.data["evaluation"] = evaluation
     return {"vote": case.data["vote"], **evaluation}, None, {}
