@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.common import fmt_size, parse_size
-from bench.peers import PEERS, STEPS, Baseline, WorkloadError
-from bench.run import SECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `pytest` run from elsewhere than `python -m pytest` at the root
+    sys.path.insert(0, str(REPO))
+
+from bench.common import fmt_size, parse_size  # noqa: E402
+from bench.peers import PEERS, STEPS, Baseline, WorkloadError  # noqa: E402
+from bench.run import SECTIONS  # noqa: E402
 
 
 def _bench(*args: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
