@@ -2,12 +2,54 @@
 
 ``MemoryStore`` for tests and simulations; the SQL store (SQLite by default,
 PostgreSQL and MySQL/MariaDB in production) for everything that must survive.
+:func:`open_store` turns what a user passes as ``store=`` into a store.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from reviewflow.exceptions import InputError
 from reviewflow.store.base import Commit, Refusal, Store
 from reviewflow.store.memory import MemoryStore
 
+if TYPE_CHECKING:
+    from reviewflow.store.sql import SqlStore
 
-__all__ = ["Commit", "MemoryStore", "Refusal", "Store"]
+__all__ = ["Commit", "MemoryStore", "Refusal", "SqlStore", "Store", "open_store"]
+
+
+def open_store(store: Store | str | None = None) -> Store:
+    """Return a store for ``store``: a Store as is, None or ``"memory"`` in memory, a URL in SQL.
+
+    URLs: ``sqlite:///reviewflow.db`` (the embedded default file),
+    ``postgresql+psycopg://user@host/db``, ``mysql+pymysql://user@host/db``.
+
+    >>> open_store(None).durable
+    False
+    """
+    if store is None or store in ("memory", "memory://"):
+        return MemoryStore()
+    if isinstance(store, str):
+        if "://" not in store:
+            raise InputError(
+                f"store {store!r} is not a database URL; write sqlite:///{store} for a SQLite "
+                "file, postgresql+psycopg://user@host/db, or mysql+pymysql://user@host/db"
+            )
+        from reviewflow.store.sql import SqlStore
+
+        return SqlStore(store)
+    if not isinstance(store, Store):
+        raise InputError(
+            f"store must be a Store, a database URL or None, not {type(store).__name__}"
+        )
+    return store
+
+
+def __getattr__(name: str) -> object:
+    # SqlStore imports SQLAlchemy; load it only when asked for.
+    if name == "SqlStore":
+        from reviewflow.store.sql import SqlStore
+
+        return SqlStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1029 @@
+"""The SQL store: SQLite (the embedded default), PostgreSQL and MySQL/MariaDB, via SQLAlchemy Core.
+
+One database holds any number of campaigns, each isolated by its id. Each
+:class:`~reviewflow.store.base.Commit` is one transaction (a batch shares one
+transaction, with a savepoint per commit only when a commit in it fails): the
+case row is updated ``WHERE version = expected`` and its events, outbox rows,
+idempotency key and extra rows are inserted together, or nothing is.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (an acknowledged command
+survives a power cut, not only a crash; ``?synchronous=normal`` in the URL trades
+that for speed) and waits up to 30 s for the write lock (``?timeout=SECONDS``).
+Write transactions begin with ``BEGIN IMMEDIATE``, so several processes queue
+for the lock instead of failing on upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from reviewflow.exceptions import (
+    ConflictError,
+    DuplicateCaseError,
+    IdempotencyKeyReused,
+    InputError,
+    ReviewflowError,
+    SchemaVersionError,
+    StoreError,
+    UnknownCaseError,
+)
+from reviewflow.model import Case, EventRecord
+from reviewflow.store import _schema as s
+from reviewflow.store.base import Commit, Refusal
+
+__all__ = [
+    "DEFAULT_URL",
+    "ExtraWriter",
+    "SqlStore",
+    "StoredChain",
+    "register_extra",
+    "schema_revision",
+    "upgrade",
+]
+
+#: The embedded default: one SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///reviewflow.db"
+
+#: Writes one extra row type inside a commit's transaction: ``writer(store, conn, extra)``.
+#: Raise a :class:`~reviewflow.exceptions.ReviewflowError` to refuse the whole commit.
+ExtraWriter = Callable[["SqlStore", Connection, Any], None]
+
+_EXTRA_WRITERS: dict[type, ExtraWriter] = {}
+
+#: Retries of a whole transaction the database aborted to break a deadlock.
+_DEADLOCK_RETRIES = 5
+#: Dispatch marks are kept in memory this long (or this many) before a write of their own.
+_MARK_DELAY_S = 1.0
+_MARK_BATCH = 1000
+#: Keys of Case.to_json() kept in their own columns rather than in the state document.
+_COLUMN_KEYS = frozenset(
+    {"campaign_id", "case_id", "stage", "version", "last_hash", "previous_case_id"}
+)
+
+
+def register_extra(kind: type, writer: ExtraWriter) -> None:
+    """Register how the SQL store writes one extra row type inside a commit's transaction.
+
+    The feature that puts ``kind`` objects in :attr:`Commit.extras` (ballots, token
+    redemptions, deadline rung marks) calls this once at import. The writer runs on
+    the commit's connection, after the case row and events; raising refuses that
+    commit and rolls back everything it wrote.
+    """
+    _EXTRA_WRITERS[kind] = writer
+
+
+class _CommitRows(NamedTuple):
+    update: dict[str, Any]
+    case: dict[str, Any]
+    events: list[dict[str, Any]]
+    outbox: list[dict[str, Any]]
+    idem: dict[str, Any] | None
+
+
+class StoredChain(NamedTuple):
+    """One case's stored version, last hash and events, for verifying its hash chain."""
+
+    case_id: str
+    version: int
+    last_hash: str
+    records: list[EventRecord]
+
+
+# ---------------------------------------------------------------------- engines
+
+
+def _normalize_url(url: str | URL) -> URL:
+    try:
+        u = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise InputError(
+            f"cannot read database URL {url!r}: {exc}; write it like "
+            "sqlite:///reviewflow.db or postgresql+psycopg://user@host/db"
+        ) from None
+    # The drivers reviewflow installs; SQLAlchemy's defaults (psycopg2, mysqlclient) may be absent.
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername in ("mysql", "mariadb"):
+        u = u.set(drivername=f"{u.drivername}+pymysql")
+    return u
+
+
+def _shown(u: URL) -> str:
+    return u.render_as_string(hide_password=True)
+
+
+def _make_engine(url: str | URL) -> Engine:
+    u = _normalize_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(u)
+    kwargs: dict[str, Any] = {"pool_pre_ping": False}
+    if backend == "postgresql":
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
+        kwargs["connect_args"] = connect_args
+    elif backend in ("mysql", "mariadb"):
+        if "charset" not in u.query:
+            u = u.update_query_dict({"charset": "utf8mb4"})
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
+        kwargs["connect_args"] = connect_args
+        # Fewer gap locks than REPEATABLE READ; the version check does not need more.
+        kwargs["isolation_level"] = "READ COMMITTED"
+    else:
+        raise InputError(
+            f"unsupported database {backend!r} in {_shown(u)}; use sqlite:///FILE, "
+            "postgresql+psycopg://... or mysql+pymysql://..."
+        )
+    try:
+        return sa.create_engine(u, **kwargs)
+    except ImportError as exc:
+        raise StoreError(
+            f"the driver for {_shown(u)} is not installed ({exc}); install "
+            "reviewflow[postgresql] or reviewflow[mysql]"
+        ) from None
+
+
+def _sqlite_engine(u: URL) -> Engine:
+    database = u.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise InputError(
+            "an in-memory SQLite database does not survive the process; use store=None "
+            "(the in-memory store) or a file, e.g. sqlite:///reviewflow.db"
+        )
+    synchronous = str(u.query.get("synchronous", "full")).upper()
+    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise InputError(f"synchronous={synchronous.lower()} in {_shown(u)}: use full or normal")
+    try:
+        timeout = float(str(u.query.get("timeout", "30")))
+    except ValueError:
+        raise InputError(f"timeout in {_shown(u)} must be a number of seconds") from None
+    u = u.difference_update_query(["synchronous", "timeout"])
+    engine = sa.create_engine(u, connect_args={"timeout": timeout})
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin (for savepoints).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("rf_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _error_code(exc: sa_exc.DBAPIError) -> str:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    if code:
+        return str(code)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return str(args[0])
+    return ""
+
+
+def _retryable(exc: sa_exc.DBAPIError) -> bool:
+    # PostgreSQL deadlock / serialization failure; MySQL deadlock / lock wait timeout.
+    return _error_code(exc) in ("40P01", "40001", "1213", "1205")
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"{what} is not plain JSON data ({exc}); keep numbers as int or str "
+            "(a Decimal as str) and times as ISO 8601 strings"
+        ) from None
+
+
+def _event_data(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        # An unreadable row still loads, so that verify() reports it instead of crashing.
+        return {"__unreadable__": text}
+    return value
+
+
+def _check_id(value: str, what: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > s.ID_LENGTH:
+        raise InputError(
+            f"{what} {value!r} must be a non-empty string of at most {s.ID_LENGTH} characters"
+        )
+
+
+# ---------------------------------------------------------------------- schema
+
+
+def schema_revision(url: str | URL) -> str | None:
+    """Return the schema revision of the database at ``url`` (None for a fresh database)."""
+    engine = _make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _current_revision(conn)
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"cannot read {_shown(engine.url)}: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table(s.VERSION_TABLE):
+        return None
+    row = conn.execute(sa.select(_VERSION.c.version_num)).first()
+    return None if row is None else str(row[0])
+
+
+def _has_reviewflow_tables(conn: Connection) -> bool:
+    names = set(sa.inspect(conn).get_table_names())
+    return bool(names & {t.name for t in s.metadata.sorted_tables})
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "reviewflow:migrations")
+    config.attributes["connection"] = conn
+    return config
+
+
+def upgrade(url: str | URL = DEFAULT_URL, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade the database at ``url`` to this reviewflow's schema; return (before, after).
+
+    A fresh database gets every table. Runs the Alembic revisions shipped in
+    :mod:`reviewflow.migrations`; no ``alembic.ini`` is needed. This is what
+    ``reviewflow db upgrade URL`` runs.
+    """
+    from alembic import command
+
+    engine = _make_engine(url).execution_options(rf_write=True)
+    try:
+        with engine.begin() as conn:
+            before = _current_revision(conn)
+            if before is None and _has_reviewflow_tables(conn):
+                raise SchemaVersionError(
+                    f"{_shown(engine.url)} has reviewflow tables but no schema revision "
+                    f"({s.VERSION_TABLE}); it was not made by reviewflow's migrations. "
+                    "Back it up and start from a fresh database"
+                )
+            command.upgrade(_alembic_config(conn), revision)
+            after = _current_revision(conn)
+        return before, after
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"cannot upgrade {_shown(engine.url)}: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+_VERSION = sa.Table(
+    s.VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True),
+)
+
+
+def create_schema(conn: Connection) -> None:
+    """Create every table on a fresh database and stamp the head revision."""
+    s.metadata.create_all(conn)
+    _VERSION.create(conn, checkfirst=True)
+    conn.execute(_VERSION.insert(), {"version_num": s.HEAD_REVISION})
+
+
+# ---------------------------------------------------------------------- the store
+
+
+class SqlStore:
+    """Keep campaigns in a SQL database: ``SqlStore("sqlite:///reviewflow.db")``.
+
+    ``create=False`` refuses a fresh database instead of creating the tables (for
+    tools that only inspect). A database made by an older reviewflow raises
+    :class:`~reviewflow.exceptions.SchemaVersionError`: run ``reviewflow db upgrade URL``.
+    """
+
+    durable = True
+
+    def __init__(self, url: str | URL = DEFAULT_URL, *, create: bool = True) -> None:
+        self._engine = _make_engine(url)
+        #: The same pool; its transactions take the write lock at BEGIN on SQLite.
+        self._write = self._engine.execution_options(rf_write=True)
+        self.url = _shown(self._engine.url)
+        #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
+        self.extra_handlers: dict[type, ExtraWriter] = {}
+        self._known_campaigns: set[str] = set()
+        self._marks: list[tuple[str, str, int]] = []
+        self._marks_since = 0.0
+        self._lock = threading.Lock()
+        self._build_statements()
+        try:
+            self._open(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # -- opening
+
+    def _open(self, create: bool) -> None:
+        for attempt in range(3):
+            try:
+                with self._engine.connect() as conn:
+                    revision = _current_revision(conn)
+                    tables = _has_reviewflow_tables(conn) if revision is None else True
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(f"cannot open {self.url}: {exc.orig}") from None
+            if revision == s.HEAD_REVISION:
+                return
+            if revision is not None:
+                self._wrong_revision(revision)
+            if tables:
+                raise SchemaVersionError(
+                    f"{self.url} has reviewflow tables but no schema revision; run "
+                    f"`reviewflow db upgrade {self.url}` or start from a fresh database"
+                )
+            if not create:
+                raise SchemaVersionError(
+                    f"{self.url} has no reviewflow schema; run `reviewflow db upgrade {self.url}`"
+                )
+            try:
+                with self._write.begin() as conn:
+                    if _current_revision(conn) is None:
+                        create_schema(conn)
+                return
+            except sa_exc.DBAPIError:
+                # Another process created it at the same time: look again.
+                if attempt == 2:
+                    raise
+        return  # pragma: no cover
+
+    def _wrong_revision(self, revision: str) -> None:
+        known = ("0001", "0002")
+        if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
+            raise SchemaVersionError(
+                f"{self.url} has schema revision {revision}, older than this reviewflow's "
+                f"{s.HEAD_REVISION}; back it up, then run `reviewflow db upgrade {self.url}`"
+            )
+        raise SchemaVersionError(
+            f"{self.url} has schema revision {revision}, which this reviewflow "
+            f"(revision {s.HEAD_REVISION}) does not know: it was written by a newer "
+            "reviewflow; upgrade reviewflow"
+        )
+
+    def _build_statements(self) -> None:
+        c = s.cases.c
+        self._update_case = (
+            sa.update(s.cases)
+            .where(c.campaign_id == sa.bindparam("k_campaign"))
+            .where(c.case_id == sa.bindparam("k_case"))
+            .where(c.version == sa.bindparam("k_expected"))
+            .values(
+                stage=sa.bindparam("n_stage"),
+                version=sa.bindparam("n_version"),
+                last_hash=sa.bindparam("n_last_hash"),
+                previous_case_id=sa.bindparam("n_previous"),
+                state=sa.bindparam("n_state"),
+            )
+        )
+        self._insert_case = sa.insert(s.cases)
+        self._insert_events = sa.insert(s.events)
+        self._insert_outbox = sa.insert(s.outbox)
+        self._insert_idem = sa.insert(s.idempotency)
+        o = s.outbox.c
+        self._delete_outbox = (
+            sa.delete(s.outbox)
+            .where(o.campaign_id == sa.bindparam("k_campaign"))
+            .where(o.case_id == sa.bindparam("k_case"))
+            .where(o.seq == sa.bindparam("k_seq"))
+        )
+
+    # -- public helpers for features that keep their own rows
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for features that read their own tables)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """The database kind: ``sqlite``, ``postgresql`` or ``mysql``."""
+        name = self._engine.dialect.name
+        return "mysql" if name == "mariadb" else name
+
+    @property
+    def skip_locked(self) -> bool:
+        """True when the database has ``FOR UPDATE SKIP LOCKED`` (SQLite has one writer)."""
+        if self.dialect == "postgresql":
+            return True
+        if self.dialect != "mysql":
+            return False
+        info = self._engine.dialect.server_version_info or ()
+        mariadb = bool(getattr(self._engine.dialect, "is_mariadb", False))
+        return tuple(info[:2]) >= ((10, 6) if mariadb else (8, 0))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Open a write transaction (``BEGIN IMMEDIATE`` on SQLite); commit when the block ends."""
+        marks = self._take_marks()
+        try:
+            with self._translated(), self._write.begin() as conn:
+                self._delete_marks(conn, marks)
+                yield conn
+        except BaseException:
+            self._restore_marks(marks)
+            raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.DataError as exc:
+            raise InputError(f"the database refused a value: {exc.orig}") from None
+        except sa_exc.DBAPIError as exc:
+            if isinstance(exc, sa_exc.IntegrityError):
+                raise StoreError(f"the database refused a write: {exc.orig}") from None
+            raise StoreError(
+                f"database error on {self.url}: {exc.orig}; the command was not applied "
+                "if this happened before commit (reload and check, or replay it with the "
+                "same idempotency key)"
+            ) from None
+
+    # -- campaigns
+
+    def setup_campaign(self, campaign_id: str, policy_json: str) -> None:
+        """Create the campaign if it is new; keep its policy (JSON)."""
+        _check_id(campaign_id, "campaign id")
+        if campaign_id in self._known_campaigns:
+            return
+        with self._translated():
+            if self.campaign_policy(campaign_id) is None:
+                try:
+                    with self._write.begin() as conn:
+                        conn.execute(
+                            sa.insert(s.campaigns), {"id": campaign_id, "policy": policy_json},
+                        )
+                except sa_exc.IntegrityError:
+                    pass  # set up by another process meanwhile
+        self._known_campaigns.add(campaign_id)
+
+    def campaign_policy(self, campaign_id: str) -> str | None:
+        """Return the policy JSON the campaign was set up with, or None if unknown."""
+        with self._translated(), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.campaigns.c.policy).where(s.campaigns.c.id == campaign_id)
+            ).first()
+        return None if row is None else str(row[0])
+
+    def campaigns(self) -> list[str]:
+        """Return the ids of the campaigns this store holds."""
+        with self._translated(), self._engine.connect() as conn:
+            return sorted(str(r[0]) for r in conn.execute(sa.select(s.campaigns.c.id)))
+
+    def _require_campaigns(self, conn: Connection, campaign_ids: set[str]) -> None:
+        missing = campaign_ids - self._known_campaigns
+        if not missing:
+            return
+        found = {
+            str(r[0]) for r in conn.execute(
+                sa.select(s.campaigns.c.id).where(s.campaigns.c.id.in_(sorted(missing)))
+            )
+        }
+        self._known_campaigns |= found
+        if missing - found:
+            raise UnknownCaseError(
+                f"no campaign {sorted(missing - found)[0]!r} in this store; "
+                "create it first (Campaign(...) does)"
+            )
+
+    # -- rows
+
+    def _case_row(self, case: Case) -> dict[str, Any]:
+        doc = {k: v for k, v in case.to_json().items() if k not in _COLUMN_KEYS}
+        doc["format"] = s.FORMAT
+        return {
+            "campaign_id": case.campaign_id,
+            "case_id": case.case_id,
+            "stage": case.stage.value,
+            "version": case.version,
+            "last_hash": case.last_hash,
+            "previous_case_id": case.previous_case_id,
+            "state": _dumps(doc, f"case {case.case_id!r}"),
+        }
+
+    @staticmethod
+    def _event_row(r: EventRecord) -> dict[str, Any]:
+        return {
+            "campaign_id": r.campaign_id,
+            "case_id": r.case_id,
+            "seq": r.seq,
+            "event": r.event,
+            "actor_id": r.actor_id,
+            "role": r.role,
+            "at": r.at,
+            "from_stage": r.from_stage,
+            "to_stage": r.to_stage,
+            "reason": r.reason,
+            "data": _dumps(dict(r.data), f"event {r.event_id!r} data"),
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
+
+    def _case_from_row(self, row: Any) -> Case:
+        doc = json.loads(row.state)
+        fmt = doc.pop("format", 1)
+        if not isinstance(fmt, int) or fmt > s.FORMAT:
+            raise SchemaVersionError(
+                f"case {row.case_id!r} was written in format {fmt} by a newer reviewflow; "
+                "upgrade reviewflow"
+            )
+        doc.update(
+            campaign_id=row.campaign_id, case_id=row.case_id, stage=row.stage,
+            version=row.version, last_hash=row.last_hash, previous_case_id=row.previous_case_id,
+        )
+        return Case.from_json(doc, source=self)
+
+    @staticmethod
+    def _record_from_row(row: Any) -> EventRecord:
+        return EventRecord(
+            campaign_id=row.campaign_id, case_id=row.case_id, seq=row.seq, event=row.event,
+            actor_id=row.actor_id, role=row.role, at=row.at, from_stage=row.from_stage,
+            to_stage=row.to_stage, reason=row.reason, data=_event_data(row.data),
+            prev_hash=row.prev_hash, hash=row.hash,
+        )
+
+    def _rows(self, c: Commit) -> _CommitRows:
+        case_row = self._case_row(c.case)
+        update = {
+            "k_campaign": c.case.campaign_id, "k_case": c.case.case_id,
+            "k_expected": c.expected_version, "n_stage": case_row["stage"],
+            "n_version": case_row["version"], "n_last_hash": case_row["last_hash"],
+            "n_previous": case_row["previous_case_id"], "n_state": case_row["state"],
+        }
+        events = [self._event_row(r) for r in c.events]
+        outbox = [{"campaign_id": r.campaign_id, "case_id": r.case_id, "seq": r.seq}
+                  for r in c.events]
+        idem = None
+        if c.idempotency_key is not None:
+            idem = {
+                "campaign_id": c.case.campaign_id, "key": c.idempotency_key,
+                "fingerprint": c.fingerprint or "", "case_id": c.case.case_id,
+                "version": c.case.version,
+            }
+        return _CommitRows(update, case_row, events, outbox, idem)
+
+    def _write_extras(self, conn: Connection, c: Commit) -> None:
+        for extra in c.extras:
+            writer = self.extra_handlers.get(type(extra)) or _EXTRA_WRITERS.get(type(extra))
+            if writer is None:
+                raise StoreError(
+                    f"no SQL writer is registered for {type(extra).__qualname__} rows; "
+                    "the feature that makes them must call "
+                    "reviewflow.store.sql.register_extra() (nothing was written)"
+                )
+            writer(self, conn, extra)
+
+    # -- writes
+
+    def _run_write(self, work: Callable[[Connection], Any]) -> Any:
+        """Run ``work`` in one write transaction, again if the database broke a deadlock."""
+        for attempt in range(_DEADLOCK_RETRIES + 1):
+            marks = self._take_marks()
+            try:
+                with self._translated():
+                    try:
+                        with self._write.begin() as conn:
+                            self._delete_marks(conn, marks)
+                            return work(conn)
+                    except sa_exc.DBAPIError as exc:
+                        if _retryable(exc) and attempt < _DEADLOCK_RETRIES:
+                            raise _Retry from None
+                        raise
+            except _Retry:
+                self._restore_marks(marks)
+                time.sleep(0.005 * (attempt + 1))
+            except BaseException:
+                self._restore_marks(marks)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def insert_cases(self, commits: Sequence[Commit]) -> None:
+        """Write new cases with their opening events, all or none, in batched statements."""
+        if not commits:
+            return
+        seen: set[tuple[str, str]] = set()
+        for c in commits:
+            _check_id(c.case.campaign_id, "campaign id")
+            _check_id(c.case.case_id, "case id")
+            key = (c.case.campaign_id, c.case.case_id)
+            if key in seen:
+                raise self._duplicate(*key)
+            seen.add(key)
+        rows = [self._rows(c) for c in commits]
+
+        def work(conn: Connection) -> None:
+            self._require_campaigns(conn, {c.case.campaign_id for c in commits})
+            sp = conn.begin_nested()
+            try:
+                conn.execute(self._insert_case, [r.case for r in rows])
+            except sa_exc.IntegrityError:
+                sp.rollback()
+                raise self._find_duplicate(conn, commits) from None
+            sp.commit()
+            self._insert_rest(conn, rows)
+            for c in commits:
+                self._write_extras(conn, c)
+
+        self._run_write(work)
+
+    def _duplicate(self, campaign_id: str, case_id: str) -> DuplicateCaseError:
+        return DuplicateCaseError(
+            f"case {case_id!r} is already open in campaign {campaign_id!r}; "
+            "use another id or fire events on the open case"
+        )
+
+    def _find_duplicate(self, conn: Connection, commits: Sequence[Commit]) -> ReviewflowError:
+        wanted: dict[str, list[str]] = {}
+        for c in commits:
+            wanted.setdefault(c.case.campaign_id, []).append(c.case.case_id)
+        existing: set[tuple[str, str]] = set()
+        for campaign_id, ids in wanted.items():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                existing |= {
+                    (campaign_id, str(r[0])) for r in conn.execute(
+                        sa.select(s.cases.c.case_id)
+                        .where(s.cases.c.campaign_id == campaign_id)
+                        .where(s.cases.c.case_id.in_(chunk))
+                    )
+                }
+        for c in commits:
+            if (c.case.campaign_id, c.case.case_id) in existing:
+                return self._duplicate(c.case.campaign_id, c.case.case_id)
+        return StoreError("a case could not be inserted: the database refused it (a duplicate?)")
+
+    def _insert_rest(self, conn: Connection, rows: Sequence[_CommitRows]) -> None:
+        events = [e for r in rows for e in r.events]
+        if events:
+            conn.execute(self._insert_events, events)
+            conn.execute(self._insert_outbox, [o for r in rows for o in r.outbox])
+        idem = [r.idem for r in rows if r.idem is not None]
+        if idem:
+            conn.execute(self._insert_idem, idem)
+
+    def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
+        """Apply each commit atomically; return, per commit, None or the error that stopped it.
+
+        The whole batch is one transaction. It is first written with one statement per
+        table; if any commit in it fails, that is undone and each commit is written in
+        its own savepoint, so that the failing ones change nothing and the others apply.
+        """
+        if not commits:
+            return []
+        results: list[Exception | None] = [None] * len(commits)
+        todo: list[tuple[int, Commit, _CommitRows]] = []
+        for i, c in enumerate(commits):
+            try:
+                todo.append((i, c, self._rows(c)))
+            except ReviewflowError as exc:
+                results[i] = exc
+        if not todo:
+            return results
+
+        def single(conn: Connection) -> None:
+            _, c, rows = todo[0]
+            try:
+                self._apply_one(conn, c, rows)
+            except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+                raise _CommitFailed(None, exc) from None
+            except ReviewflowError as exc:
+                raise _CommitFailed(exc, None) from None
+
+        def batch(conn: Connection) -> list[Exception | None]:
+            out: list[Exception | None] = [None] * len(todo)
+            if self._apply_bulk(conn, todo):
+                return out
+            for n, (_, c, rows) in enumerate(todo):
+                sp = conn.begin_nested()
+                try:
+                    self._apply_one(conn, c, rows)
+                except sa_exc.OperationalError:
+                    raise
+                except Exception as exc:
+                    sp.rollback()
+                    out[n] = self._explain(conn, c, exc)
+                else:
+                    sp.commit()
+            return out
+
+        if len(todo) == 1:
+            i, c, _ = todo[0]
+            try:
+                self._run_write(single)
+            except _CommitFailed as failed:
+                results[i] = failed.error
+                if failed.db_error is not None:  # the transaction is gone: explain afresh
+                    with self._translated(), self._engine.connect() as conn:
+                        results[i] = self._explain(conn, c, failed.db_error)
+            return results
+        outcome = self._run_write(batch)
+        for (i, _, _), error in zip(todo, outcome, strict=True):
+            results[i] = error
+        return results
+
+    def _apply_bulk(self, conn: Connection, todo: Sequence[tuple[int, Commit, _CommitRows]]) -> bool:
+        """Write a whole batch with one statement per table; False (nothing written) on a failure."""
+        if not self._engine.dialect.supports_sane_multi_rowcount:
+            return False
+        sp = conn.begin_nested()
+        try:
+            result = conn.execute(self._update_case, [rows.update for _, _, rows in todo])
+            if result.rowcount != len(todo):
+                sp.rollback()
+                return False
+            self._insert_rest(conn, [rows for _, _, rows in todo])
+            for _, c, _ in todo:
+                self._write_extras(conn, c)
+        except sa_exc.OperationalError:
+            raise
+        except Exception:
+            sp.rollback()
+            return False
+        sp.commit()
+        return True
+
+    def _apply_one(self, conn: Connection, c: Commit, rows: _CommitRows) -> None:
+        result = conn.execute(self._update_case, rows.update)
+        if result.rowcount != 1:
+            raise self._stale(conn, c)
+        if rows.events:
+            conn.execute(self._insert_events, rows.events)
+            conn.execute(self._insert_outbox, rows.outbox)
+        if rows.idem is not None:
+            conn.execute(self._insert_idem, rows.idem)
+        self._write_extras(conn, c)
+
+    def _stale(self, conn: Connection, c: Commit) -> ReviewflowError:
+        row = conn.execute(
+            sa.select(s.cases.c.version)
+            .where(s.cases.c.campaign_id == c.case.campaign_id)
+            .where(s.cases.c.case_id == c.case.case_id)
+        ).first()
+        if row is None:
+            return UnknownCaseError(
+                f"no case {c.case.case_id!r} in campaign {c.case.campaign_id!r}"
+            )
+        return ConflictError(c.case.case_id, c.expected_version, int(row[0]))
+
+    def _idem_error(self, conn: Connection, c: Commit) -> ReviewflowError | None:
+        i = s.idempotency.c
+        row = conn.execute(
+            sa.select(i.fingerprint, i.case_id, i.version)
+            .where(i.campaign_id == c.case.campaign_id)
+            .where(i.key == c.idempotency_key)
+        ).first()
+        if row is None:
+            return None
+        if row.fingerprint == (c.fingerprint or "") and row.case_id == c.case.case_id:
+            # The same command won a race: the caller reloads and finds its replay.
+            return ConflictError(c.case.case_id, c.expected_version, int(row.version))
+        return IdempotencyKeyReused(
+            f"idempotency key {c.idempotency_key!r} was first used for another command "
+            f"(case {row.case_id!r}); use a new key for a new command"
+        )
+
+    def _explain(self, conn: Connection, c: Commit, exc: Exception) -> Exception:
+        """Turn what stopped one commit into the error the caller gets (on a usable connection)."""
+        if isinstance(exc, ReviewflowError):
+            return exc
+        if isinstance(exc, sa_exc.DataError):
+            return InputError(f"case {c.case.case_id!r}: the database refused a value: {exc.orig}")
+        if isinstance(exc, sa_exc.IntegrityError):
+            if c.idempotency_key is not None:
+                idem = self._idem_error(conn, c)
+                if idem is not None:
+                    return idem
+            stale = self._stale(conn, c)
+            if not isinstance(stale, ConflictError) or stale.actual != c.expected_version:
+                return stale
+            return StoreError(
+                f"case {c.case.case_id!r}: the database refused the write: {exc.orig}"
+            )
+        return exc
+
+    # -- reads
+
+    def get(self, campaign_id: str, case_id: str) -> Case | None:
+        """Return a detached snapshot of the case (bound to this store for history)."""
+        with self._translated(), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.cases)
+                .where(s.cases.c.campaign_id == campaign_id)
+                .where(s.cases.c.case_id == case_id)
+            ).first()
+        return None if row is None else self._case_from_row(row)
+
+    def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
+        """Return snapshots of the campaign's cases (in one stage, if given), by case id."""
+        query = sa.select(s.cases).where(s.cases.c.campaign_id == campaign_id)
+        if stage is not None:
+            query = query.where(s.cases.c.stage == str(stage))
+        with self._translated(), self._engine.connect() as conn:
+            out = [self._case_from_row(row) for row in conn.execute(query)]
+        # Sorted here: database collations order text differently from Python.
+        out.sort(key=lambda case: case.case_id)
+        return out
+
+    def history(self, campaign_id: str, case_id: str) -> list[EventRecord]:
+        """Return the case's event records in order."""
+        e = s.events.c
+        with self._translated(), self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s.events)
+                .where(e.campaign_id == campaign_id)
+                .where(e.case_id == case_id)
+                .order_by(e.seq)
+            )
+            return [self._record_from_row(row) for row in rows]
+
+    def iter_histories(self, campaign_id: str) -> Iterator[StoredChain]:
+        """Yield every case of the campaign with its events in order (for ``verify``).
+
+        One streamed query over the whole campaign, instead of one per case.
+        """
+        c, e = s.cases.c, s.events.c
+        query = (
+            sa.select(
+                c.case_id.label("k_case"), c.version.label("k_version"),
+                c.last_hash.label("k_last_hash"), *s.events.c,
+            )
+            .select_from(s.cases.outerjoin(
+                s.events, sa.and_(e.campaign_id == c.campaign_id, e.case_id == c.case_id),
+            ))
+            .where(c.campaign_id == campaign_id)
+            .order_by(c.case_id, e.seq)
+        )
+        with self._translated(), self._engine.connect() as conn:
+            current: StoredChain | None = None
+            for row in conn.execution_options(yield_per=2000).execute(query):
+                if current is None or current.case_id != row.k_case:
+                    if current is not None:
+                        yield current
+                    current = StoredChain(row.k_case, row.k_version, row.k_last_hash, [])
+                if row.seq is not None:
+                    current.records.append(self._record_from_row(row))
+            if current is not None:
+                yield current
+
+    def find_idempotent(self, campaign_id: str, key: str) -> tuple[str, str, int] | None:
+        """Return ``(fingerprint, case_id, version)`` stored for an idempotency key, if any."""
+        i = s.idempotency.c
+        with self._translated(), self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(i.fingerprint, i.case_id, i.version)
+                .where(i.campaign_id == campaign_id)
+                .where(i.key == key)
+            ).first()
+        return None if row is None else (str(row[0]), str(row[1]), int(row[2]))
+
+    # -- refusals
+
+    def record_refusals(self, refusals: Sequence[Refusal]) -> None:
+        """Append refused commands to the refusal journal."""
+        if not refusals:
+            return
+        rows = [{
+            "campaign_id": r.campaign_id, "case_id": r.case_id, "event": r.event,
+            "actor_id": r.actor_id, "roles": _dumps(list(r.roles), "refusal roles"),
+            "at": r.at, "stage": r.stage, "reason": r.reason, "message": r.message,
+        } for r in refusals]
+
+        def work(conn: Connection) -> None:
+            self._require_campaigns(conn, {r.campaign_id for r in refusals})
+            conn.execute(sa.insert(s.refusals), rows)
+
+        self._run_write(work)
+
+    def refusals(self, campaign_id: str, case_id: str | None = None) -> list[Refusal]:
+        """Return the refusal journal, oldest first."""
+        r = s.refusals.c
+        query = sa.select(s.refusals).where(r.campaign_id == campaign_id).order_by(r.id)
+        if case_id is not None:
+            query = query.where(r.case_id == case_id)
+        with self._translated(), self._engine.connect() as conn:
+            return [
+                Refusal(
+                    campaign_id=row.campaign_id, case_id=row.case_id, event=row.event,
+                    actor_id=row.actor_id, roles=tuple(json.loads(row.roles)), at=row.at,
+                    stage=row.stage, reason=row.reason, message=row.message,
+                )
+                for row in conn.execute(query)
+            ]
+
+    # -- the outbox
+
+    def pending_outbox(self, campaign_id: str, limit: int = 1000) -> list[EventRecord]:
+        """Return committed events not yet marked dispatched, oldest first."""
+        if self._marks:
+            self.flush()
+        o, e = s.outbox.c, s.events.c
+        query = (
+            sa.select(s.events)
+            .select_from(s.outbox.join(s.events, sa.and_(
+                e.campaign_id == o.campaign_id, e.case_id == o.case_id, e.seq == o.seq,
+            )))
+            .where(o.campaign_id == campaign_id)
+            .order_by(o.id)
+            .limit(limit)
+        )
+        with self._translated(), self._engine.connect() as conn:
+            return [self._record_from_row(row) for row in conn.execute(query)]
+
+    def mark_dispatched(self, campaign_id: str, event_ids: Sequence[str]) -> None:
+        """Mark events as told to the hooks.
+
+        The marks are written with this store's next write (or after a second, or
+        1000 marks, or at :meth:`flush` / :meth:`close`), not in a transaction of
+        their own: a crash before then only means those events are delivered again,
+        which at-least-once delivery allows.
+        """
+        prefix = f"{campaign_id}/"
+        marks = []
+        for event_id in event_ids:
+            if not event_id.startswith(prefix):
+                raise InputError(f"event id {event_id!r} is not of campaign {campaign_id!r}")
+            case_id, _, seq = event_id[len(prefix):].rpartition("/")
+            if not case_id or not seq.isdigit():
+                raise InputError(f"malformed event id {event_id!r}: expected CAMPAIGN/CASE/SEQ")
+            marks.append((campaign_id, case_id, int(seq)))
+        with self._lock:
+            if not self._marks:
+                self._marks_since = time.monotonic()
+            self._marks.extend(marks)
+            due = (len(self._marks) >= _MARK_BATCH
+                   or time.monotonic() - self._marks_since >= _MARK_DELAY_S)
+        if due:
+            self.flush()
+
+    def _take_marks(self) -> list[tuple[str, str, int]]:
+        if not self._marks:
+            return []
+        with self._lock:
+            marks, self._marks = self._marks, []
+        return marks
+
+    def _restore_marks(self, marks: list[tuple[str, str, int]]) -> None:
+        if marks:
+            with self._lock:
+                self._marks[:0] = marks
+
+    def _delete_marks(self, conn: Connection, marks: list[tuple[str, str, int]]) -> None:
+        if marks:
+            conn.execute(self._delete_outbox, [
+                {"k_campaign": a, "k_case": b, "k_seq": n} for a, b, n in marks
+            ])
+
+    def flush(self) -> None:
+        """Write the dispatch marks kept in memory now."""
+        if self._marks:
+            self._run_write(lambda conn: None)
+
+    def close(self) -> None:
+        """Write pending dispatch marks, then release connections and files."""
+        try:
+            self.flush()
+        finally:
+            self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+
+class _Retry(Exception):
+    """Internal: the database broke a deadlock by aborting this transaction; run it again."""
+
+
+class _CommitFailed(Exception):
+    """Internal: carries a per-commit failure out of a transaction that must roll back."""
+
+    def __init__(self, error: ReviewflowError | None, db_error: sa_exc.DBAPIError | None) -> None:
+        super().__init__(str(error or db_error))
+        self.error = error
+        self.db_error = db_error
