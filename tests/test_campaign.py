@@ -504,7 +504,7 @@ class TestAudit:
         open_one(campaign)
         drive_to(campaign, "s1", rf.Stage.MEETING, clock=clock)
         history = self._history(campaign)
-        history[2] = attrs.evolve(history[2], actor_id="someone-else")
+        history[2] = history[2]._replace(actor_id="someone-else")
 
         report = campaign.verify()
 

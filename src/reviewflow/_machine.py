@@ -17,6 +17,11 @@ from reviewflow.policy import EVENTS
 __all__ = ["Lifecycle"]
 
 
+_STAGES: dict[str, Stage] = {
+    **{stage.name: stage for stage in Stage}, **{stage.value: stage for stage in Stage},
+}
+
+
 def _is_last_level(event_data: Any) -> bool:
     return bool(event_data.kwargs.get("last_level"))
 
@@ -32,19 +37,24 @@ class Lifecycle:
         for name, source, dest, _label in EVENTS:
             assert source is not None  # every event has a source stage
             sources[name] = source
+            src = source.name
+            dst = None if dest is None else dest.name
             if name == "sign_off":
                 transitions.append({
-                    "trigger": name, "source": source, "dest": dest,
+                    "trigger": name, "source": src, "dest": dst,
                     "conditions": [_is_last_level],
                 })
-                transitions.append({"trigger": name, "source": source, "dest": None})
+                transitions.append({"trigger": name, "source": src, "dest": None})
             else:
-                transitions.append({"trigger": name, "source": source, "dest": dest})
+                transitions.append({"trigger": name, "source": src, "dest": dst})
+        # Plain string states named like the Stage members: transitions resolves enum
+        # states through extra property lookups on every step, while it looks up a
+        # case's Stage member by its name; the step puts the enum member back.
         self._machine = Machine(
             model=None,
-            states=list(Stage),
+            states=[stage.name for stage in Stage],
             transitions=transitions,
-            initial=Stage.RESEARCH,
+            initial=Stage.RESEARCH.name,
             auto_transitions=False,
             send_event=True,
             model_attribute="stage",
@@ -57,6 +67,7 @@ class Lifecycle:
         """Move ``case`` by ``event`` (the caller has checked every rule)."""
         if not self._triggers[event](case, **kwargs):  # pragma: no cover  # guarded by callers
             raise RuntimeError(f"lifecycle refused {event} from {case.stage}")
+        case.stage = _STAGES[case.stage]
 
     def edges(self) -> list[tuple[str, str, str]]:
         """Return ``(source, event, destination)`` for every edge, for diagrams."""
@@ -64,5 +75,5 @@ class Lifecycle:
         for name, event in self._machine.events.items():
             for source, transitions in event.transitions.items():
                 for t in transitions:
-                    out.append((source, name, t.dest or source))
+                    out.append((_STAGES[source].value, name, _STAGES[t.dest or source].value))
         return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from decimal import Decimal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ log = logging.getLogger("reviewflow")
 
 _EVENT_LABELS = {name: label for name, _s, _d, label in EVENTS}
 _EVENT_DEST = {name: dest for name, _s, dest, _l in EVENTS}
+_VALUE = {stage: stage.value for stage in Stage}
 _LIFECYCLE: Lifecycle | None = None
 
 
@@ -141,6 +143,8 @@ class Campaign:
             if isinstance(rule.due, At):
                 self._fixed_due[stage] = rule.due.at.in_timezone(self._tz)
         self._calendar: Any = None
+        opens = policy.stage(Stage.MEETING).opens
+        self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
         from reviewflow import _deadline_ops
 
         self._resolver: Callable[..., pendulum.DateTime | None] | None = getattr(
@@ -166,6 +170,11 @@ class Campaign:
             raise PluginError(name or repr(plugin), "register", exc) from exc
         self._has_hooks = True
 
+    @property
+    def _outbox(self) -> bool:
+        """Whether committed events go through the outbox (durable store, or someone listens)."""
+        return self._has_hooks or self.store.durable
+
     def _call_hook(self, hook: str, **kwargs: Any) -> None:
         caller = getattr(self._pm.hook, hook)
         for impl in reversed(caller.get_hookimpls()):
@@ -178,6 +187,8 @@ class Campaign:
                 self.plugin_errors.append(error)
 
     def _after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
+        if not self._outbox:
+            return
         if self._has_hooks:
             for record in records:
                 if record.event == "open":
@@ -319,7 +330,7 @@ class Campaign:
         )
         case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
                     data, previous)
-        return Commit(case=case, expected_version=0, events=(record,))
+        return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox)
 
     def _carry_over(self, previous_case_id: str) -> list[str]:
         """Return last year's problems from a case of another campaign in the same store."""
@@ -495,7 +506,7 @@ class Campaign:
             ))
         if rule.hard and rule.due is not None and _EVENT_DEST[event] is not None:
             due = self.due(case, source)
-            if due is not None and now > due + rule.grace:
+            if due is not None and now > (due + rule.grace if rule.grace else due):
                 refusals.append(TransitionRefused(
                     "deadline_passed",
                     f"the deadline for {source.label} ({source.value}) passed at "
@@ -615,9 +626,10 @@ class Campaign:
         return [results[i] for i in range(len(ids))]
 
     def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
+        outbox = self._outbox
         commits = [
-            Commit(case=s.case, expected_version=s.expected_version, events=(s.record,),
-                   idempotency_key=s.idempotency_key, fingerprint=s.fingerprint, extras=s.extras)
+            Commit(s.case, s.expected_version, (s.record,), s.idempotency_key, s.fingerprint,
+                   s.extras, outbox)
             for s in steps
         ]
         errors = self.store.commit(commits)
@@ -657,10 +669,10 @@ class Campaign:
                 record_data["late"] = True
                 if reason is None:
                     reason = "late"
-            case.data["entered"] = {**case.data.get("entered", {}), case.stage.value: iso}
+            case.data["entered"] = {**case.data.get("entered", {}), _VALUE[case.stage]: iso}
         record = EventRecord.make(
-            self.id, case.case_id, expected + 1, event, actor.id, role, iso, source.value,
-            case.stage.value, reason, record_data, case.last_hash,
+            self.id, case.case_id, expected + 1, event, actor.id, role, iso, _VALUE[source],
+            _VALUE[case.stage], reason, record_data, case.last_hash,
         )
         case.version = expected + 1
         case.last_hash = record.hash
@@ -672,7 +684,7 @@ class Campaign:
         if rule.due is None or rule.hard:
             return False
         due = self.due(case, stage)
-        return due is not None and now > due + rule.grace
+        return due is not None and now > (due + rule.grace if rule.grace else due)
 
     # ------------------------------------------------------------------ audit
 
@@ -806,10 +818,10 @@ def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
     if date > now.date():
         raise _refuse("invalid_data", case, "hold_meeting",
                       f"the meeting date {date.isoformat()} is in the future; record it once held")
-    opens = c.policy.stage(Stage.MEETING).opens
-    if opens is not None and date < opens.in_timezone(c.policy.tz).date():
+    opens = c._meeting_opens
+    if opens is not None and date < opens:
         raise _refuse("too_early", case, "hold_meeting",
-                      f"述职评议会 may be held from {opens.date().isoformat()}; "
+                      f"述职评议会 may be held from {opens.isoformat()}; "
                       f"{date.isoformat()} is before that")
     attendance = data.get("attendance")
     if not isinstance(attendance, Mapping) or not attendance:
@@ -842,7 +854,7 @@ def _comment(c: Campaign, case: Case, actor: Actor, role: str,
     return {"channel": role, "text": text, "rating": rating}, None, {}
 
 
-def _vote_counts(case: Case, event: str, vote: Any) -> dict[str, int]:
+def _vote_counts(case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
     from reviewflow.exceptions import ScoringError
     from reviewflow.scoring import satisfaction_score
 
@@ -852,16 +864,16 @@ def _vote_counts(case: Case, event: str, vote: Any) -> dict[str, int]:
                       "vote={'good': 30, 'fairly_good': 10, 'average': 2, 'poor': 0}")
     counts = dict(vote)
     try:
-        satisfaction_score(counts)
+        score = satisfaction_score(counts)
     except ScoringError as exc:
         raise _refuse("invalid_data", case, event, str(exc)) from None
-    return counts
+    return counts, score
 
 
 def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
                  data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, {"vote"}, case, "record_vote")
-    counts = _vote_counts(case, "record_vote", data.get("vote"))
+    counts, _score = _vote_counts(case, "record_vote", data.get("vote"))
     case.data["vote"] = counts
     return {"vote": counts}, None, {}
 
@@ -871,8 +883,9 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
     from reviewflow.scoring import satisfaction_score
 
     _check_keys(data, {"vote"}, case, "finish_evaluation")
+    score = None
     if "vote" in data:
-        case.data["vote"] = _vote_counts(case, "finish_evaluation", data["vote"])
+        case.data["vote"], score = _vote_counts(case, "finish_evaluation", data["vote"])
     missing = [ch for ch in _COMMENT_CHANNELS if ch not in case.data.get("comments", {})]
     if "vote" not in case.data:
         missing.append("vote")
@@ -880,7 +893,8 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
         raise _refuse("missing_data", case, "finish_evaluation",
                       "the three evaluations (三评) are not complete: missing "
                       + ", ".join(missing), findings=tuple(missing))
-    score = satisfaction_score(case.data["vote"])
+    if score is None:
+        score = satisfaction_score(case.data["vote"])
     rounded = c.policy.scoring.rounding_rule.apply(score)
     evaluation = {"score": str(score), "rounded": str(rounded)}
     case.data["evaluation"] = evaluation

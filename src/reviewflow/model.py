@@ -6,7 +6,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import attrs
 
@@ -167,20 +167,25 @@ class Report:
 GENESIS_HASH = "0" * 64
 
 
+# One encoder, built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _canonical(data: Mapping[str, Any]) -> str:
     if not data:
         return "{}"
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(data)
 
 
-@attrs.frozen(kw_only=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """One step of one case, immutable; chained to the case's previous step by ``prev_hash``.
 
     ``seq`` is the case's version after this step (1 for the opening event).
     ``at`` is an ISO 8601 string with its offset, exactly as stored and hashed.
     ``data`` is plain JSON data; ``reason`` is set for steps that carry one
     (a send-back, a late submission, an extension).
+
+    A named tuple: cheap to build on the hot path and immutable by construction.
     """
 
     campaign_id: str
@@ -193,7 +198,7 @@ class EventRecord:
     from_stage: str | None
     to_stage: str
     reason: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
+    data: Mapping[str, Any] = {}  # noqa: RUF012  # never mutated: records are immutable
     prev_hash: str = GENESIS_HASH
     hash: str = ""
 
@@ -204,16 +209,14 @@ class EventRecord:
 
     def compute_hash(self) -> str:
         """Recompute this record's hash from its content and ``prev_hash``."""
-        text = "\x1f".join((
-            self.prev_hash, self.campaign_id, self.case_id, str(self.seq), self.event,
-            self.actor_id, self.role, self.at, self.from_stage or "", self.to_stage,
-            self.reason or "", _canonical(self.data),
-        ))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _digest(
+            self.prev_hash, self.campaign_id, self.case_id, self.seq, self.event, self.actor_id,
+            self.role, self.at, self.from_stage, self.to_stage, self.reason, self.data,
+        )
 
     def sealed(self) -> EventRecord:
         """Return a copy with ``hash`` computed."""
-        return attrs.evolve(self, hash=self.compute_hash())
+        return self._replace(hash=self.compute_hash())
 
     @classmethod
     def make(
@@ -222,24 +225,35 @@ class EventRecord:
         data: Mapping[str, Any], prev_hash: str,
     ) -> EventRecord:
         """Build a sealed record in one go (the engine's hot path)."""
-        text = "\x1f".join((
-            prev_hash, campaign_id, case_id, str(seq), event, actor_id, role, at,
-            from_stage or "", to_stage, reason or "", _canonical(data),
-        ))
         return cls(
-            campaign_id=campaign_id, case_id=case_id, seq=seq, event=event, actor_id=actor_id,
-            role=role, at=at, from_stage=from_stage, to_stage=to_stage, reason=reason,
-            data=data, prev_hash=prev_hash, hash=hashlib.sha256(text.encode()).hexdigest(),
+            campaign_id, case_id, seq, event, actor_id, role, at, from_stage, to_stage, reason,
+            data, prev_hash,
+            _digest(prev_hash, campaign_id, case_id, seq, event, actor_id, role, at,
+                    from_stage, to_stage, reason, data),
         )
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as plain JSON data."""
-        return attrs.asdict(self, recurse=False) | {"data": dict(self.data)}
+        out = self._asdict()
+        out["data"] = dict(self.data)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EventRecord:
         """Build a record from :meth:`to_json` data."""
         return cls(**dict(data))
+
+
+def _digest(
+    prev_hash: str, campaign_id: str, case_id: str, seq: int, event: str, actor_id: str,
+    role: str, at: str, from_stage: str | None, to_stage: str, reason: str | None,
+    data: Mapping[str, Any],
+) -> str:
+    text = "\x1f".join((
+        prev_hash, campaign_id, case_id, str(seq), event, actor_id, role, at,
+        from_stage or "", to_stage, reason or "", _canonical(data),
+    ))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class HistorySource(Protocol):

@@ -10,7 +10,7 @@ all, and only if the stored version still equals ``expected_version``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -19,9 +19,11 @@ from reviewflow.model import Case, EventRecord
 __all__ = ["Commit", "Refusal", "Store"]
 
 
-@attrs.frozen(kw_only=True)
-class Commit:
-    """One atomic write: a case's new snapshot and the events that led to it."""
+class Commit(NamedTuple):
+    """One atomic write: a case's new snapshot and the events that led to it.
+
+    (A named tuple: built on every step, so it is kept cheap.)
+    """
 
     #: The new snapshot; its ``version`` is ``expected_version + len(events)``.
     case: Case
@@ -34,6 +36,9 @@ class Commit:
     fingerprint: str | None = None
     #: Extra rows written in the same transaction (ballots, token redemptions, rung marks).
     extras: tuple[Any, ...] = ()
+    #: Put the events in the outbox for hooks (always, for durable stores; the in-memory
+    #: store skips it when nobody listens).
+    outbox: bool = True
 
 
 @attrs.frozen(kw_only=True)

@@ -73,20 +73,21 @@ class MemoryStore:
 
     def _apply(self, c: Commit) -> None:
         data = self._campaigns[c.case.campaign_id]
-        stored = c.case.copy().bind(self)
-        data.cases[stored.case_id] = stored
-        events = data.history.setdefault(stored.case_id, [])
-        events.extend(c.events)
-        for record in c.events:
-            data.outbox[record.event_id] = record
-        if c.idempotency_key is not None:
-            data.idempotency[c.idempotency_key] = (
-                c.fingerprint or "", stored.case_id, stored.version,
-            )
         for extra in c.extras:
             handler = self.extra_handlers.get(type(extra))
             if handler is not None:
                 handler(self, extra)  # type: ignore[operator]  # handlers are callables
+        stored = c.case.copy().bind(self)
+        data.cases[stored.case_id] = stored
+        events = data.history.setdefault(stored.case_id, [])
+        events.extend(c.events)
+        if c.outbox:
+            for record in c.events:
+                data.outbox[record.event_id] = record
+        if c.idempotency_key is not None:
+            data.idempotency[c.idempotency_key] = (
+                c.fingerprint or "", stored.case_id, stored.version,
+            )
 
     def get(self, campaign_id: str, case_id: str) -> Case | None:
         """Return a detached copy of the case."""
