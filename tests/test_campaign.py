@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import attrs
 import pendulum
 import pytest
@@ -16,7 +18,6 @@ from reviewflow.testing import (
     passing_report,
     seed_campaign,
 )
-
 
 CAST = Cast.default()
 BUREAU = CAST.organizer
@@ -41,13 +42,13 @@ class TestLifecycle:
 
         case = drive_to(campaign, "s1", rf.Stage.CLOSED, clock=clock)
 
-        assert rf.Stage.CLOSED == case.stage
-        assert "79" == case.data["evaluation"]["score"]
-        assert "79.00" == case.data["evaluation"]["rounded"]
+        assert case.stage == rf.Stage.CLOSED
+        assert case.data["evaluation"]["score"] == "79"
+        assert case.data["evaluation"]["rounded"] == "79.00"
         events = [r.event for r in case.history]
-        assert ["open", "finish_research", "submit_report", "sign_off", "sign_off",
+        assert events == ["open", "finish_research", "submit_report", "sign_off", "sign_off",
                 "hold_meeting", "comment", "comment", "finish_evaluation", "hold_talk",
-                "submit_special_report"] == events
+                "submit_special_report"]
         assert campaign.verify().ok
 
     def test_the_issue_sketch_runs_as_written(self) -> None:
@@ -60,11 +61,11 @@ class TestLifecycle:
         campaign.fire("school-01", "submit_report", actor=zhang, report=passing_report())
         campaign.fire("school-01", "sign_off", actor=LI, comment="同意")
 
-        assert rf.Stage.APPROVAL == campaign.case("school-01").stage
+        assert campaign.case("school-01").stage == rf.Stage.APPROVAL
 
         campaign.fire("school-01", "sign_off", actor=BUREAU, comment="同意")
 
-        assert rf.Stage.MEETING == campaign.case("school-01").stage
+        assert campaign.case("school-01").stage == rf.Stage.MEETING
 
     def test_every_record_chains_stages(self) -> None:
         campaign, clock = seed_campaign()
@@ -72,13 +73,13 @@ class TestLifecycle:
         case = drive_to(campaign, "s1", rf.Stage.CLOSED, clock=clock)
 
         stages = [(r.from_stage, r.to_stage) for r in case.history]
-        for (_, to_stage), (from_stage, _) in zip(stages, stages[1:], strict=False):
+        for (_, to_stage), (from_stage, _) in itertools.pairwise(stages):
             assert to_stage == from_stage
         assert [r.seq for r in case.history] == list(range(1, case.version + 1))
 
     def test_stage_labels_are_chinese(self) -> None:
-        assert "材料审阅" == rf.Stage.APPROVAL.label
-        assert "集体约谈" == rf.Stage.GROUP_TALK.label
+        assert rf.Stage.APPROVAL.label == "材料审阅"
+        assert rf.Stage.GROUP_TALK.label == "集体约谈"
 
     def test_return_for_revision_goes_back_and_clears_signatures(self) -> None:
         campaign, clock = seed_campaign()
@@ -88,9 +89,9 @@ class TestLifecycle:
 
         case = campaign.fire("s1", "return_for_revision", actor=BUREAU, reason="数据不实")
 
-        assert rf.Stage.DRAFTING == case.stage
-        assert [] == case.data["signatures"]
-        assert "数据不实" == case.history[-1].reason
+        assert case.stage == rf.Stage.DRAFTING
+        assert case.data["signatures"] == []
+        assert case.history[-1].reason == "数据不实"
 
     def test_entered_times_are_recorded_per_stage(self) -> None:
         campaign, clock = seed_campaign()
@@ -98,7 +99,7 @@ class TestLifecycle:
         clock.advance(days=1)
         case = campaign.fire("s1", "finish_research", actor=BUREAU, problems=["p"])
 
-        assert "2016-01-05T09:00:00+08:00" == case.data["entered"]["drafting"]
+        assert case.data["entered"]["drafting"] == "2016-01-05T09:00:00+08:00"
 
 
 class TestRefusals:
@@ -109,14 +110,14 @@ class TestRefusals:
         open_one(campaign)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "approve_everything", actor=BUREAU)
-        assert "unknown_event" == refused(exc)
+        assert refused(exc) == "unknown_event"
 
     def test_wrong_stage(self) -> None:
         campaign, _ = seed_campaign()
         open_one(campaign)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "sign_off", actor=LI)
-        assert "wrong_stage" == refused(exc)
+        assert refused(exc) == "wrong_stage"
         assert "提前准备" in str(exc.value)
 
     def test_not_permitted(self) -> None:
@@ -124,7 +125,7 @@ class TestRefusals:
         open_one(campaign)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "finish_research", actor=LI, problems=["p"])
-        assert "not_permitted" == refused(exc)
+        assert refused(exc) == "not_permitted"
 
     def test_another_cases_secretary_is_not_this_cases_secretary(self) -> None:
         campaign, clock = seed_campaign()
@@ -133,7 +134,7 @@ class TestRefusals:
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "submit_report", actor=CAST.secretary("s2"),
                           report=passing_report())
-        assert "not_permitted" == refused(exc)
+        assert refused(exc) == "not_permitted"
         assert "own secretary" in str(exc.value)
 
     def test_secretary_cannot_sign_off_own_report(self) -> None:
@@ -143,7 +144,7 @@ class TestRefusals:
         both = rf.Actor("sec-s1", "书记", roles={"secretary", "guidance_group"})
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "sign_off", actor=both)
-        assert "self_sign_off" == refused(exc)
+        assert refused(exc) == "self_sign_off"
 
     def test_one_person_cannot_sign_two_levels(self) -> None:
         policy = attrs.evolve(rf.Policy.default(year=2016), approval_levels=(
@@ -156,7 +157,7 @@ class TestRefusals:
         campaign.fire("s1", "sign_off", actor=LI)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "sign_off", actor=LI)
-        assert "already_signed" == refused(exc)
+        assert refused(exc) == "already_signed"
 
     def test_level_roles_decide_who_signs(self) -> None:
         campaign, clock = seed_campaign()
@@ -166,7 +167,7 @@ class TestRefusals:
         other = rf.Actor("liu", "刘", roles={"guidance_group"})
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "sign_off", actor=other)
-        assert "not_permitted" == refused(exc)
+        assert refused(exc) == "not_permitted"
         assert "局党组审定" in str(exc.value)
 
     def test_guidance_group_assignment(self) -> None:
@@ -182,17 +183,17 @@ class TestRefusals:
         drive_to(campaign, "s2", rf.Stage.APPROVAL, clock=clock)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "sign_off", actor=LI)
-        assert "not_in_group" == refused(exc)
+        assert refused(exc) == "not_in_group"
         liu = rf.Actor("liu", "刘", roles={"guidance_group"})
-        assert 1 == len(campaign.fire("s1", "sign_off", actor=liu).data["signatures"])
+        assert len(campaign.fire("s1", "sign_off", actor=liu).data["signatures"]) == 1
         # s2 has no assignment: any member of any group may sign
-        assert 1 == len(campaign.fire("s2", "sign_off", actor=LI).data["signatures"])
+        assert len(campaign.fire("s2", "sign_off", actor=LI).data["signatures"]) == 1
         outsider = rf.Actor("x", "外人", roles={"guidance_group"})
         campaign.fire("s2", "return_for_revision", actor=BUREAU, reason="重写")
         drive_to(campaign, "s2", rf.Stage.APPROVAL, clock=clock)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s2", "sign_off", actor=outsider)
-        assert "not_in_group" == refused(exc)
+        assert refused(exc) == "not_in_group"
 
     def test_hard_deadline_at_exact_boundaries(self) -> None:
         campaign, clock = seed_campaign()
@@ -204,13 +205,13 @@ class TestRefusals:
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "submit_report", actor=CAST.secretary("s1"),
                           report=passing_report())
-        assert "deadline_passed" == refused(exc)
+        assert refused(exc) == "deadline_passed"
         assert "2016-01-18 00:00:00 CST" in str(exc.value)
 
         clock.set(due)
         case = campaign.fire("s1", "submit_report", actor=CAST.secretary("s1"),
                              report=passing_report())
-        assert rf.Stage.APPROVAL == case.stage
+        assert case.stage == rf.Stage.APPROVAL
 
     def test_soft_deadline_marks_the_step_late(self) -> None:
         campaign, clock = seed_campaign()
@@ -220,8 +221,8 @@ class TestRefusals:
         campaign.fire("s1", "sign_off", actor=LI)
         case = campaign.fire("s1", "sign_off", actor=BUREAU)
 
-        assert rf.Stage.MEETING == case.stage
-        assert "late" == case.history[-1].reason
+        assert case.stage == rf.Stage.MEETING
+        assert case.history[-1].reason == "late"
         assert case.history[-1].data["late"] is True
         assert case.history[-2].reason is None  # staying in approval is not a late exit
 
@@ -231,7 +232,7 @@ class TestRefusals:
         drive_to(campaign, "s1", rf.Stage.MEETING)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "hold_meeting", actor=BUREAU, attendance={"public": 3})
-        assert "too_early" == refused(exc)
+        assert refused(exc) == "too_early"
 
     def test_meeting_date_before_window_is_too_early(self) -> None:
         campaign, clock = seed_campaign()
@@ -241,7 +242,7 @@ class TestRefusals:
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "hold_meeting", actor=BUREAU, date="2016-01-08",
                           attendance={"public": 3})
-        assert "too_early" == refused(exc)
+        assert refused(exc) == "too_early"
 
     def test_content_rule_lists_every_finding(self) -> None:
         campaign, clock = seed_campaign()
@@ -252,7 +253,7 @@ class TestRefusals:
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "submit_report", actor=CAST.secretary("s1"), report=bad)
 
-        assert "content_rule" == refused(exc)
+        assert refused(exc) == "content_rule"
         assert {"achievements_too_long", "problem_without_cause", "problem_without_measure",
                 "carry_over_unaddressed"} == set(exc.value.findings)
 
@@ -275,31 +276,31 @@ class TestRefusals:
         sec = CAST.secretary("s1")
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "submit_report", actor=sec)
-        assert "missing_data" == refused(exc)
+        assert refused(exc) == "missing_data"
         drive_to(campaign, "s1", rf.Stage.APPROVAL, clock=clock)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "return_for_revision", actor=BUREAU)
-        assert "missing_data" == refused(exc)
+        assert refused(exc) == "missing_data"
         drive_to(campaign, "s1", rf.Stage.MEETING, clock=clock)
         clock.set(pendulum.datetime(2016, 1, 12, 9, tz="Asia/Shanghai"))
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "hold_meeting", actor=BUREAU, attendance={"public": -1})
-        assert "invalid_data" == refused(exc)
+        assert refused(exc) == "invalid_data"
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "hold_meeting", actor=BUREAU, date="2099-01-01",
                           attendance={"public": 1})
-        assert "invalid_data" == refused(exc)
+        assert refused(exc) == "invalid_data"
         drive_to(campaign, "s1", rf.Stage.EVALUATION, clock=clock)
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "finish_evaluation", actor=BUREAU, vote=SAMPLE_VOTE)
-        assert "missing_data" == refused(exc)
-        assert ("superior_secretary", "department_delegate") == exc.value.findings
+        assert refused(exc) == "missing_data"
+        assert exc.value.findings == ("superior_secretary", "department_delegate")
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "record_vote", actor=BUREAU, vote={"good": -1})
-        assert "invalid_data" == refused(exc)
+        assert refused(exc) == "invalid_data"
         with pytest.raises(rf.TransitionRefused) as exc:
             campaign.fire("s1", "record_vote", actor=BUREAU, vote={"good": 0})
-        assert "invalid_data" == refused(exc)
+        assert refused(exc) == "invalid_data"
 
     def test_refusal_changes_nothing_and_is_journaled(self) -> None:
         campaign, clock = seed_campaign()
@@ -311,8 +312,8 @@ class TestRefusals:
 
         assert before == campaign.case("s1").to_json()
         journal = campaign.refusals("s1")
-        assert ["self_sign_off"] == [r.reason for r in journal]
-        assert "sec-s1" == journal[0].actor_id
+        assert [r.reason for r in journal] == ["self_sign_off"]
+        assert journal[0].actor_id == "sec-s1"
 
     def test_unknown_case(self) -> None:
         campaign, _ = seed_campaign()
@@ -334,7 +335,7 @@ class TestRefusals:
         with pytest.raises(rf.InputError, match="guidance group"):
             campaign.open_case("s1", organization="x", secretary=CAST.secretary("s1"),
                                guidance_group="nope")
-        assert [] == campaign.cases()
+        assert campaign.cases() == []
 
 
 class TestAllowed:
@@ -351,8 +352,8 @@ class TestAllowed:
         assert perms["sign_off"].allowed
         assert perms["return_for_revision"].allowed
         assert not perms["finish_research"].allowed
-        assert ("wrong_stage", "not_permitted") == perms["finish_research"].reasons
-        assert ("reason",) == perms["return_for_revision"].needs
+        assert perms["finish_research"].reasons == ("wrong_stage", "not_permitted")
+        assert perms["return_for_revision"].needs == ("reason",)
         assert version == campaign.case("s1").version
 
     def test_secretary_sees_self_sign_off(self) -> None:
@@ -360,7 +361,7 @@ class TestAllowed:
         open_one(campaign)
         drive_to(campaign, "s1", rf.Stage.APPROVAL, clock=clock)
         perms = {p.event: p for p in campaign.allowed("s1", CAST.secretary("s1"))}
-        assert ("self_sign_off",) == perms["sign_off"].reasons
+        assert perms["sign_off"].reasons == ("self_sign_off",)
 
 
 class TestBatch:
@@ -376,12 +377,12 @@ class TestBatch:
         results = campaign.fire_many([f"s{i}" for i in range(5)] + ["ghost"], "hold_talk",
                                      actor=CAST.superior, notes="约谈")
 
-        assert [True] * 4 + [False, False] == [r.ok for r in results]
+        assert [r.ok for r in results] == [True] * 4 + [False, False]
         assert isinstance(results[4].error, rf.TransitionRefused)
-        assert "wrong_stage" == results[4].error.reason
+        assert results[4].error.reason == "wrong_stage"
         assert isinstance(results[5].error, rf.UnknownCaseError)
-        assert 4 == len(campaign.cases(rf.Stage.REPORT_BACK))
-        assert rf.Stage.EVALUATION == campaign.case("s4").stage
+        assert len(campaign.cases(rf.Stage.REPORT_BACK)) == 4
+        assert campaign.case("s4").stage == rf.Stage.EVALUATION
 
     def test_open_cases_is_all_or_nothing(self) -> None:
         campaign, _ = seed_campaign()
@@ -389,14 +390,14 @@ class TestBatch:
                 {"case_id": "a", "organization": "A2", "secretary": CAST.secretary("a")}]
         with pytest.raises(rf.DuplicateCaseError):
             campaign.open_cases(rows)
-        assert [] == campaign.cases()
+        assert campaign.cases() == []
 
 
 class TestHooks:
     """Hooks hear committed steps; a failing hook never undoes a step."""
 
     def test_hooks_hear_open_steps_and_refusals(self) -> None:
-        campaign, clock = seed_campaign()
+        campaign, _ = seed_campaign()
         recorder = HookRecorder()
         campaign.register(recorder)
         open_one(campaign)
@@ -404,10 +405,10 @@ class TestHooks:
         with pytest.raises(rf.TransitionRefused):
             campaign.fire("s1", "sign_off", actor=LI)
 
-        assert ["reviewflow_case_opened", "reviewflow_step",
-                "reviewflow_refused"] == recorder.names()
-        assert "finish_research" == recorder.calls[1][1]["record"].event
-        assert [] == campaign.store.pending_outbox(campaign.id)
+        assert recorder.names() == ["reviewflow_case_opened", "reviewflow_step",
+                "reviewflow_refused"]
+        assert recorder.calls[1][1]["record"].event == "finish_research"
+        assert campaign.store.pending_outbox(campaign.id) == []
 
     def test_a_raising_hook_leaves_the_step_and_other_hooks(self) -> None:
         campaign, _ = seed_campaign()
@@ -423,11 +424,11 @@ class TestHooks:
         open_one(campaign)
         case = campaign.fire("s1", "finish_research", actor=BUREAU, problems=["p"])
 
-        assert rf.Stage.DRAFTING == case.stage
-        assert rf.Stage.DRAFTING == campaign.case("s1").stage
+        assert case.stage == rf.Stage.DRAFTING
+        assert campaign.case("s1").stage == rf.Stage.DRAFTING
         assert "reviewflow_step" in recorder.names()
-        assert 1 == len(campaign.plugin_errors)
-        assert "broken" == campaign.plugin_errors[0].plugin
+        assert len(campaign.plugin_errors) == 1
+        assert campaign.plugin_errors[0].plugin == "broken"
         assert isinstance(campaign.plugin_errors[0].__cause__, RuntimeError)
 
     def test_dispatch_pending_redelivers_undispatched_events(self) -> None:
@@ -436,14 +437,14 @@ class TestHooks:
         case = campaign.case("s1")
         # an event committed by a process that died before telling the hooks
         step = campaign._prepare(case, "finish_research", BUREAU, {"problems": ["p"]})
-        assert [None] == campaign.store.commit([Commit(
-            case=step.case, expected_version=step.expected_version, events=(step.record,))])
+        assert campaign.store.commit([Commit(
+            case=step.case, expected_version=step.expected_version, events=(step.record,))]) == [None]
         recorder = HookRecorder()
         campaign.register(recorder)
 
-        assert 1 == campaign.dispatch_pending()
-        assert ["reviewflow_step"] == recorder.names()
-        assert 0 == campaign.dispatch_pending()
+        assert campaign.dispatch_pending() == 1
+        assert recorder.names() == ["reviewflow_step"]
+        assert campaign.dispatch_pending() == 0
 
     def test_registering_a_bad_plugin_is_a_plugin_error(self) -> None:
         campaign, _ = seed_campaign()
@@ -475,8 +476,8 @@ class TestConcurrencyAndIdempotency:
             case=step.case, expected_version=step.expected_version, events=(step.record,))])
 
         assert isinstance(error, rf.ConflictError)
-        assert (1, 2) == (error.expected, error.actual)
-        assert ["p"] == campaign.case("s1").data["problems"]
+        assert (error.expected, error.actual) == (1, 2)
+        assert campaign.case("s1").data["problems"] == ["p"]
         assert campaign.verify().ok
 
     def test_idempotency_key_replay(self) -> None:
@@ -509,7 +510,7 @@ class TestAudit:
         report = campaign.verify()
 
         assert not report.ok
-        assert ("s1", 3) == (report.problems[0].case_id, report.problems[0].position)
+        assert (report.problems[0].case_id, report.problems[0].position) == ("s1", 3)
 
     def test_removal_is_detected(self) -> None:
         campaign, clock = seed_campaign()
@@ -527,8 +528,8 @@ class TestPolicy:
         policy = rf.Policy.default(year=2016)
         assert pendulum.datetime(2016, 1, 18, tz="Asia/Shanghai") == policy.stage(
             rf.Stage.DRAFTING).due.at  # type: ignore[union-attr]
-        assert 2 == len(policy.approval_levels)
-        assert "局党组" == policy.role_label("organizer")
+        assert len(policy.approval_levels) == 2
+        assert policy.role_label("organizer") == "局党组"
 
     @pytest.mark.parametrize(("change", "field"), [
         ({"approval_levels": ()}, "approval.levels"),

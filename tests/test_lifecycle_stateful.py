@@ -18,7 +18,6 @@ import reviewflow as rf
 from reviewflow.policy import EVENTS
 from reviewflow.testing import SAMPLE_VOTE, Cast, _step, passing_report
 
-
 CAST = Cast.default()
 CASES = ("a", "b", "c")
 ACTORS = (
@@ -66,11 +65,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             after = self.campaign.fire(case_id, event, actor=actor, **data_for(event, valid))
         except rf.TransitionRefused as exc:
-            assert exc.reason
-            assert before == self.campaign.case(case_id).to_json()
+            refusal = exc
+        else:
+            assert before["version"] + 1 == after.version
+            self.steps += 1
             return
-        assert before["version"] + 1 == after.version
-        self.steps += 1
+        assert refusal.reason
+        assert before == self.campaign.case(case_id).to_json()
 
     @rule(case_id=st.sampled_from(CASES))
     def progress(self, case_id: str) -> None:
@@ -81,10 +82,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             after = _step(self.campaign, case, CAST, self.clock)
         except rf.TransitionRefused as exc:
-            assert exc.reason in {"deadline_passed", "too_early", "invalid_data"}
+            refusal = exc
+        else:
+            assert case.version + 1 == after.version
+            self.deepest = max(self.deepest, after.stage.order)
             return
-        assert case.version + 1 == after.version
-        self.deepest = max(self.deepest, after.stage.order)
+        assert refusal.reason in {"deadline_passed", "too_early", "invalid_data"}
 
     @rule(event=st.sampled_from(EVENT_NAMES), actor=st.sampled_from(ACTORS))
     def fire_many(self, event: str, actor: rf.Actor) -> None:

@@ -198,7 +198,7 @@ class EventRecord(NamedTuple):
     from_stage: str | None
     to_stage: str
     reason: str | None = None
-    data: Mapping[str, Any] = {}  # noqa: RUF012  # never mutated: records are immutable
+    data: Mapping[str, Any] = {}  # never mutated: records are immutable
     prev_hash: str = GENESIS_HASH
     hash: str = ""
 

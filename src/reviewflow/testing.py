@@ -24,7 +24,6 @@ from reviewflow.model import Actor, Case, Problem, Report, Stage
 from reviewflow.policy import Policy
 from reviewflow.store.base import Store
 
-
 __all__ = ["Cast", "HookRecorder", "drive_to", "passing_report", "seed_campaign"]
 
 
@@ -119,7 +118,7 @@ def _step(campaign: Campaign, case: Case, cast: Cast, clock: FrozenClock | None)
         return campaign.fire(cid, "finish_research", actor=cast.organizer, problems=["组织生活不规范"])
     if stage is Stage.DRAFTING:
         carried = case.data.get("carried_over", [])
-        report = passing_report(rectified={p: "已整改" for p in carried})
+        report = passing_report(rectified=dict.fromkeys(carried, "已整改"))
         return campaign.fire(cid, "submit_report", actor=case.secretary, report=report)
     if stage is Stage.APPROVAL:
         return campaign.fire(cid, "sign_off", actor=cast.signer(campaign, case), comment="同意")
