@@ -206,9 +206,13 @@ def _retryable(exc: sa_exc.DBAPIError) -> bool:
 # ---------------------------------------------------------------------- JSON
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def _dumps(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InputError(
             f"{what} is not plain JSON data ({exc}); keep numbers as int or str "
@@ -578,8 +582,9 @@ class SqlStore:
             "n_previous": case_row["previous_case_id"], "n_state": case_row["state"],
         }
         events = [self._event_row(r) for r in c.events]
-        outbox = [{"campaign_id": r.campaign_id, "case_id": r.case_id, "seq": r.seq}
-                  for r in c.events]
+        outbox = [] if not getattr(c, "outbox", True) else [
+            {"campaign_id": r.campaign_id, "case_id": r.case_id, "seq": r.seq} for r in c.events
+        ]
         idem = None
         if c.idempotency_key is not None:
             idem = {
@@ -683,7 +688,9 @@ class SqlStore:
         events = [e for r in rows for e in r.events]
         if events:
             conn.execute(self._insert_events, events)
-            conn.execute(self._insert_outbox, [o for r in rows for o in r.outbox])
+        outbox = [o for r in rows for o in r.outbox]
+        if outbox:
+            conn.execute(self._insert_outbox, outbox)
         idem = [r.idem for r in rows if r.idem is not None]
         if idem:
             conn.execute(self._insert_idem, idem)
@@ -775,6 +782,7 @@ class SqlStore:
             raise self._stale(conn, c)
         if rows.events:
             conn.execute(self._insert_events, rows.events)
+        if rows.outbox:
             conn.execute(self._insert_outbox, rows.outbox)
         if rows.idem is not None:
             conn.execute(self._insert_idem, rows.idem)
