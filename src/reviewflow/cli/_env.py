@@ -1,0 +1,341 @@
+"""What every CLI command shares: the campaign file, the database, the policy, actors, the clock.
+
+The campaign file (``reviewflow.toml``, written by ``reviewflow init``) says which
+database and campaign the commands work on, which policy file to use, and who
+the actors are::
+
+    db = "sqlite:///reviewflow.db"     # relative SQLite paths are relative to this file
+    campaign = "2016"
+    policy = "policy.toml"
+
+    [actors.bureau]
+    name = "区教育局党组"
+    roles = ["organizer"]
+
+Actors not listed there are still known when they are a case's secretary (role
+``secretary``) or a member of a guidance group in the policy (``guidance_group``).
+``--role`` names the role(s) to act in; for an actor nobody listed, it declares them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reviewflow.campaign import Campaign
+from reviewflow.exceptions import InputError, PolicyError
+from reviewflow.i18n import Messages
+from reviewflow.model import Actor
+from reviewflow.policy import Policy
+
+__all__ = ["CONFIG_NAME", "Env", "read_json_data", "sqlite_url"]
+
+CONFIG_NAME = "reviewflow.toml"
+DEFAULT_DB = "sqlite:///reviewflow.db"
+#: Largest --data-file / campaign file the CLI reads.
+MAX_DATA_BYTES = 10 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def sqlite_url(text: str, base: Path | None = None) -> str:
+    """Return a database URL for a URL or a SQLite file path (relative to ``base`` if given).
+
+    >>> sqlite_url("postgresql+psycopg://u@h/db")
+    'postgresql+psycopg://u@h/db'
+    >>> sqlite_url("sqlite:///x.db", Path("/srv/rf"))
+    'sqlite:////srv/rf/x.db'
+    """
+    if "://" in text:
+        if text.startswith("sqlite:///") and base is not None:
+            rest = text.removeprefix("sqlite:///")
+            if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
+                return f"sqlite:///{(base / rest).resolve()}"
+        return text
+    path = Path(text)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return f"sqlite:///{path.resolve()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        rest = url.removeprefix("sqlite:///").split("?", 1)[0]
+        if rest and rest != ":memory:":
+            return Path(rest)
+    return None
+
+
+def read_json_data(text: str | None, path: str | None) -> dict[str, Any]:
+    """Read event data from ``--data`` JSON text or a ``--data-file``; InputError if bad."""
+    if text is not None and path is not None:
+        raise InputError("give --data or --data-file, not both")
+    where = "--data"
+    if path is not None:
+        where = path
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"--data-file {path}: no such file")
+        if p.stat().st_size > MAX_DATA_BYTES:
+            raise InputError(f"--data-file {path}: larger than {MAX_DATA_BYTES // (1024 * 1024)} MB")
+        try:
+            text = p.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    if text is None:
+        return {}
+    if len(text) > MAX_DATA_BYTES:
+        raise InputError(f"{where}: larger than {MAX_DATA_BYTES // (1024 * 1024)} MB")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: must be a JSON object such as {{\"comment\": \"同意\"}}")
+    return data
+
+
+@attrs.define(slots=True)
+class Env:
+    """The resolved settings of one CLI run, and the campaign they lead to (opened lazily)."""
+
+    msgs: Messages
+    db_option: str | None = None
+    campaign_option: str | None = None
+    config_option: str | None = None
+    policy_option: str | None = None
+    now_option: str | None = None
+    _config: dict[str, Any] | None = None
+    _config_path: Path | None = None
+    _campaign: Campaign | None = None
+
+    # ------------------------------------------------------------------ campaign file
+
+    def config_path(self) -> Path | None:
+        """Return the campaign file in use: --config, REVIEWFLOW_CONFIG, or ./reviewflow.toml."""
+        if self.config_option:
+            return Path(self.config_option)
+        env = os.environ.get("REVIEWFLOW_CONFIG")
+        if env:
+            return Path(env)
+        default = Path(CONFIG_NAME)
+        return default if default.is_file() else None
+
+    def config(self) -> dict[str, Any]:
+        """Return the campaign file's settings (empty when there is none)."""
+        if self._config is not None:
+            return self._config
+        path = self.config_path()
+        self._config = {}
+        if path is None:
+            return self._config
+        if not path.is_file():
+            raise InputError(f"campaign file {path} not found; create one with "
+                             "`reviewflow init POLICY.toml` or drop --config")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"campaign file {path} is larger than 1 MB; it should be a few lines")
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+            data = tomllib.loads(text)
+        except UnicodeDecodeError:
+            raise InputError(f"campaign file {path} is not UTF-8 text; save it as UTF-8") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"campaign file {path}: {exc}") from None
+        except RecursionError:
+            raise InputError(f"campaign file {path}: nested too deeply") from None
+        known = {"db", "campaign", "policy", "actors"}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"campaign file {path}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                             f"it takes {', '.join(sorted(known))}")
+        for key in ("db", "campaign", "policy"):
+            if key in data and not isinstance(data[key], str):
+                raise InputError(f"campaign file {path}: {key} must be text")
+        actors = data.get("actors", {})
+        if not isinstance(actors, dict):
+            raise InputError(f"campaign file {path}: [actors] must be a table of tables")
+        for actor_id, entry in actors.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("roles", []), list) or not all(
+                isinstance(r, str) for r in entry.get("roles", [])
+            ):
+                raise InputError(f"campaign file {path}: actors.{actor_id} needs roles = [\"...\"] "
+                                 "and an optional name")
+        self._config = data
+        self._config_path = path
+        return data
+
+    def base_dir(self) -> Path | None:
+        """Return the directory of the campaign file (relative paths in it start there)."""
+        self.config()
+        return None if self._config_path is None else self._config_path.parent
+
+    # ------------------------------------------------------------------ database
+
+    def db_url(self) -> str:
+        """Return the database URL: --db, REVIEWFLOW_DB, the campaign file, or the default."""
+        if self.db_option:
+            return sqlite_url(self.db_option)
+        env = os.environ.get("REVIEWFLOW_DB")
+        if env:
+            return sqlite_url(env)
+        configured = self.config().get("db")
+        if configured:
+            return sqlite_url(configured, self.base_dir())
+        return sqlite_url(DEFAULT_DB)
+
+    def open_store(self, *, create: bool) -> Any:
+        """Open the store; without ``create``, a missing SQLite file is an error (nothing made)."""
+        from reviewflow import store as store_pkg
+
+        url = self.db_url()
+        opener = getattr(store_pkg, "open_store", None)
+        if opener is None:
+            raise InputError(self.msgs("not_available", what="the SQL store (--db)"))
+        path = _sqlite_path(url)
+        if not create and path is not None and not path.is_file():
+            raise InputError(f"no database at {path}; create one with "
+                             "`reviewflow init POLICY.toml --db ...` or point --db at it")
+        if not create:
+            sql_store = getattr(store_pkg, "SqlStore", None)
+            if sql_store is not None:
+                try:
+                    return sql_store(url, create=False)
+                except TypeError:
+                    pass
+        return opener(url)
+
+    # ------------------------------------------------------------------ policy and campaign
+
+    def campaign_id(self, store: Any) -> str:
+        """Return the campaign to work on: --campaign, the campaign file, or the only one stored."""
+        chosen = self.campaign_option or os.environ.get("REVIEWFLOW_CAMPAIGN") or self.config().get(
+            "campaign")
+        existing = store.campaigns()
+        if chosen:
+            if chosen not in existing:
+                raise InputError(f"no campaign {chosen!r} in {self.db_url()}; it holds: "
+                                 f"{', '.join(existing) or 'none (run reviewflow init)'}")
+            return str(chosen)
+        if not existing:
+            raise InputError(f"no campaign in {self.db_url()}; create one with "
+                             "`reviewflow init POLICY.toml`")
+        if len(existing) > 1:
+            raise InputError(f"{self.db_url()} holds several campaigns ({', '.join(existing)}); "
+                             "choose one with --campaign ID")
+        return str(existing[0])
+
+    def policy_path(self) -> Path | None:
+        """Return the policy file: --policy, or the campaign file's ``policy``."""
+        if self.policy_option:
+            return Path(self.policy_option)
+        configured = self.config().get("policy")
+        if configured:
+            base = self.base_dir() or Path()
+            return base / configured
+        return None
+
+    def policy_for(self, store: Any, campaign_id: str) -> Policy:
+        """Return the campaign's policy: from the policy file, else rebuilt from the database."""
+        path = self.policy_path()
+        if path is not None:
+            from reviewflow.policy_file import load_policy
+
+            return load_policy(path)
+        stored = store.campaign_policy(campaign_id)
+        if stored is None:
+            raise InputError(f"campaign {campaign_id!r} has no stored policy; pass --policy FILE")
+        data = json.loads(stored)
+        try:
+            from reviewflow.policy_file import policy_from_dict
+
+            return policy_from_dict(data, source="the database")
+        except (ImportError, PolicyError, TypeError, ValueError):
+            pass
+        year = data.get("year")
+        if isinstance(year, int):
+            default = Policy.default(year=year)
+            if json.loads(default.to_json()) == data:
+                return default
+        raise InputError(f"cannot rebuild campaign {campaign_id!r}'s policy from the database; "
+                         "give the policy file with --policy FILE (or policy = \"...\" in "
+                         f"{CONFIG_NAME})")
+
+    def clock(self) -> Any:
+        """Return the clock: frozen at --now / REVIEWFLOW_NOW if given, else the system clock."""
+        from reviewflow.clock import FrozenClock
+
+        text = self.now_option or os.environ.get("REVIEWFLOW_NOW")
+        if not text:
+            return None
+        import pendulum
+
+        try:
+            at = pendulum.parse(text, tz="Asia/Shanghai")
+        except Exception:
+            raise InputError(f"--now {text!r} is not a date-time; write e.g. "
+                             "2016-01-12T09:00+08:00") from None
+        if not isinstance(at, pendulum.DateTime):
+            raise InputError(f"--now {text!r} needs a date and a time, e.g. 2016-01-12T09:00+08:00")
+        return FrozenClock(at)
+
+    def campaign(self) -> Campaign:
+        """Open the existing campaign (never creates a database or a campaign)."""
+        if self._campaign is None:
+            store = self.open_store(create=False)
+            cid = self.campaign_id(store)
+            policy = self.policy_for(store, cid)
+            self._campaign = Campaign(policy, clock=self.clock(), store=store, campaign_id=cid)
+        return self._campaign
+
+    # ------------------------------------------------------------------ actors
+
+    def actor(self, actor_id: str, roles: tuple[str, ...] = ()) -> Actor:
+        """Return the actor with this id: from the campaign file, a case, or a guidance group.
+
+        ``roles`` (from ``--role``) picks the roles to act in; for an actor nobody listed,
+        it declares them.
+        """
+        campaign = self.campaign()
+        known = self.known_actor(campaign, actor_id)
+        if known is None:
+            if not roles:
+                raise InputError(
+                    f"unknown actor {actor_id!r}: list it under [actors.{actor_id}] in "
+                    f"{CONFIG_NAME} with its roles, or pass --role ROLE")
+            for role in roles:
+                if role not in campaign.policy.roles:
+                    raise InputError(f"unknown role {role!r}; the policy's roles are: "
+                                     f"{', '.join(sorted(campaign.policy.roles))}")
+            return Actor(actor_id, actor_id, roles=set(roles))
+        if roles:
+            extra = set(roles) - known.roles
+            if extra:
+                raise InputError(f"{actor_id} does not hold the role(s) {', '.join(sorted(extra))}; "
+                                 f"its roles are: {', '.join(sorted(known.roles))}")
+            return Actor(known.id, known.name, roles=set(roles))
+        return known
+
+    def known_actor(self, campaign: Campaign, actor_id: str) -> Actor | None:
+        """Return the actor if the campaign file, a case or the policy knows it."""
+        actors: Mapping[str, Any] = self.config().get("actors", {})
+        entry = actors.get(actor_id)
+        if entry is not None:
+            return Actor(actor_id, str(entry.get("name", actor_id)), roles=set(entry.get("roles", [])))
+        roles: set[str] = set()
+        name = actor_id
+        for case in campaign.cases():
+            if case.secretary.id == actor_id:
+                roles.add("secretary")
+                name = case.secretary.name or actor_id
+                break
+        if any(actor_id in members for members in campaign.policy.guidance_groups.values()):
+            roles.add("guidance_group")
+        return Actor(actor_id, name, roles=roles) if roles else None

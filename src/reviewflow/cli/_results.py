@@ -1,0 +1,383 @@
+"""CLI commands for the demo, results, publication, ballots and the diagram."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reviewflow.cli._env import Env
+from reviewflow.cli._output import err_console, out_console, print_json, results_table, table
+from reviewflow.exceptions import InputError
+
+__all__ = ["COMMANDS"]
+
+
+# ---------------------------------------------------------------------- demo
+
+
+@click.command()
+@click.option("--branches", default=50, show_default=True, type=click.IntRange(1, 100_000),
+              help="How many branches (党组织) to simulate.")
+@click.option("--db", "db", metavar="URL|PATH", help="Database for the demo (default: a new "
+              "SQLite file reviewflow.db in the output directory; 'memory' for none).")
+@click.option("--seed", default=2016, show_default=True, type=int,
+              help="Random seed: the same seed gives the same campaign.")
+@click.option("--out", "out", default="reviewflow-demo", show_default=True, metavar="DIR",
+              help="Output directory (a fresh one next to it if it is not empty).")
+@click.option("--rows", default=15, show_default=True, type=click.IntRange(0, 100_000),
+              help="Rows of the results table to print.")
+@click.pass_obj
+def demo(env: Env, branches: int, db: str | None, seed: int, out: str, rows: int) -> int:
+    """Run a whole simulated campaign on a frozen clock and print what happened.
+
+    Every stage is simulated: research, reports (a few refused by the content
+    rules, one sent back for revision), two approval levels, meetings, comments,
+    on-site votes with random counts, the collective talk as one batch step, and
+    the special reports. It ends with the results, the audit check and the files.
+
+    \b
+    Example:
+      reviewflow demo --branches 200 --seed 7
+      reviewflow --config reviewflow-demo/reviewflow.toml status
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reviewflow.demo import YEAR, run_demo
+    from reviewflow.model import Stage
+
+    msgs = env.msgs
+    out_c = out_console()
+    err = err_console()
+    started = time.perf_counter()
+    per_case_steps = 10  # open, research, report, 2 signs, meeting, 2 comments, evaluation, talk, report
+    total = branches * (per_case_steps + 1)
+    labels = {s.value: s.label for s in Stage}
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("research", total=total)
+
+        def progress(stage: str, n: int) -> None:
+            bar.update(task, advance=n, description=labels.get(stage, stage))
+
+        result = run_demo(branches, db=db, out_dir=out, seed=seed, progress=progress, lang=msgs.lang)
+    elapsed = time.perf_counter() - started
+
+    out_c.print(f"[bold]{msgs('demo_title', n=branches, year=YEAR)}[/]")
+    if result.store.startswith("memory") and db != "memory":
+        err.print(msgs("memory_store"))
+    out_c.print(msgs("demo_store", store=result.store))
+    out_c.print(table(msgs("stage_counts"), [msgs("stage"), "", msgs("cases")],
+                      ((s.value, s.label, result.stages.get(s.value, 0)) for s in Stage), right=(2,)))
+    out_c.print(table(msgs("refusals_by_reason"), [msgs("reason"), msgs("meaning"), msgs("count")],
+                      ((k, msgs.reason(k), v) for k, v in sorted(result.refusals.items())), right=(2,)))
+    out_c.print(results_table(result.results, msgs, limit=rows))
+    report = result.verify
+    if report.ok:
+        out_c.print("[green]" + msgs("verify_ok", cases=report.cases, events=report.events) + "[/]")
+    else:
+        out_c.print("[red]" + msgs("verify_broken", n=len(report.problems)) + "[/]")
+    if result.rungs:
+        out_c.print(msgs("rungs_fired", n=result.rungs))
+    if result.files:
+        out_c.print(f"[bold]{msgs('files_written')}:[/]")
+        for kind, path in result.files.items():
+            out_c.print(f"  {kind:<12} {path}")
+        config = result.files.get("config")
+        if config is not None and "db" in result.files:
+            out_c.print(msgs("next_steps", cmd=f"reviewflow --config {config} status"))
+    err.print(f"{elapsed:.2f} s")
+    return 0 if report.ok else 1
+
+
+# ---------------------------------------------------------------------- results and publication
+
+
+def _results_rows(env: Env) -> list[Any]:
+    from reviewflow.export.results import collect_results
+
+    return collect_results(env.campaign())
+
+
+def _csv_text(rows: list[Any]) -> str:
+    from reviewflow.export.results import OPTIONS
+    from reviewflow.export.xlsx import safe_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["rank", "case_id", "organization", "secretary", "stage",
+                     *[k for k, _l, _p in OPTIONS], "valid", "score", "rounded", "grade"])
+    for r in rows:
+        writer.writerow([
+            "" if r.rank is None else r.rank, safe_text(r.case_id), safe_text(r.organization),
+            safe_text(r.secretary), r.stage, *[r.counts.get(k, 0) for k, _l, _p in OPTIONS],
+            r.valid, "" if r.score is None else r.score, "" if r.rounded is None else r.rounded,
+            safe_text(r.grade),
+        ])
+    return buf.getvalue()
+
+
+def _write_text(path: str, text: str) -> Path:
+    target = Path(path)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx", "md", "html"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("--out", "out", metavar="FILE", help="Write to FILE (xlsx: default results.xlsx).")
+@click.pass_obj
+def results(env: Env, fmt: str, out: str | None) -> int:
+    """Show the results: vote counts, score, grade and rank per case (测评结果).
+
+    \b
+    Examples:
+      reviewflow results
+      reviewflow results --format xlsx --out 2016-results.xlsx
+      reviewflow results --format csv > results.csv
+    """
+    from reviewflow.export.notice import notice_html, notice_markdown
+    from reviewflow.export.xlsx import write_workbook
+
+    campaign = env.campaign()
+    rows = _results_rows(env)
+    msgs = env.msgs
+    if fmt == "xlsx":
+        path = write_workbook(rows, out or "results.xlsx", policy=campaign.policy, lang=msgs.lang,
+                              title=campaign.policy.name)
+        err_console().print(msgs("written", path=path))
+        return 0
+    if fmt == "table" and out is None:
+        out_console().print(results_table(rows, msgs))
+        return 0
+    if fmt == "json" or fmt == "table":
+        text = json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2)
+    elif fmt == "csv":
+        text = _csv_text(rows)
+    elif fmt == "md":
+        text = notice_markdown(rows, policy=campaign.policy)
+    else:
+        text = notice_html(rows, policy=campaign.policy)
+    if out:
+        err_console().print(msgs("written", path=_write_text(out, text)))
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    return 0
+
+
+@click.command()
+@click.option("--scope", default="全局", show_default=True, help="Where the results are published "
+              "(公示范围), as recorded with the publication.")
+@click.option("--out", "out", default=".", show_default=True, metavar="DIR",
+              help="Directory for notice.md and notice.html.")
+@click.option("--issuer", default="", help="Who issues the notice (e.g. 区教育局党组).")
+@click.option("--date", "date", default="", help="Date printed on the notice.")
+@click.option("--days", default=5, show_default=True, type=click.IntRange(1, 60),
+              help="Publicity period in working days.")
+@click.pass_obj
+def publish(env: Env, scope: str, out: str, issuer: str, date: str, days: int) -> int:
+    """Publish the results: write the 公示 notice (Markdown and HTML) and tell the hooks.
+
+    \b
+    Example:
+      reviewflow publish --scope 全局 --issuer 区教育局党组 --date 2016年3月1日 --out notice/
+    """
+    from reviewflow.export.notice import notice_html, notice_markdown
+
+    campaign = env.campaign()
+    target = Path(out)
+    if not target.is_dir():
+        raise InputError(f"--out {out}: no such directory")
+    backend = getattr(campaign, "publish", None)
+    if callable(backend):
+        backend(scope=scope)
+    rows = _results_rows(env)
+    kw: dict[str, Any] = {"policy": campaign.policy, "issuer": issuer, "date": date, "days": days}
+    md = _write_text(str(target / "notice.md"), notice_markdown(rows, **kw))
+    page = _write_text(str(target / "notice.html"), notice_html(rows, **kw))
+    msgs = env.msgs
+    out_console().print(msgs("written", path=md))
+    out_console().print(msgs("written", path=page))
+    if callable(backend):
+        out_console().print(msgs("published", scope=scope))
+    else:
+        err_console().print(msgs("not_available", what="recording a publication (hooks are not told)"))
+    return 0
+
+
+@click.command("special-report")
+@click.argument("case_id", metavar="CASE")
+@click.option("--out", "out", metavar="FILE", help="Write to FILE instead of printing.")
+@click.pass_obj
+def special_report(env: Env, case_id: str, out: str | None) -> int:
+    """Print a skeleton of a case's special report (专题报告) in Markdown, to fill in.
+
+    \b
+    Example:
+      reviewflow special-report school-01 --out school-01-专题报告.md
+    """
+    from reviewflow.export.special_report import special_report_skeleton
+
+    campaign = env.campaign()
+    case = campaign.case(case_id)
+    row = next((r for r in _results_rows(env) if r.case_id == case_id), None)
+    text = special_report_skeleton(case, row)
+    if out:
+        err_console().print(env.msgs("written", path=_write_text(out, text)))
+    else:
+        click.echo(text)
+    return 0
+
+
+# ---------------------------------------------------------------------- diagram
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg", "dot"]), default="mermaid",
+              show_default=True, help="mermaid text, Graphviz DOT, or SVG (needs Graphviz).")
+@click.option("--out", "out", metavar="FILE", help="Write to FILE instead of printing.")
+@click.pass_obj
+def diagram(env: Env, fmt: str, out: str | None) -> int:
+    """Draw the lifecycle as a state diagram with the policy's deadlines and roles.
+
+    Uses the campaign's policy, or --policy FILE, or the seed's plan when there is
+    no campaign yet.
+
+    \b
+    Example:
+      reviewflow --policy policy.toml diagram > lifecycle.mmd
+    """
+    from reviewflow.export.diagram import dot, mermaid, svg
+
+    policy = _diagram_policy(env)
+    text = {"mermaid": mermaid, "dot": dot, "svg": svg}[fmt](policy)
+    if out:
+        err_console().print(env.msgs("written", path=_write_text(out, text)))
+    else:
+        click.echo(text, nl=False)
+    return 0
+
+
+def _diagram_policy(env: Env) -> Any:
+    path = env.policy_path()
+    if path is not None:
+        from reviewflow.policy_file import load_policy
+
+        return load_policy(path)
+    try:
+        return env.campaign().policy
+    except InputError:
+        return None
+
+
+# ---------------------------------------------------------------------- ballots
+
+
+def _backend(obj: Any, names: tuple[str, ...], what: str, env: Env) -> Any:
+    for name in names:
+        fn = getattr(obj, name, None)
+        if callable(fn):
+            return fn
+    raise InputError(env.msgs("not_available", what=what))
+
+
+@click.group()
+def ballots() -> None:
+    """Ballot tokens for the on-site vote (现场测评): issue, import cast ballots, close.
+
+    \b
+    Examples:
+      reviewflow ballots issue school-01 --count 40 --out tokens.csv
+      reviewflow ballots import school-01 cast.csv
+      reviewflow ballots close school-01
+    """
+
+
+@ballots.command("issue")
+@click.argument("case_id", metavar="CASE")
+@click.option("--count", required=True, type=click.IntRange(1, 100_000), help="How many tokens.")
+@click.option("--category", "category", default=None, help="Voter category (e.g. party_members).")
+@click.option("--out", "out", default="tokens.csv", show_default=True, metavar="FILE",
+              help="Where the tokens go (.csv, or .html for a printable sheet).")
+@click.pass_obj
+def ballots_issue(env: Env, case_id: str, count: int, category: str | None, out: str) -> int:
+    """Issue ballot tokens for a case's vote and write them out (CSV or a printable sheet).
+
+    \b
+    Example:
+      reviewflow ballots issue school-01 --count 40 --category party_members --out tokens.csv
+    """
+    campaign = env.campaign()
+    issue = _backend(campaign, ("issue_ballots", "issue_tokens"), "ballot tokens", env)
+    kwargs: dict[str, Any] = {"count": count}
+    if category:
+        kwargs["category"] = category
+    tokens = issue(case_id, **kwargs)
+    tokens = list(getattr(tokens, "tokens", tokens))
+    if out.endswith(".html"):
+        import html
+
+        cells = "".join(f"<div class=t>{html.escape(str(getattr(t, 'token', t)))}</div>" for t in tokens)
+        text = ("<!DOCTYPE html><meta charset=utf-8><title>ballot tokens</title><style>"
+                ".t{display:inline-block;border:1px dashed #888;padding:1em;margin:.3em;"
+                "font-family:monospace}</style>" + cells + "\n")
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["case_id", "token", "category"])
+        for t in tokens:
+            writer.writerow([case_id, getattr(t, "token", t), category or ""])
+        text = buf.getvalue()
+    path = _write_text(out, text)
+    out_console().print(env.msgs("tokens_written", n=len(tokens), path=path))
+    return 0
+
+
+@ballots.command("import")
+@click.argument("case_id", metavar="CASE")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_obj
+def ballots_import(env: Env, case_id: str, file: str) -> int:
+    """Import cast ballots (token and choice per row) for a case's vote.
+
+    \b
+    Example:
+      reviewflow ballots import school-01 cast.csv
+    """
+    campaign = env.campaign()
+    importer = _backend(campaign, ("import_ballots",), "ballot import", env)
+    done = importer(case_id, file)
+    n = done if isinstance(done, int) else len(list(done or ()))
+    out_console().print(env.msgs("ballots_imported", n=n))
+    return 0
+
+
+@ballots.command("close")
+@click.argument("case_id", metavar="CASE")
+@click.pass_obj
+def ballots_close(env: Env, case_id: str) -> int:
+    """Close a case's vote: no ballot is accepted after it; the tally is final.
+
+    \b
+    Example:
+      reviewflow ballots close school-01
+    """
+    campaign = env.campaign()
+    close = _backend(campaign, ("close_vote", "close_ballots"), "closing a vote", env)
+    close(case_id)
+    out_console().print(env.msgs("vote_closed", case=case_id))
+    return 0
+
+
+COMMANDS = [demo, results, publish, special_report, diagram, ballots]
+
+# keep print_json importable from here for commands that want it
+_ = print_json

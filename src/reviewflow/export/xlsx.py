@@ -1,0 +1,112 @@
+"""The results workbook (XLSX): one row per case, and a sheet with the formula and the policy.
+
+No cell is ever written as a formula: text that starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return (the characters spreadsheet programs read as
+the start of a formula) is stored as plain text with Excel's quote prefix, so
+an organisation named ``=HYPERLINK(...)`` shows as that text and runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reviewflow.export.results import OPTIONS, ResultRow
+
+__all__ = ["FORMULA_START", "safe_text", "write_workbook"]
+
+#: First characters that make a spreadsheet treat a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_HEADERS = {
+    "zh": ["名次", "案例编号", "党组织", "书记", "阶段", *[label for _k, label, _p in OPTIONS],
+           "有效票", "得分", "等次"],
+    "en": ["rank", "case", "organisation", "secretary", "stage", *[key for key, _l, _p in OPTIONS],
+           "valid ballots", "score", "grade"],
+}
+
+
+def safe_text(value: str) -> str:
+    """Return text for a CSV cell that no spreadsheet will run as a formula (apostrophe prefix).
+
+    >>> safe_text("=1+1"), safe_text("第一中学")
+    ("'=1+1", '第一中学')
+    """
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _put(ws: Any, row: int, col: int, value: Any) -> None:
+    cell = ws.cell(row=row, column=col)
+    if isinstance(value, str):
+        cell.value = value
+        # openpyxl turns text starting with "=" into a formula: force plain text
+        cell.data_type = "s"
+        if value.startswith(FORMULA_START):
+            cell.quotePrefix = True
+    else:
+        cell.value = value
+
+
+def write_workbook(
+    rows: Sequence[ResultRow],
+    path: str | os.PathLike[str],
+    *,
+    policy: Any = None,
+    lang: str = "zh",
+    title: str | None = None,
+) -> Path:
+    """Write the results workbook to ``path`` (a new file, written whole) and return its path."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    target = Path(path)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "结果" if lang == "zh" else "results"
+    headers = _HEADERS.get(lang, _HEADERS["en"])
+    for col, text in enumerate(headers, 1):
+        _put(ws, 1, col, text)
+        ws.cell(row=1, column=col).font = Font(bold=True)
+    for r, row in enumerate(rows, 2):
+        values: list[Any] = [row.rank, row.case_id, row.organization, row.secretary, row.stage]
+        values += [row.counts.get(key, 0) for key, _l, _p in OPTIONS]
+        values += [row.valid, row.rounded, row.grade]
+        for col, value in enumerate(values, 1):
+            _put(ws, r, col, value)
+        ws.cell(row=r, column=len(values) - 1).number_format = "0.00"
+    ws.freeze_panes = "A2"
+    for col, width in zip("ABCDEFGHIJKL", (6, 14, 28, 12, 12, 6, 6, 6, 6, 8, 8, 6), strict=True):
+        ws.column_dimensions[col].width = width
+
+    info = wb.create_sheet("计分办法" if lang == "zh" else "formula")
+    lines: list[tuple[str, Any]] = []
+    if lang == "zh":
+        lines.append(("计分公式", "得分 = (好×100 + 较好×80 + 一般×60 + 差×0) ÷ 有效票数"))
+        lines.append(("名次", "按精确得分从高到低；得分相同名次并列"))
+    else:
+        lines.append(("formula", "score = (good×100 + fairly_good×80 + average×60 + poor×0) ÷ valid"))
+        lines.append(("rank", "by exact score, highest first; equal scores share a rank"))
+    if title:
+        lines.insert(0, ("标题" if lang == "zh" else "title", title))
+    if policy is not None:
+        lines.append(("policy", getattr(policy, "name", "")))
+        lines.append(("year", getattr(policy, "year", "")))
+        to_json = getattr(policy, "to_json", None)
+        if callable(to_json):
+            data = json.loads(to_json())
+            for key in sorted(data):
+                lines.append((f"policy.{key}", json.dumps(data[key], ensure_ascii=False)))
+    for r, (key, value) in enumerate(lines, 1):
+        _put(info, r, 1, key)
+        _put(info, r, 2, value)
+    info.column_dimensions["A"].width = 24
+    info.column_dimensions["B"].width = 100
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    wb.save(tmp)
+    tmp.replace(target)
+    return target

@@ -1,0 +1,134 @@
+"""Messages of the command line in Chinese and English.
+
+The language comes from ``--lang``, else ``REVIEWFLOW_LANG``, else the locale
+(``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``zh_CN.UTF-8`` gives Chinese), else English.
+Error messages raised by the library are English with Chinese labels; the CLI
+adds a translated lead-in and, for refusals, the meaning of the reason code.
+
+>>> Messages("zh")("refused")
+'已拒绝'
+>>> Messages("en")("cases_imported", n=3)
+'imported 3 cases'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+__all__ = ["LANGS", "MESSAGES", "REASONS", "Messages", "detect_lang"]
+
+LANGS = ("zh", "en")
+
+#: Message key: (English, Chinese), formatted with ``str.format``.
+MESSAGES: Mapping[str, tuple[str, str]] = {
+    "error": ("error", "错误"),
+    "refused": ("refused", "已拒绝"),
+    "internal_error": ("internal error (a bug in reviewflow; please report it with the command "
+                       "you ran)", "内部错误（reviewflow 的缺陷，请连同所执行的命令一起报告）"),
+    "not_available": ("{what} is not available in this version of reviewflow",
+                      "此版本的 reviewflow 尚不支持{what}"),
+    "memory_store": ("the SQL store is not available in this version: the demo runs in memory "
+                     "and leaves no database", "此版本尚不支持 SQL 存储：演示在内存中运行，不保存数据库"),
+    "demo_title": ("reviewflow demo: {n} branches, campaign {year}",
+                   "reviewflow 演示：{n} 个党组织，{year} 年度"),
+    "demo_store": ("store: {store}", "存储：{store}"),
+    "stage_counts": ("cases per stage", "各阶段案例数"),
+    "stage": ("stage", "阶段"),
+    "cases": ("cases", "案例数"),
+    "refusals_by_reason": ("refusals by reason", "按原因统计的拒绝"),
+    "reason": ("reason", "原因"),
+    "count": ("count", "次数"),
+    "meaning": ("meaning", "含义"),
+    "results": ("results", "评议结果"),
+    "rank": ("rank", "名次"),
+    "case": ("case", "案例"),
+    "organization": ("organisation", "党组织"),
+    "secretary": ("secretary", "书记"),
+    "valid": ("valid", "有效票"),
+    "score": ("score", "得分"),
+    "grade": ("grade", "等次"),
+    "more_rows": ("... {n} more rows (see the workbook)", "……另有 {n} 行（见工作簿）"),
+    "files_written": ("files written", "生成的文件"),
+    "verify_ok": ("audit chain intact: {cases} cases, {events} events",
+                  "审计链完整：{cases} 个案例，{events} 条事件"),
+    "verify_broken": ("audit chain broken in {n} case(s)", "{n} 个案例的审计链被破坏"),
+    "rungs_fired": ("deadline reminders fired: {n}", "已触发的期限提醒：{n}"),
+    "next_steps": ("inspect it with: {cmd}", "查看：{cmd}"),
+    "campaign_created": ("campaign {id} created in {db}", "已在 {db} 创建 {id} 年度评议"),
+    "config_written": ("campaign file written: {path}", "已写入评议配置文件：{path}"),
+    "policy_ok": ("{path}: the policy is valid", "{path}：政策文件有效"),
+    "policy_warnings": ("{n} warning(s)", "{n} 条警告"),
+    "warning": ("warning", "警告"),
+    "cases_imported": ("imported {n} cases", "已导入 {n} 个案例"),
+    "dry_run": ("checked {n} rows: nothing written (--dry-run)", "已检查 {n} 行：未写入（--dry-run）"),
+    "overdue": ("overdue", "已逾期"),
+    "due_soon": ("due soon", "即将到期"),
+    "due": ("due", "截止"),
+    "now": ("now", "当前时间"),
+    "history": ("history", "历史记录"),
+    "event": ("event", "事件"),
+    "actor": ("actor", "操作人"),
+    "at": ("at", "时间"),
+    "allowed": ("allowed", "可以"),
+    "not_allowed": ("not allowed", "不可以"),
+    "needs": ("needs", "需要数据"),
+    "fired": ("{case}: {event} done, now in {stage}", "{case}：{event} 已完成，当前阶段 {stage}"),
+    "published": ("results published to {scope}", "结果已在{scope}范围公示"),
+    "dispatched": ("hooks told of {n} pending event(s)", "已补发 {n} 条待通知事件"),
+    "upgraded": ("database at revision {rev} (was {old})", "数据库已升级到 {rev}（原为 {old}）"),
+    "tokens_written": ("{n} ballot tokens written to {path}", "已生成 {n} 张测评票凭证：{path}"),
+    "ballots_imported": ("{n} ballots imported", "已导入 {n} 张测评票"),
+    "vote_closed": ("vote of {case} closed", "{case} 的测评已结束"),
+    "written": ("written: {path}", "已写入：{path}"),
+}
+
+#: Refusal reason codes: (English, Chinese) meaning.
+REASONS: Mapping[str, tuple[str, str]] = {
+    "not_permitted": ("the actor's roles may not do this", "操作人的角色无权执行此操作"),
+    "self_sign_off": ("a secretary cannot sign off their own report", "书记不能审阅签字自己的报告"),
+    "already_signed": ("the same person cannot sign two levels", "同一人不能签署两级审阅"),
+    "not_in_group": ("not a member of the case's guidance group", "不是该案例指导组成员"),
+    "wrong_stage": ("the case is not in the stage this event needs", "案例不在此事件所需的阶段"),
+    "deadline_passed": ("a hard deadline has passed", "已超过硬性截止时间"),
+    "too_early": ("the stage's window has not opened yet", "该环节尚未开始"),
+    "content_rule": ("the report breaks the content rules", "述职报告不符合内容要求"),
+    "missing_data": ("the event needs more data", "此事件缺少必要数据"),
+    "invalid_data": ("the event's data is not valid", "此事件的数据无效"),
+    "unknown_event": ("no such event", "没有这个事件"),
+    "quorum_not_met": ("not enough ballots for a valid vote", "有效票数未达到法定比例"),
+    "late": ("done after a soft deadline", "在软性截止时间之后完成"),
+}
+
+
+def detect_lang(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Return ``"zh"`` or ``"en"``: the explicit choice, else REVIEWFLOW_LANG, else the locale.
+
+    >>> detect_lang(environ={"LANG": "zh_CN.UTF-8"}), detect_lang(environ={"LANG": "C"})
+    ('zh', 'en')
+    """
+    env = os.environ if environ is None else environ
+    for value in (explicit, env.get("REVIEWFLOW_LANG"), env.get("LC_ALL"),
+                  env.get("LC_MESSAGES"), env.get("LANG")):
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+class Messages:
+    """Look up CLI messages in one language: ``msgs("key", name=value)``."""
+
+    __slots__ = ("lang",)
+
+    def __init__(self, lang: str = "en") -> None:
+        self.lang = lang if lang in LANGS else "en"
+
+    def __call__(self, key: str, **kwargs: object) -> str:
+        """Return the message for ``key`` in this language, formatted with ``kwargs``."""
+        en, zh = MESSAGES.get(key, (key, key))
+        return (zh if self.lang == "zh" else en).format(**kwargs)
+
+    def reason(self, code: str) -> str:
+        """Return what a refusal reason code means, in this language (empty if unknown)."""
+        en, zh = REASONS.get(code, ("", ""))
+        return zh if self.lang == "zh" else en
