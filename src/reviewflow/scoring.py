@@ -97,16 +97,20 @@ def _to_decimal(value: Any, what: str, error: type[Exception] = ScoringError) ->
     return out
 
 
-def _to_fraction(value: Any, what: str) -> Fraction:
+def _to_fraction(value: Any, field: str | None) -> Fraction:
     """Read a share from policy data: a fraction string like '2/3', a decimal, or an int."""
     if isinstance(value, Fraction):
         return value
+    message = f"must be a fraction like '2/3' or a decimal like 0.5, got {value!r}"
     if isinstance(value, str) and "/" in value:
         try:
             return Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
-            raise PolicyError(f"{what} must be a fraction like '2/3', got {value!r}") from None
-    return Fraction(_to_decimal(value, what, PolicyError))
+            raise PolicyError(message, field=field) from None
+    try:
+        return Fraction(_to_decimal(value, "a share", PolicyError))
+    except PolicyError:
+        raise PolicyError(message, field=field) from None
 
 
 def _policy_number(value: Any) -> Decimal:
@@ -116,7 +120,7 @@ def _policy_number(value: Any) -> Decimal:
 
 def _share(value: Any) -> Fraction | None:
     """Convert an optional share given as a Fraction, '2/3', a Decimal or an int."""
-    return None if value is None else _to_fraction(value, "share")
+    return None if value is None else _to_fraction(value, None)
 
 
 def _decimal(f: Fraction) -> Decimal:
@@ -125,6 +129,11 @@ def _decimal(f: Fraction) -> Decimal:
         ctx.prec = 28
         ctx.rounding = decimal.ROUND_HALF_EVEN
         return Decimal(f.numerator) / Decimal(f.denominator)
+
+
+def _num(value: Decimal) -> int | str:
+    """Return a policy number for plain data: an int when whole, else its exact text."""
+    return int(value) if value == value.to_integral_value() else _fmt(value)
 
 
 def _fmt(value: Decimal | Fraction | int) -> str:
@@ -307,7 +316,7 @@ class GradeScale:
     def to_json(self) -> list[dict[str, Any]]:
         """Return the scale as plain data."""
         return [
-            {"key": lv.key, "label": lv.label, "points": _fmt(lv.points),
+            {"key": lv.key, "label": lv.label, "points": _num(lv.points),
              "counted": lv.in_denominator}
             for lv in self.levels
         ]
@@ -459,6 +468,8 @@ class Channel:
     kind: str = "vote"
     weight: Decimal = attrs.field(converter=_policy_number)
     max_points: Decimal = attrs.field(default=Decimal(100), converter=_policy_number)
+    #: For a comment channel: the role whose comment (点评) it rates.
+    role: str = ""
 
 
 def _channel_score(
@@ -625,8 +636,10 @@ class PublicationRules:
 
 def _default_channels() -> tuple[Channel, ...]:
     return (
-        Channel(key="superior_comment", label="上级党组织书记点评", kind="comment", weight=0),
-        Channel(key="delegate_comment", label="上级党组织部门派员点评", kind="comment", weight=0),
+        Channel(key="superior_comment", label="上级党组织书记点评", kind="comment", weight=0,
+                role="superior_secretary"),
+        Channel(key="delegate_comment", label="上级党组织部门派员点评", kind="comment", weight=0,
+                role="department_delegate"),
         Channel(key="vote", label="现场测评", kind="vote", weight=100),
     )
 
@@ -704,12 +717,12 @@ class ScoringPolicy:
             "compare": self.compare,
             "scale": self.scale.to_json(),
             "channels": [
-                {"key": c.key, "label": c.label, "kind": c.kind, "weight": _fmt(c.weight),
-                 "max_points": _fmt(c.max_points)}
+                {"key": c.key, "label": c.label, "kind": c.kind, "weight": _num(c.weight),
+                 "max_points": _num(c.max_points), "role": c.role}
                 for c in self.channels
             ],
             "bands": [
-                {"key": b.key, "label": b.label, "min": _fmt(b.min_score)} for b in self.bands
+                {"key": b.key, "label": b.label, "min": _num(b.min_score)} for b in self.bands
             ],
             "quotas": [
                 {"grade": q.grade, "ties": q.ties}
@@ -802,7 +815,8 @@ def _from_json(data: Mapping[str, Any], field: str) -> ScoringPolicy:
         kw["channels"] = tuple(
             _build(Channel, f"{field}.channels[{i}]", key=str(c.get("key", "")),
                    label=str(c.get("label", "")), kind=str(c.get("kind", "vote")),
-                   weight=c.get("weight", 0), max_points=c.get("max_points", 100))
+                   weight=c.get("weight", 0), max_points=c.get("max_points", 100),
+                   role=str(c.get("role", "")))
             for i, c in enumerate(items)
         )
     items = _list(data, "bands", field)
