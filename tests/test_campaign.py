@@ -560,3 +560,47 @@ def test_exported_members_match_all() -> None:
     extra = {n for n in public - set(rf.__all__) if not hasattr(getattr(rf, n), "__path__")
              and getattr(getattr(rf, n), "__module__", None) is not None}
     assert set() == extra - modules
+
+
+class TestSideSteps:
+    """Steps that keep the stage (extensions, ballots, rungs) share the chain and the checks."""
+
+    def test_side_step_is_chained_and_keeps_the_stage(self) -> None:
+        campaign, _ = seed_campaign()
+        open_one(campaign)
+
+        def apply(case: rf.Case, now: pendulum.DateTime) -> tuple[dict[str, object], None, tuple[()]]:
+            case.data["note"] = "x"
+            return {"note": "x"}, None, ()
+
+        case = campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
+
+        assert rf.Stage.RESEARCH == case.stage
+        assert ("research", "research") == (case.history[-1].from_stage, case.history[-1].to_stage)
+        assert "x" == campaign.case("s1").data["note"]
+        assert campaign.verify().ok
+
+    def test_side_step_refusal_is_journaled_and_changes_nothing(self) -> None:
+        campaign, _ = seed_campaign()
+        open_one(campaign)
+
+        def apply(case: rf.Case, now: pendulum.DateTime) -> tuple[dict[str, object], None, tuple[()]]:
+            case.data["note"] = "half-applied"
+            raise rf.TransitionRefused("closed", "no notes now", case_id=case.case_id, event="x")
+
+        with pytest.raises(rf.TransitionRefused):
+            campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
+        assert "note" not in campaign.case("s1").data
+        assert ["closed"] == [r.reason for r in campaign.refusals()]
+
+    def test_many_side_steps_report_per_case(self) -> None:
+        campaign, _ = seed_campaign()
+        open_one(campaign, "a")
+
+        def apply(case: rf.Case, now: pendulum.DateTime) -> tuple[dict[str, object], None, tuple[()]]:
+            return {}, None, ()
+
+        results = campaign._record_many(["a", "missing"], "annotate", actor=BUREAU,
+                                        role="organizer", apply=apply)
+        assert [True, False] == [r.ok for r in results]
+        assert 2 == campaign.case("a").version

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -22,6 +21,7 @@ import pluggy
 
 from reviewflow import hooks as _hooks
 from reviewflow._machine import Lifecycle
+from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.audit import VerifyReport, verify_chain
 from reviewflow.clock import Clock, SystemClock
 from reviewflow.deadlines import At, DueContext, fmt_time
@@ -86,6 +86,10 @@ class FireResult:
         return self.error is None
 
 
+#: A side step: ``apply(case, now) -> (record data, reason, extras)``; see Campaign._record.
+SideStep = Callable[[Case, pendulum.DateTime], tuple[dict[str, Any], str | None, Sequence[Any]]]
+
+
 @attrs.define(slots=True)
 class _Step:
     """A prepared step: the new snapshot and its record, not yet committed."""
@@ -96,10 +100,6 @@ class _Step:
     extras: tuple[Any, ...] = ()
     idempotency_key: str | None = None
     fingerprint: str | None = None
-
-
-Handler = Callable[["Campaign", Case, Actor, str, dict[str, Any], pendulum.DateTime],
-                   tuple[dict[str, Any], str | None, dict[str, Any]]]
 
 
 class Campaign:
@@ -531,7 +531,7 @@ class Campaign:
                 allowed=not refusals,
                 reasons=tuple(r.reason for r in refusals),
                 messages=tuple(str(r) for r in refusals),
-                needs=_NEEDS.get(name, ()),
+                needs=NEEDS.get(name, ()),
             ))
         return out
 
@@ -614,16 +614,21 @@ class Campaign:
                 steps.append((i, self._prepare(self.case(case_id), event, actor, data)))
             except ReviewflowError as exc:
                 results[i] = FireResult(case_id, error=exc)
+        self._commit_chunks(ids, steps, results)
+        return [results[i] for i in range(len(ids))]
+
+    def _commit_chunks(self, ids: Sequence[str], steps: Sequence[tuple[int, _Step]],
+                       results: dict[int, FireResult]) -> None:
         for chunk_start in range(0, len(steps), 1000):
             chunk = steps[chunk_start:chunk_start + 1000]
             errors = self._commit([s for _, s in chunk])
             for (i, step), error in zip(chunk, errors, strict=True):
                 if error is None:
                     results[i] = FireResult(ids[i], case=step.case)
-                else:
-                    assert isinstance(error, ReviewflowError)  # stores raise ours
+                elif isinstance(error, ReviewflowError):
                     results[i] = FireResult(ids[i], error=error)
-        return [results[i] for i in range(len(ids))]
+                else:  # pragma: no cover  # stores raise reviewflow errors only
+                    raise error
 
     def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
         outbox = self._outbox
@@ -656,7 +661,7 @@ class Campaign:
         role, refusals = self._guard(case, event, actor, now, collect=False)
         if refusals:
             raise self._refuse(case, event, actor, refusals[0], iso)
-        handler = _HANDLERS[event]
+        handler = HANDLERS[event]
         try:
             record_data, reason, machine_kwargs = handler(self, case, actor, role, data, now)
         except TransitionRefused as exc:
@@ -678,6 +683,74 @@ class Campaign:
         case.last_hash = record.hash
         extras = tuple(data.pop("_extras", ())) if "_extras" in data else ()
         return _Step(case, expected, record, extras)
+
+    # ------------------------------------------------------------------ side steps
+
+    def _record(
+        self,
+        case_id: str,
+        event: str,
+        *,
+        actor: Actor,
+        role: str,
+        apply: SideStep,
+        retries: int = 3,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Case:
+        """Record a step that does not move the stage (an extension, a ballot batch, a rung,
+        a publication) on the case's chain, atomically, with the same version check.
+
+        ``apply(case, now)`` checks and changes ``case.data`` (a copy) and returns
+        ``(record data, reason, extras)``; it raises :class:`TransitionRefused` to refuse,
+        which is journaled and changes nothing. ``extras`` are rows the store writes in
+        the same transaction (see :class:`~reviewflow.store.Commit`). A conflict reloads
+        the case and calls ``apply`` again, up to ``retries`` times.
+        """
+        attempt = 0
+        while True:
+            step = self._side_step(self.case(case_id), event, actor, role, apply)
+            step.idempotency_key = idempotency_key
+            step.fingerprint = fingerprint
+            error = self._commit([step])[0]
+            if error is None:
+                return step.case
+            if isinstance(error, ConflictError) and attempt < retries:
+                attempt += 1
+                continue
+            raise error
+
+    def _record_many(
+        self, case_ids: Iterable[str], event: str, *, actor: Actor, role: str, apply: SideStep,
+    ) -> list[FireResult]:
+        """Record one side step on many cases, committed in batches; one result per case."""
+        ids = list(case_ids)
+        results: dict[int, FireResult] = {}
+        steps: list[tuple[int, _Step]] = []
+        for i, case_id in enumerate(ids):
+            try:
+                steps.append((i, self._side_step(self.case(case_id), event, actor, role, apply)))
+            except ReviewflowError as exc:
+                results[i] = FireResult(case_id, error=exc)
+        self._commit_chunks(ids, steps, results)
+        return [results[i] for i in range(len(ids))]
+
+    def _side_step(self, case: Case, event: str, actor: Actor, role: str,
+                   apply: SideStep) -> _Step:
+        now, iso = self._now()
+        try:
+            record_data, reason, extras = apply(case, now)
+        except TransitionRefused as exc:
+            raise self._refuse(case, event, actor, exc, iso) from None
+        stage = _VALUE[case.stage]
+        expected = case.version
+        record = EventRecord.make(
+            self.id, case.case_id, expected + 1, event, actor.id, role, iso, stage, stage,
+            reason, record_data, case.last_hash,
+        )
+        case.version = expected + 1
+        case.last_hash = record.hash
+        return _Step(case, expected, record, tuple(extras))
 
     def _late(self, case: Case, stage: Stage, now: pendulum.DateTime) -> bool:
         rule = self.policy.stage(stage)
@@ -702,243 +775,6 @@ class Campaign:
 
     def __repr__(self) -> str:
         return f"Campaign({self.id!r}, policy={self.policy.name!r})"
-
-
-# ---------------------------------------------------------------------- event handlers
-# Each handler checks the command's data against the case, records what the step adds
-# on ``case.data`` (a copy), and returns (record data, reason, keyword args for the machine).
-
-
-def _refuse(reason: str, case: Case, event: str, message: str,
-            findings: tuple[str, ...] = ()) -> TransitionRefused:
-    return TransitionRefused(reason, message, case_id=case.case_id, event=event, findings=findings)
-
-
-def _text(data: dict[str, Any], key: str, case: Case, event: str, *, required: bool,
-          limit: int = 20000) -> str:
-    value = data.get(key, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _refuse("invalid_data", case, event, f"{key} must be text, got {type(value).__name__}")
-    if required and not value.strip():
-        raise _refuse("missing_data", case, event, f"{event} needs {key}=... (text)")
-    if len(value) > limit:
-        raise _refuse("invalid_data", case, event, f"{key} is longer than {limit} characters")
-    return value
-
-
-def _check_keys(data: dict[str, Any], allowed: set[str], case: Case, event: str) -> None:
-    unknown = set(data) - allowed - {"_extras"}
-    if unknown:
-        raise _refuse("invalid_data", case, event,
-                      f"unknown data {', '.join(sorted(unknown))}; {event} takes "
-                      f"{', '.join(sorted(allowed)) or 'no data'}")
-
-
-def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
-                     data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"problems"}, case, "finish_research")
-    problems = data.get("problems")
-    if not problems or isinstance(problems, str) or not all(
-        isinstance(p, str) and p.strip() for p in problems
-    ):
-        raise _refuse("missing_data", case, "finish_research",
-                      "the research needs its problem list (问题清单): problems=[\"...\", ...], "
-                      "each a non-empty text")
-    listed = [str(p) for p in problems]
-    case.data["problems"] = listed
-    return {"problems": listed}, None, {}
-
-
-def _submit_report(c: Campaign, case: Case, actor: Actor, role: str,
-                   data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    from reviewflow.content import check_report
-    from reviewflow.model import Report
-
-    _check_keys(data, {"report"}, case, "submit_report")
-    report = data.get("report")
-    if isinstance(report, Mapping):
-        try:
-            report = Report.from_json(report)
-        except (TypeError, ValueError) as exc:
-            raise _refuse("invalid_data", case, "submit_report", f"bad report: {exc}") from None
-    if not isinstance(report, Report):
-        raise _refuse("missing_data", case, "submit_report",
-                      "submit_report needs report=reviewflow.Report(...)")
-    findings = check_report(report, c.policy.content, carried_over=case.data.get("carried_over", ()))
-    if findings:
-        raise _refuse(
-            "content_rule", case, "submit_report",
-            f"the report breaks {len(findings)} content rule(s): "
-            + "; ".join(f.message for f in findings),
-            findings=tuple(f.code for f in findings),
-        )
-    body = report.to_json()
-    case.data["report"] = body
-    case.data["signatures"] = []
-    return {"report": body}, None, {}
-
-
-def _sign_off(c: Campaign, case: Case, actor: Actor, role: str,
-              data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"comment"}, case, "sign_off")
-    comment = _text(data, "comment", case, "sign_off", required=False, limit=5000)
-    levels = c.policy.approval_levels
-    signatures = list(case.data.get("signatures", ()))
-    level = levels[len(signatures)]
-    signatures.append({"level": level.name, "actor": actor.id, "comment": comment})
-    case.data["signatures"] = signatures
-    last = len(signatures) == len(levels)
-    return {"level": level.name, "comment": comment}, None, {"last_level": last}
-
-
-def _return_for_revision(c: Campaign, case: Case, actor: Actor, role: str,
-                         data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"reason"}, case, "return_for_revision")
-    reason = _text(data, "reason", case, "return_for_revision", required=True, limit=5000)
-    level = len(case.data.get("signatures", ()))
-    case.data["signatures"] = []
-    case.data["returns"] = case.data.get("returns", 0) + 1
-    return {"at_level": level + 1}, reason, {}
-
-
-def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
-                  data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"date", "attendance"}, case, "hold_meeting")
-    date = data.get("date", now.date())
-    if isinstance(date, str):
-        try:
-            date = pendulum.Date.fromisoformat(date)
-        except ValueError:
-            raise _refuse("invalid_data", case, "hold_meeting",
-                          f"date {date!r} is not a date; write e.g. 2016-01-20") from None
-    if not hasattr(date, "isoformat") or hasattr(date, "hour"):
-        raise _refuse("invalid_data", case, "hold_meeting", "date must be a date (2016-01-20)")
-    if date > now.date():
-        raise _refuse("invalid_data", case, "hold_meeting",
-                      f"the meeting date {date.isoformat()} is in the future; record it once held")
-    opens = c._meeting_opens
-    if opens is not None and date < opens:
-        raise _refuse("too_early", case, "hold_meeting",
-                      f"述职评议会 may be held from {opens.isoformat()}; "
-                      f"{date.isoformat()} is before that")
-    attendance = data.get("attendance")
-    if not isinstance(attendance, Mapping) or not attendance:
-        raise _refuse("missing_data", case, "hold_meeting",
-                      "hold_meeting needs attendance={category: count, ...} "
-                      "(e.g. party_members, cadres, public, parents_teachers)")
-    for key, n in attendance.items():
-        if not isinstance(key, str) or not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise _refuse("invalid_data", case, "hold_meeting",
-                          f"attendance {key!r}: {n!r} must be a category name and a whole "
-                          "number >= 0")
-    meeting = {"date": date.isoformat(), "attendance": dict(attendance)}
-    case.data["meeting"] = meeting
-    return dict(meeting), None, {}
-
-
-_COMMENT_CHANNELS = ("superior_secretary", "department_delegate")
-
-
-def _comment(c: Campaign, case: Case, actor: Actor, role: str,
-             data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"text", "rating"}, case, "comment")
-    text = _text(data, "text", case, "comment", required=True, limit=20000)
-    rating = data.get("rating")
-    if rating is not None and not isinstance(rating, str | int):
-        raise _refuse("invalid_data", case, "comment", "rating must be a grade key or a number")
-    comments = dict(case.data.get("comments", {}))
-    comments[role] = {"by": actor.id, "text": text, "rating": rating}
-    case.data["comments"] = comments
-    return {"channel": role, "text": text, "rating": rating}, None, {}
-
-
-def _vote_counts(case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
-    from reviewflow.exceptions import ScoringError
-    from reviewflow.scoring import satisfaction_score
-
-    if not isinstance(vote, Mapping) or not vote:
-        raise _refuse("missing_data", case, event,
-                      "the on-site vote (现场测评) needs counts per grade, e.g. "
-                      "vote={'good': 30, 'fairly_good': 10, 'average': 2, 'poor': 0}")
-    counts = dict(vote)
-    try:
-        score = satisfaction_score(counts)
-    except ScoringError as exc:
-        raise _refuse("invalid_data", case, event, str(exc)) from None
-    return counts, score
-
-
-def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
-                 data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"vote"}, case, "record_vote")
-    counts, _score = _vote_counts(case, "record_vote", data.get("vote"))
-    case.data["vote"] = counts
-    return {"vote": counts}, None, {}
-
-
-def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
-                       data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    from reviewflow.scoring import satisfaction_score
-
-    _check_keys(data, {"vote"}, case, "finish_evaluation")
-    score = None
-    if "vote" in data:
-        case.data["vote"], score = _vote_counts(case, "finish_evaluation", data["vote"])
-    missing = [ch for ch in _COMMENT_CHANNELS if ch not in case.data.get("comments", {})]
-    if "vote" not in case.data:
-        missing.append("vote")
-    if missing:
-        raise _refuse("missing_data", case, "finish_evaluation",
-                      "the three evaluations (三评) are not complete: missing "
-                      + ", ".join(missing), findings=tuple(missing))
-    if score is None:
-        score = satisfaction_score(case.data["vote"])
-    rounded = c.policy.scoring.rounding_rule.apply(score)
-    evaluation = {"score": str(score), "rounded": str(rounded)}
-    case.data["evaluation"] = evaluation
-    return {"vote": case.data["vote"], **evaluation}, None, {}
-
-
-def _hold_talk(c: Campaign, case: Case, actor: Actor, role: str,
-               data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"notes"}, case, "hold_talk")
-    notes = _text(data, "notes", case, "hold_talk", required=False, limit=20000)
-    case.data["talk"] = {"by": actor.id, "notes": notes}
-    return {"notes": notes}, None, {}
-
-
-def _submit_special_report(c: Campaign, case: Case, actor: Actor, role: str,
-                           data: dict[str, Any], now: pendulum.DateTime) -> Any:
-    _check_keys(data, {"text"}, case, "submit_special_report")
-    text = _text(data, "text", case, "submit_special_report", required=True, limit=200000)
-    case.data["special_report"] = {"by": actor.id, "text": text}
-    return {"text": text}, None, {}
-
-
-_HANDLERS: dict[str, Handler] = {
-    "finish_research": _finish_research,
-    "submit_report": _submit_report,
-    "sign_off": _sign_off,
-    "return_for_revision": _return_for_revision,
-    "hold_meeting": _hold_meeting,
-    "comment": _comment,
-    "record_vote": _record_vote,
-    "finish_evaluation": _finish_evaluation,
-    "hold_talk": _hold_talk,
-    "submit_special_report": _submit_special_report,
-}
-
-_NEEDS: dict[str, tuple[str, ...]] = {
-    "finish_research": ("problems",),
-    "submit_report": ("report",),
-    "return_for_revision": ("reason",),
-    "hold_meeting": ("attendance",),
-    "comment": ("text",),
-    "record_vote": ("vote",),
-    "submit_special_report": ("text",),
-}
 
 
 def _first_role(actor: Actor) -> str:
