@@ -575,9 +575,9 @@ class TestSideSteps:
 
         case = campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
 
-        assert rf.Stage.RESEARCH == case.stage
-        assert ("research", "research") == (case.history[-1].from_stage, case.history[-1].to_stage)
-        assert "x" == campaign.case("s1").data["note"]
+        assert case.stage == rf.Stage.RESEARCH
+        assert (case.history[-1].from_stage, case.history[-1].to_stage) == ("research", "research")
+        assert campaign.case("s1").data["note"] == "x"
         assert campaign.verify().ok
 
     def test_side_step_refusal_is_journaled_and_changes_nothing(self) -> None:
@@ -591,7 +591,7 @@ class TestSideSteps:
         with pytest.raises(rf.TransitionRefused):
             campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
         assert "note" not in campaign.case("s1").data
-        assert ["closed"] == [r.reason for r in campaign.refusals()]
+        assert [r.reason for r in campaign.refusals()] == ["closed"]
 
     def test_many_side_steps_report_per_case(self) -> None:
         campaign, _ = seed_campaign()
@@ -602,5 +602,5 @@ class TestSideSteps:
 
         results = campaign._record_many(["a", "missing"], "annotate", actor=BUREAU,
                                         role="organizer", apply=apply)
-        assert [True, False] == [r.ok for r in results]
-        assert 2 == campaign.case("a").version
+        assert [r.ok for r in results] == [True, False]
+        assert campaign.case("a").version == 2
