@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import math
+import operator
 import os
 import secrets
 import threading
@@ -606,10 +607,13 @@ def enter_paper(
     return checked
 
 
+_CHOICE = operator.attrgetter("choice")
+
+
 def recount(r: VoteRound, policy: ScoringPolicy | None = None) -> Tally:
     """Recount a round from its stored ballots and paper entries (the issued count included)."""
     policy = policy or ScoringPolicy()
-    total = tally((b.choice for b in r.ballots.values()), policy.scale,
+    total = tally(map(_CHOICE, r.ballots.values()), policy.scale,
                   blank=policy.vote.blank, issued=r.issued_total)
     for e in r.paper.values():
         total = total + attrs.evolve(e.tally(), issued=0)
