@@ -155,15 +155,15 @@ def _mem_total_gb() -> float | None:
     return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.rstrip() if out.returncode == 0 else None
 
 
 def machine_info() -> dict[str, Any]:
@@ -188,6 +188,8 @@ def machine_info() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "sqlite": sqlite3.sqlite_version,
         "packages": versions,
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        # Files under src/ that differ from that commit: what ran was not exactly it.
+        "git_uncommitted_src": (_git("status", "--porcelain", "--", "src") or "").splitlines(),
         "loadavg_start": load,
     }

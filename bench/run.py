@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fmt_bytes, fmt_size, machine_info, parse_size, print_table
+from bench.common import fmt_bytes, fmt_num, fmt_size, machine_info, parse_size, print_table
 
 SECTIONS = ("lifecycle", "memory", "store", "sweep", "scoring", "demo")
 #: Sections written by other modules, each exposing ``run(quick: bool) -> dict``.
@@ -234,7 +234,7 @@ def _summary(data: dict[str, Any]) -> None:
             for t in targets:
                 met = t.get("met")
                 value = t.get("value")
-                shown = f"{value:.3g}" if isinstance(value, int | float) else str(value)
+                shown = fmt_num(value) if isinstance(value, int | float) else str(value)
                 rows.append([name, t.get("what", ""), t.get("target", ""), shown,
                              {True: "met", False: "MISSED", None: ""}.get(met, str(met))])
         else:
