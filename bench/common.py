@@ -114,7 +114,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
 
 def _numeric(cell: str) -> bool:
     """Tell cells that read as figures (right-aligned) from text (left-aligned)."""
-    head = cell.lstrip("<>=~ ")
+    head = cell.lstrip("<>=~ *")
     return not head or head[0].isdigit() or head[0] in "–-+."
 
 
