@@ -417,3 +417,112 @@ def test_iter_histories_yields_every_case_in_order(sql: SqlStore, kit: Any) -> N
     assert [r.seq for r in chains["b"].records] == [1, 2, 3]
     assert chains["b"].records == sql.history(cid, "b")
     assert chains["b"].version == 3
+
+
+# ---------------------------------------------------------------------- the engine on a database
+
+
+ENGINE_DATABASES = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+
+
+def _campaign_on(url: str, campaign_id: str, **kwargs: Any) -> tuple[Any, Any]:
+    from reviewflow.testing import seed_campaign
+
+    campaign, clock = seed_campaign(store=url)
+    if campaign.id != campaign_id:  # a campaign id of this test's own, same policy and clock
+        from reviewflow.campaign import Campaign
+
+        campaign.store.close()
+        campaign = Campaign(campaign.policy, clock=clock, store=url, campaign_id=campaign_id,
+                            **kwargs)
+    return campaign, clock
+
+
+@ENGINE_DATABASES
+def test_a_campaign_on_a_database_survives_reopening(db_url: str, kit: Any) -> None:
+    from reviewflow.model import Stage
+    from reviewflow.testing import Cast, drive_to
+
+    cid = kit.new_campaign_id()
+    campaign, clock = _campaign_on(db_url, cid)
+    assert isinstance(campaign.store, SqlStore)
+    cast = Cast.default()
+    campaign.open_cases([{"case_id": f"s{i}", "organization": f"第{i}党支部",
+                          "secretary": cast.secretary(f"s{i}")} for i in range(3)])
+    drive_to(campaign, "s0", Stage.CLOSED, cast=cast, clock=clock)
+    drive_to(campaign, "s1", Stage.MEETING, cast=cast, clock=clock)
+    results = campaign.fire_many(["s1", "s2"], "hold_meeting", actor=cast.organizer,
+                                 attendance={"party_members": 20})
+    assert [r.ok for r in results] == [True, False]
+    history = campaign.case("s0").history
+    campaign.store.close()
+
+    again, _ = _campaign_on(db_url, cid)
+    assert [c.stage for c in again.cases()] == [Stage.CLOSED, Stage.EVALUATION, Stage.RESEARCH]
+    assert again.case("s0").history == history
+    assert [r.reason for r in again.refusals("s2")] == [results[1].error.reason]  # type: ignore[union-attr]
+    report = again.verify()
+    assert report.ok
+    assert report.cases == 3
+    again.store.close()
+
+
+@ENGINE_DATABASES
+def test_idempotent_fire_on_a_database_has_one_effect(db_url: str, kit: Any) -> None:
+    from reviewflow.testing import Cast
+
+    campaign, _ = _campaign_on(db_url, kit.new_campaign_id())
+    cast = Cast.default()
+    campaign.open_case("s", organization="党支部", secretary=cast.secretary("s"))
+    first = campaign.fire("s", "finish_research", actor=cast.organizer, problems=["问题"],
+                          idempotency_key="req-1")
+    again = campaign.fire("s", "finish_research", actor=cast.organizer, problems=["问题"],
+                          idempotency_key="req-1")
+    assert again.version == first.version == 2
+    assert len(campaign.case("s").history) == 2
+    campaign.store.close()
+
+
+@ENGINE_DATABASES
+def test_events_committed_before_a_crash_are_delivered_by_dispatch_pending(
+    db_url: str, kit: Any,
+) -> None:
+    from reviewflow.testing import HookRecorder
+
+    cid = kit.new_campaign_id()
+    crashed = SqlStore(db_url)  # what a process that died after its commit left behind
+    crashed.setup_campaign(cid, "{}")
+    crashed.insert_cases([kit.opening(cid, "s")])
+    case = crashed.get(cid, "s")
+    assert case is not None
+    assert crashed.commit([kit.step(case)]) == [None]
+    crashed.close()
+    recorder = HookRecorder()
+    campaign, _ = _campaign_on(db_url, cid, plugins=[recorder])
+    assert campaign.dispatch_pending() == 2
+    assert recorder.names() == ["reviewflow_case_opened", "reviewflow_step"]
+    assert recorder.calls[1][1]["record"].event_id == f"{cid}/s/2"
+    assert campaign.dispatch_pending() == 0
+    campaign.store.close()
+
+
+@ENGINE_DATABASES
+def test_campaign_verify_reports_an_edited_event(db_url: str, kit: Any) -> None:
+    from reviewflow.testing import Cast
+
+    cid = kit.new_campaign_id()
+    campaign, _ = _campaign_on(db_url, cid)
+    cast = Cast.default()
+    campaign.open_case("s", organization="党支部", secretary=cast.secretary("s"))
+    campaign.fire("s", "finish_research", actor=cast.organizer, problems=["问题"])
+    store = campaign.store
+    assert isinstance(store, SqlStore)
+    e = schema.events.c
+    with store.transaction() as conn:
+        conn.execute(sa.update(schema.events)
+                     .where(e.campaign_id == cid, e.case_id == "s", e.seq == 2)
+                     .values(actor_id="someone-else"))
+    report = campaign.verify()
+    assert not report.ok
+    assert [(p.case_id, p.position) for p in report.problems] == [("s", 2)]
+    store.close()
