@@ -198,10 +198,6 @@ def _set_time(value: pendulum.DateTime, time: DayTime) -> pendulum.DateTime:
     return value
 
 
-def _time_note(time: DayTime) -> str:
-    return {"start": " (start of day)", "end": " (end of day)", "keep": ""}[time]
-
-
 # -- anchors and rules ---------------------------------------------------------------------------
 
 
@@ -416,7 +412,7 @@ class After:
             skipped = SkippedDays.between(ctx.working_calendar(), base.date(), value.date()).text()
             if skipped:
                 step += f", {skipped}"
-        steps.append(f"{step} = {fmt_time(value)}{_time_note(self.time)}")
+        steps.append(f"{step} = {fmt_time(value)}")
         return steps
 
     def to_json(self) -> Mapping[str, Any]:
@@ -838,9 +834,9 @@ def ladder_from_json(items: Any, field: str) -> tuple[Rung, ...]:
 
 def _parse_aware(value: Any, field: str) -> _dt.datetime:
     if isinstance(value, str):
-        try:
-            value = pendulum.parse(value)
-        except Exception:
+        try:  # not pendulum.parse: it would take a time without an offset as UTC
+            value = _dt.datetime.fromisoformat(value.strip())
+        except ValueError:
             raise PolicyError(
                 f"{value!r} is not a date-time; write e.g. 2016-01-18T00:00:00+08:00",
                 field=field,
