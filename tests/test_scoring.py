@@ -460,7 +460,7 @@ def test_publicity_variant() -> None:
 # --------------------------------------------------------------------------- properties
 
 counts_st = st.fixed_dictionaries({
-    k: st.integers(min_value=0, max_value=300) for k in ("good", "fairly_good", "average", "poor")
+    k: st.integers(min_value=0, max_value=100) for k in ("good", "fairly_good", "average", "poor")
 }).filter(lambda c: sum(c.values()) > 0)
 
 

@@ -1,0 +1,620 @@
+"""The campaign's vote and publication operations (三评): tokens, casts, paper counts,
+closing, results, publication and feedback.
+
+Every operation that changes a case goes through the engine's side-step path
+(``Campaign._record``): it is an event on the case's hash chain, committed with the
+case's version check, journaled when refused. Casting a ballot is the exception on
+purpose: a ballot never becomes an event (an event carries an actor and a time, which
+would link the ballot to the voter). Ballots and tokens live in the campaign's
+ballot box; closing the vote records the tally and a digest of the ballots on the
+case's chain, so any later change to a stored ballot shows in :func:`verify_votes`.
+
+The ballot box is the store's ``ballot_box(campaign_id)`` when the store offers one
+(durable stores), else one kept in memory beside the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pendulum
+
+from reviewflow.ballots import (
+    Ballot,
+    CloseResult,
+    IssuedToken,
+    MemoryTokenBook,
+    PaperCount,
+    Vote,
+    VoteRound,
+    category_results,
+    close_round,
+    enter_paper,
+    issue_tokens,
+    open_round,
+    read_paper_counts,
+    void_round,
+)
+from reviewflow.exceptions import (
+    BallotError,
+    InputError,
+    ReviewflowError,
+    ScoringError,
+    TransitionRefused,
+)
+from reviewflow.model import Actor, Case, Stage
+from reviewflow.scoring import OBLIGATION_LABELS, CaseResult, grade_cases
+
+if TYPE_CHECKING:
+    from reviewflow.campaign import Campaign, FireResult
+
+
+__all__ = [
+    "BallotBox",
+    "cast",
+    "close_vote",
+    "enter_paper_counts",
+    "flag_condition",
+    "import_paper_counts",
+    "issue_ballot_tokens",
+    "publish",
+    "record_score",
+    "results",
+    "revote",
+    "verify_votes",
+]
+
+#: Stages in which the vote may be prepared, cast, counted and closed.
+VOTE_STAGES = frozenset({Stage.MEETING, Stage.EVALUATION})
+#: Stages in which results may be published (the vote has closed by then).
+RESULT_STAGES = frozenset({Stage.EVALUATION, Stage.GROUP_TALK, Stage.REPORT_BACK, Stage.CLOSED})
+
+
+# --------------------------------------------------------------------------- the ballot box
+
+
+class BallotBox(Protocol):
+    """Where a campaign's tokens and ballots are kept, apart from the cases.
+
+    ``cast`` must be atomic: redeem the token, check the round is not frozen, store the
+    ballot, all or nothing. A SQL store implements it as one transaction
+    (``UPDATE token SET used = true WHERE hash = ? AND NOT used`` + ``INSERT`` ballot).
+    """
+
+    lock: threading.RLock
+
+    def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
+        """Keep newly issued tokens (their hashes)."""
+
+    def cast(self, case_id: str, round: int, token: str, choice: str | None,
+             build: Any) -> Ballot:
+        """Redeem ``token`` and store ``build(vote_round_number, category)``'s ballot."""
+
+    def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
+        """Return the round's ballots by id."""
+
+    def freeze(self, case_id: str, round: int) -> None:
+        """Refuse further casts in the round."""
+
+    def thaw(self, case_id: str, round: int) -> None:
+        """Undo :meth:`freeze` (the close that froze it was not committed)."""
+
+
+class _MemoryBox:
+    """A ballot box in memory: a token book and ballots per (case, round), one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.book = MemoryTokenBook()
+        self._ballots: dict[tuple[str, int], dict[str, Ballot]] = {}
+        self._frozen: set[tuple[str, int]] = set()
+
+    def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
+        from reviewflow.ballots import TokenGrant, token_hash
+
+        self.book.add([TokenGrant(token_hash=token_hash(t.token), case_id=t.case_id,
+                                  round=t.round, category=t.category) for t in tokens])
+
+    def cast(self, case_id: str, round: int, token: str, choice: str | None,
+             build: Any) -> Ballot:
+        with self.lock:
+            if (case_id, round) in self._frozen:
+                raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
+            grant = self.book.redeem(token, case_id, round)
+            ballot: Ballot = build(grant.round, grant.category)
+            self._ballots.setdefault((case_id, round), {})[ballot.ballot_id] = ballot
+            return ballot
+
+    def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
+        with self.lock:
+            return dict(self._ballots.get((case_id, round), {}))
+
+    def freeze(self, case_id: str, round: int) -> None:
+        with self.lock:
+            self._frozen.add((case_id, round))
+
+    def thaw(self, case_id: str, round: int) -> None:
+        with self.lock:
+            self._frozen.discard((case_id, round))
+
+
+_BOXES: weakref.WeakKeyDictionary[Any, dict[str, _MemoryBox]] = weakref.WeakKeyDictionary()
+_BOXES_LOCK = threading.Lock()
+
+
+def ballot_box(c: Campaign) -> BallotBox:
+    """Return the campaign's ballot box: the store's own, or one in memory beside it."""
+    own = getattr(c.store, "ballot_box", None)
+    if own is not None:
+        box: BallotBox = own(c.id)
+        return box
+    with _BOXES_LOCK:
+        per_store = _BOXES.setdefault(c.store, {})
+        return per_store.setdefault(c.id, _MemoryBox())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _role(c: Campaign, case: Case, actor: Actor, permission: str, event: str) -> str:
+    permitted = c.policy.permissions.get(permission, frozenset())
+    held = c._roles_for(case, actor) & permitted
+    if not held:
+        names = ", ".join(f"{r} ({c.policy.role_label(r)})" for r in sorted(permitted))
+        raise TransitionRefused(
+            "not_permitted", f"{actor.id} may not {event}: it needs the role {names or 'none'}",
+            case_id=case.case_id, event=event,
+        )
+    return min(held)
+
+
+def _stage(case: Case, event: str, stages: frozenset[Stage]) -> None:
+    if case.stage not in stages:
+        names = ", ".join(f"{s.label} ({s.value})" for s in Stage if s in stages)
+        raise TransitionRefused(
+            "wrong_stage",
+            f"the case is in {case.stage.label} ({case.stage.value}); {event} needs {names}",
+            case_id=case.case_id, event=event,
+        )
+
+
+def _vote_of(case: Case) -> Vote:
+    data = case.data.get("ballot_vote")
+    if not data:
+        return Vote(case_id=case.case_id)
+    return Vote.from_json(data)
+
+
+def _save(case: Case, vote: Vote) -> None:
+    data = vote.to_json()
+    for r in data["rounds"]:
+        r.pop("ballots", None)  # ballots stay in the ballot box, never on the case
+    case.data["ballot_vote"] = data
+
+
+def _guarded(c: Campaign, case_id: str, event: str, actor: Actor, permission: str,
+             stages: frozenset[Stage]) -> str:
+    """Check stage and role up front (journaling a refusal); return the acting role."""
+    case = c.case(case_id)
+    try:
+        _stage(case, event, stages)
+        return _role(c, case, actor, permission, event)
+    except TransitionRefused as exc:
+        _now, iso = c._now()
+        raise c._refuse(case, event, actor, exc, iso) from None
+
+
+def _ballot_error(case: Case, event: str, exc: BallotError | InputError) -> TransitionRefused:
+    reason = getattr(exc, "reason", "invalid_data")
+    return TransitionRefused(reason, str(exc).rsplit(" [", 1)[0], case_id=case.case_id,
+                             event=event)
+
+
+# --------------------------------------------------------------------------- vote operations
+
+
+def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
+                        actor: Actor) -> list[IssuedToken]:
+    """Issue one-time ballot tokens for a case's vote, per attendee category.
+
+    The event ``issue_ballots`` records the counts per category (never the tokens);
+    the tokens are returned once, to be handed out.
+    """
+    role = _guarded(c, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(c)
+    issued: list[IssuedToken] = []
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+        _stage(case, "issue_ballots", VOTE_STAGES)
+        vote = _vote_of(case)
+        try:
+            tokens = issue_tokens(vote, MemoryTokenBook(), counts, rules=c.policy.scoring.vote)
+        except (BallotError, InputError) as exc:
+            raise _ballot_error(case, "issue_ballots", exc) from None
+        issued[:] = tokens
+        _save(case, vote)
+        by_cat: dict[str, int] = {}
+        for t in tokens:
+            by_cat[t.category] = by_cat.get(t.category, 0) + 1
+        return {"round": vote.rounds[-1].number, "issued": by_cat}, None, ()
+
+    with box.lock:
+        c._record(case_id, "issue_ballots", actor=actor, role=role, apply=apply)
+        box.add_tokens(issued)
+    return issued
+
+
+def cast(c: Campaign, case_id: str, token: str, choice: str | None) -> str:
+    """Cast one anonymous ballot with a one-time token; return the random ballot id.
+
+    No event is recorded (see the module docs). Raises BallotError (``unknown_token``,
+    ``token_used``, ``wrong_case``, ``wrong_round``, ``vote_closed``, ``unknown_option``,
+    ``no_vote``) and records nothing then.
+    """
+    import secrets
+
+    case = c.case(case_id)
+    if case.stage not in VOTE_STAGES:
+        raise BallotError("vote_closed", f"case {case_id!r} is not voting now "
+                                         f"({case.stage.label})")
+    vote = _vote_of(case)
+    current = vote.current
+    if current is None or current.status != "open":
+        raise BallotError("no_vote" if current is None else "vote_closed",
+                          f"case {case_id!r} has no open vote")
+    scale = c.policy.scoring.scale
+    if choice is not None and choice not in scale:
+        known = ", ".join(f"{lv.key} ({lv.label})" for lv in scale.levels)
+        raise BallotError("unknown_option", f"unknown option {choice!r}; options are {known}")
+    key = None if choice is None else scale.key_of(choice)
+
+    def build(round_no: int, category: str) -> Ballot:
+        return Ballot(ballot_id=secrets.token_hex(8), round=round_no, category=category,
+                      choice=key)
+
+    return ballot_box(c).cast(case_id, current.number, token, key, build).ballot_id
+
+
+def enter_paper_counts(c: Campaign, case_id: str, entries: PaperCount | Sequence[PaperCount], *,
+                       actor: Actor, replace: bool = False) -> Case:
+    """Record paper-ballot counts entered by the scrutineers (event ``enter_paper_counts``)."""
+    role = _guarded(c, case_id, "enter_paper_counts", actor, "record_vote", VOTE_STAGES)
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+        _stage(case, "enter_paper_counts", VOTE_STAGES)
+        vote = _vote_of(case)
+        try:
+            checked = enter_paper(vote, entries, policy=c.policy.scoring, replace=replace)
+        except (BallotError, InputError) as exc:
+            raise _ballot_error(case, "enter_paper_counts", exc) from None
+        _save(case, vote)
+        return ({"round": vote.rounds[-1].number, "entries": [e.to_json() for e in checked],
+                 "replace": replace}, None, ())
+
+    return c._record(case_id, "enter_paper_counts", actor=actor, role=role, apply=apply)
+
+
+def import_paper_counts(c: Campaign, source: Any, *, actor: Actor,
+                        case_id: str | None = None) -> list[FireResult]:
+    """Import paper counts from a CSV/XLSX file: for ``case_id``, or per its case column.
+
+    The whole file is checked before anything is recorded (InputError naming row and
+    column); then one ``enter_paper_counts`` event per case.
+    """
+    from reviewflow.campaign import FireResult
+
+    rows = read_paper_counts(source, policy=c.policy.scoring)
+    by_case: dict[str, list[PaperCount]] = {}
+    for r in rows:
+        target = r.case_id or case_id
+        if target is None:
+            raise InputError(f"row {r.row}: no case named; add a 述职对象/case column or "
+                             f"import for one case")
+        if case_id is not None and r.case_id not in (None, case_id):
+            raise InputError(f"row {r.row}: case {r.case_id!r} in a file imported for {case_id!r}")
+        by_case.setdefault(target, []).append(r.entry)
+    for target in by_case:
+        c.case(target)  # every case exists before anything is written
+    out = []
+    for target, entries in by_case.items():
+        try:
+            out.append(FireResult(target, case=enter_paper_counts(c, target, entries,
+                                                                  actor=actor)))
+        except ReviewflowError as exc:
+            out.append(FireResult(target, error=exc))
+    return out
+
+
+def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
+    """Close the case's current vote round (event ``close_vote``): freeze it, record the tally
+    and the digest of its ballots, and the counts the evaluation uses.
+
+    Refused with ``quorum_not_met`` or ``no_valid_ballots`` (nothing changed). More
+    ballots returned than issued voids the round (recorded; hold a re-vote).
+    """
+    role = _guarded(c, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(c)
+    outcome: list[CloseResult] = []
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str | None, tuple[()]]:
+        _stage(case, "close_vote", VOTE_STAGES)
+        vote = _vote_of(case)
+        r = vote.current
+        if r is None:
+            raise TransitionRefused("no_vote", "there is no vote to close",
+                                    case_id=case.case_id, event="close_vote")
+        r.ballots = box.ballots(case.case_id, r.number)
+        try:
+            result = close_round(vote, c.policy.scoring)
+        except BallotError as exc:
+            raise _ballot_error(case, "close_vote", exc) from None
+        except TransitionRefused as exc:
+            exc.case_id = case.case_id
+            raise
+        outcome[:] = [result]
+        _save(case, vote)
+        if result.status == "closed":
+            case.data["vote"] = dict(result.tally.counts)
+            case.data["vote_tally"] = result.tally.to_json()
+        shown = {k: (None if t is None else t.to_json())
+                 for k, t in category_results(r, c.policy.scoring).items()}
+        return ({"round": r.number, "status": result.status, "tally": result.tally.to_json(),
+                 "digest": result.digest, "by_category": shown},
+                result.reason if result.status == "void" else None, ())
+
+    with box.lock:
+        current = _vote_of(c.case(case_id)).current
+        number = current.number if current is not None else 0
+        box.freeze(case_id, number)
+        try:
+            c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
+        except BaseException:
+            box.thaw(case_id, number)
+            raise
+    return outcome[0]
+
+
+def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None,
+           void_reason: str | None = None) -> Case:
+    """Start a re-vote (event ``revote``): a new round; the earlier ones are kept.
+
+    After a void round nothing more is needed; after a closed round a ``reason``; an
+    open round is voided first with ``void_reason``.
+    """
+    role = _guarded(c, case_id, "revote", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(c)
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str | None, tuple[()]]:
+        vote = _vote_of(case)
+        voided = None
+        try:
+            if vote.current is not None and vote.current.status == "open":
+                if not void_reason:
+                    raise InputError("the current round is open: give void_reason to void it")
+                r = vote.current
+                r.ballots = box.ballots(case.case_id, r.number)
+                voided = void_round(vote, void_reason, c.policy.scoring)
+            new = open_round(vote, reason=reason)
+        except (BallotError, InputError) as exc:
+            raise _ballot_error(case, "revote", exc) from None
+        _save(case, vote)
+        case.data.pop("vote", None)
+        data: dict[str, Any] = {"round": new.number}
+        if voided is not None:
+            data["voided"] = {"round": voided.round, "digest": voided.digest,
+                              "tally": voided.tally.to_json()}
+        return data, reason or void_reason, ()
+
+    with box.lock:
+        current = _vote_of(c.case(case_id)).current
+        if current is not None and current.status == "open":
+            box.freeze(case_id, current.number)
+        try:
+            return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
+        except BaseException:
+            if current is not None and current.status == "open":
+                box.thaw(case_id, current.number)
+            raise
+
+
+def verify_votes(c: Campaign) -> list[str]:
+    """Recount every finished round of every case from the ballot box; return discrepancies."""
+    from reviewflow.ballots import ballots_digest, recount
+
+    box = ballot_box(c)
+    problems = []
+    for case in c.cases():
+        vote = _vote_of(case)
+        for r in vote.rounds:
+            if r.status == "open":
+                continue
+            r.ballots = box.ballots(case.case_id, r.number)
+            if r.tally is None or recount(r, c.policy.scoring) != r.tally:
+                problems.append(f"{case.case_id}: round {r.number}: the recount differs from "
+                                f"the recorded tally")
+            if r.digest != ballots_digest(r):
+                problems.append(f"{case.case_id}: round {r.number}: stored ballots changed "
+                                f"after closing")
+    return problems
+
+
+# --------------------------------------------------------------------------- other channels
+
+
+def record_score(c: Campaign, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
+    """Record a host-supplied number for a scored channel (event ``record_score``)."""
+    policy = c.policy.scoring
+    known = {ch.key: ch for ch in policy.channels}
+    if channel not in known or known[channel].kind != "number":
+        numbers = ", ".join(k for k, ch in known.items() if ch.kind == "number") or "none"
+        raise InputError(f"unknown number channel {channel!r}; number channels: {numbers}")
+    role = _guarded(c, case_id, "record_score", actor, "finish_evaluation",
+                    VOTE_STAGES | RESULT_STAGES)
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+        from reviewflow.scoring import _channel_score
+
+        try:
+            part = _channel_score(known[channel], value, policy)
+        except ScoringError as exc:
+            raise TransitionRefused("invalid_data", str(exc), case_id=case.case_id,
+                                    event="record_score") from None
+        inputs = dict(case.data.get("channel_inputs", {}))
+        inputs[channel] = str(part.value)
+        case.data["channel_inputs"] = inputs
+        return {"channel": channel, "value": str(part.value)}, None, ()
+
+    return c._record(case_id, "record_score", actor=actor, role=role, apply=apply)
+
+
+def flag_condition(c: Campaign, case_id: str, condition: str, *, actor: Actor,
+                   reason: str) -> Case:
+    """Record that a veto condition holds for a case (event ``flag_condition``), with why."""
+    declared = {v.condition for v in c.policy.scoring.vetoes}
+    if condition not in declared:
+        raise InputError(f"unknown veto condition {condition!r}; the policy declares: "
+                         f"{', '.join(sorted(declared)) or 'none'}")
+    if not reason or not reason.strip():
+        raise InputError("flagging a veto condition needs a reason")
+    role = _guarded(c, case_id, "flag_condition", actor, "finish_evaluation",
+                    VOTE_STAGES | RESULT_STAGES)
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str, tuple[()]]:
+        conditions = sorted(set(case.data.get("conditions", [])) | {condition})
+        case.data["conditions"] = conditions
+        return {"condition": condition}, reason, ()
+
+    return c._record(case_id, "flag_condition", actor=actor, role=role, apply=apply)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _inputs(c: Campaign, case: Case) -> dict[str, Any] | None:
+    """Return the case's channel inputs, or None while one is missing."""
+    out: dict[str, Any] = {}
+    stored = case.data.get("channel_inputs", {})
+    first_vote = True
+    for ch in c.policy.scoring.channels:
+        if ch.weight == 0:
+            continue
+        if ch.kind == "vote":
+            value = case.data.get("vote") if first_vote else stored.get(ch.key)
+            first_vote = False
+        elif ch.kind == "comment":
+            comment = case.data.get("comments", {}).get(ch.role or ch.key)
+            value = None if comment is None else comment.get("rating")
+        else:
+            value = stored.get(ch.key)
+        if value is None:
+            return None
+        out[ch.key] = value
+    return out
+
+
+def results(c: Campaign, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
+    """Score, grade and rank the cases whose evaluations are complete (ids in order).
+
+    Cases still missing an input (the vote not closed, a rated comment, a host number)
+    are left out. Quotas and ranks are computed over the cases given (all by default).
+    """
+    cases = c.cases() if case_ids is None else [c.case(i) for i in case_ids]
+    inputs: dict[str, dict[str, Any]] = {}
+    conditions: dict[str, list[str]] = {}
+    for case in cases:
+        got = _inputs(c, case)
+        if got is None:
+            continue
+        inputs[case.case_id] = got
+        if case.data.get("conditions"):
+            conditions[case.case_id] = list(case.data["conditions"])
+    return grade_cases(inputs, c.policy.scoring, conditions=conditions)
+
+
+def _until(c: Campaign, now: pendulum.DateTime, days: int | None) -> str | None:
+    if not days:
+        return None
+    if c.policy.scoring.publication.publicity_working_days:
+        from reviewflow.calendar import add_working_days, calendar_from_policy
+
+        cal = getattr(c, "_calendar", None) or calendar_from_policy(c.policy.calendar)
+        return str(add_working_days(cal, now, days).isoformat())
+    return str(now.add(days=days).isoformat())
+
+
+def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
+            case_ids: Iterable[str] | None = None,
+            publicity_days: int | None = None) -> list[CaseResult]:
+    """Publish results to a scope (在一定范围内公布), with a publicity period (公示), and feed
+    each back to its secretary (反馈).
+
+    Per case: a ``publish_results`` event (score, grade, rank, scope, publicity end, the
+    obligations its grade brings, put on ``case.data["obligations"]``) and, when the
+    policy feeds back, a ``feedback`` event. Then the hook
+    ``reviewflow_results_published(campaign, results, scope)`` fires once.
+    """
+    rules = c.policy.scoring.publication
+    scope = scope or rules.scope
+    if not scope:
+        raise InputError("name the scope the results are published to (公布范围), e.g. "
+                         "scope='全局党员干部'; or set scoring.publication.scope")
+    days = rules.publicity_days if publicity_days is None else publicity_days
+    if days is not None and (not isinstance(days, int) or days < 0):
+        raise InputError("publicity_days must be a whole number of days, 0 or more")
+    found = results(c, case_ids)
+    if not found:
+        raise InputError("no case has complete evaluations to publish yet")
+    by_id = {r.case_id: r for r in found}
+    for r in found:  # refuse the whole publication before recording any of it
+        role = _guarded(c, r.case_id, "publish_results", actor, "finish_evaluation",
+                        RESULT_STAGES)
+
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+        _stage(case, "publish_results", RESULT_STAGES)
+        _role(c, case, actor, "finish_evaluation", "publish_results")
+        r = by_id[case.case_id]
+        body = r.to_json()
+        body.pop("case_id")
+        publication = {**body, "scope": scope, "publicity_until": _until(c, now, days)}
+        case.data["publication"] = publication
+        if r.follow_ups:
+            obligations = list(case.data.get("obligations", []))
+            for o in r.follow_ups:
+                obligations.append({"kind": o, "label": OBLIGATION_LABELS.get(o, o),
+                                    "grade": r.grade.key, "status": "open"})
+            case.data["obligations"] = obligations
+        return publication, None, ()
+
+    outcome = c._record_many(list(by_id), "publish_results", actor=actor, role=role,
+                             apply=apply)
+    failed = [o for o in outcome if not o.ok]
+    if rules.feedback:
+        def feedback(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+            r = by_id[case.case_id]
+            case.data["feedback"] = {"to": case.secretary.id, "grade": r.grade.key}
+            return {"to": case.secretary.id, "score": str(r.score.rounded),
+                    "grade": r.grade.key, "grade_label": r.grade.label, "rank": r.rank,
+                    "of": r.of, "follow_ups": list(r.follow_ups)}, None, ()
+
+        c._record_many([o.case_id for o in outcome if o.ok], "feedback", actor=actor,
+                       role=role, apply=feedback)
+    published = [by_id[o.case_id] for o in outcome if o.ok]
+    if getattr(c, "_has_hooks", False) and published:
+        c._call_hook("reviewflow_results_published", campaign=c, results=published, scope=scope)
+    if failed:
+        first = failed[0].error
+        assert first is not None  # not ok means an error
+        raise first
+    return published
+
+
+def vote_round(c: Campaign, case_id: str) -> VoteRound | None:
+    """Return the case's current vote round with its ballots (for inspection)."""
+    vote = _vote_of(c.case(case_id))
+    r = vote.current
+    if r is not None:
+        r.ballots = ballot_box(c).ballots(case_id, r.number)
+    return r
