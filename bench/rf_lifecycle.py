@@ -313,6 +313,29 @@ class ReviewflowLifecycle:
         }
 
 
+def _by_line(first: Any, last: Any, n: int, top: int = 12) -> list[dict[str, Any]]:
+    """Say which source lines hold the memory that stays per case (biggest first)."""
+    import linecache
+
+    out = []
+    for diff in last.compare_to(first, "lineno")[:top]:
+        frame = diff.traceback[0]
+        if diff.size_diff / n < 1:
+            continue
+        out.append({
+            "where": f"{_short(frame.filename)}:{frame.lineno}",
+            "code": linecache.getline(frame.filename, frame.lineno).strip(),
+            "bytes_per_case": diff.size_diff / n,
+            "blocks_per_case": diff.count_diff / n,
+        })
+    return out
+
+
+def _short(filename: str) -> str:
+    parts = filename.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
 def _store_data(campaign: Any) -> Any:
     """Return the MemoryStore's record of this campaign (a benchmark may look inside)."""
     return campaign.store._campaigns[campaign.id]
@@ -338,8 +361,12 @@ _STAGE_STEPS = {
 }
 
 
-def memory_profile(n: int, stages: tuple[str, ...] = ("research", "drafting", "approval", "closed"),
-                   ) -> dict[str, Any]:
+def memory_profile(
+    n: int,
+    stages: tuple[str, ...] = ("research", "drafting", "approval", "closed"),
+    *,
+    detail: bool = False,
+) -> dict[str, Any]:
     """Measure bytes per in-memory case at each stage, with and without the event history.
 
     For each stage a fresh campaign is built (untimed, before counting starts), then under
@@ -373,6 +400,7 @@ def memory_profile(n: int, stages: tuple[str, ...] = ("research", "drafting", "a
         gc.collect()
         tracemalloc.start()
         try:
+            first = tracemalloc.take_snapshot() if detail else None
             start = tracemalloc.get_traced_memory()[0]
             build()
             gc.collect()
@@ -380,6 +408,7 @@ def memory_profile(n: int, stages: tuple[str, ...] = ("research", "drafting", "a
             counts = _drop_history(w.campaign)
             gc.collect()
             remaining = tracemalloc.get_traced_memory()[0] - start
+            last = tracemalloc.take_snapshot() if first is not None else None
         finally:
             tracemalloc.stop()
         out["stages"][stage] = {
@@ -389,5 +418,7 @@ def memory_profile(n: int, stages: tuple[str, ...] = ("research", "drafting", "a
             "records_per_case": counts["history_records"] / n,
             "counts": counts,
         }
+        if first is not None and last is not None:
+            out["stages"][stage]["by_line"] = _by_line(first, last, n)
         del w
     return out

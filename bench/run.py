@@ -114,7 +114,7 @@ def _memory_section(sizes: list[int]) -> dict[str, Any]:
         stages = ("research", "drafting", "approval", "closed") if n <= 10_000 else (
             "research", "drafting", "approval")
         t0 = time.perf_counter()
-        prof = rf_lifecycle.memory_profile(n, stages=stages)
+        prof = rf_lifecycle.memory_profile(n, stages=stages, detail=n == max(sizes))
         print(f"  memory at {fmt_size(n)}: {time.perf_counter() - t0:.1f} s", flush=True)
         out["sizes"][fmt_size(n)] = prof
         for stage, m in prof["stages"].items():
@@ -126,6 +126,16 @@ def _memory_section(sizes: list[int]) -> dict[str, Any]:
                 ["cases", "stage", "events/case", "total", "event history", "excluding history"],
                 rows)
     largest = out["sizes"][fmt_size(max(sizes))]["stages"]
+    for stage in ("research", "drafting"):
+        lines = largest.get(stage, {}).get("by_line")
+        if lines:
+            print_table(
+                f"where the bytes of a {stage} case stay ({fmt_size(max(sizes))} cases, "
+                "history dropped)",
+                ["source line", "bytes/case", "blocks/case", "code"],
+                [[x["where"], fmt_bytes(x["bytes_per_case"]), f"{x['blocks_per_case']:.2f}",
+                  x["code"][:70]] for x in lines],
+            )
     value = largest["research"]["ex_history_bytes_per_case"]
     out["targets"] = [{
         "what": f"bytes per open case excluding event history ({fmt_size(max(sizes))}, research)",
