@@ -175,8 +175,10 @@ def run_demo(
 
     def sweep() -> None:
         nonlocal rungs
-        sweeper = getattr(campaign, "sweep", None)
-        if callable(sweeper):
+        from reviewflow.cli._cases import deadline_op
+
+        sweeper = deadline_op(campaign, "sweep")
+        if sweeper is not None:
             try:
                 fired = sweeper()
             except (ReviewflowError, TypeError):
@@ -297,7 +299,7 @@ def _write_files(campaign: Campaign, results: list[ResultRow], out: Path, store:
     policy = campaign.policy
     files["workbook"] = write_workbook(results, out / "results.xlsx", policy=policy, lang=lang,
                                        title=policy.name)
-    kw = {"policy": policy, "issuer": "区教育局党组", "date": f"{YEAR}年3月1日"}
+    kw: dict[str, Any] = {"policy": policy, "issuer": "区教育局党组", "date": f"{YEAR}年3月1日"}
     md = out / "notice.md"
     md.write_text(notice_markdown(results, **kw), encoding="utf-8")
     files["notice"] = md

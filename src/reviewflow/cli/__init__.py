@@ -35,6 +35,9 @@ EXIT_INTERNAL = 3
 #: Errors that mean "a rule refused this" (exit 1) rather than "bad input" (exit 2).
 REFUSALS = (TransitionRefused, BallotError, ConflictError, IdempotencyKeyReused)
 
+#: Refusal reasons that mean the command's input was bad (exit 2, like any bad input).
+INPUT_REASONS = frozenset({"unknown_event", "invalid_data", "missing_data"})
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except REFUSALS as exc:
         _print_refusal(err, msgs, exc)
-        return EXIT_REFUSED
+        return EXIT_USAGE if getattr(exc, "reason", "") in INPUT_REASONS else EXIT_REFUSED
     except ReviewflowError as exc:
         err.print(f"[bold red]{msgs('error')}:[/] {_escape(str(exc))}")
         return EXIT_USAGE

@@ -1,7 +1,559 @@
-"""CLI commands for campaigns and cases (filled in below)."""
+"""CLI commands for campaigns and cases: init, policy check, import, status, show, fire, ..."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from reviewflow.cli._env import CONFIG_NAME, Env, read_json_data, sqlite_url
+from reviewflow.cli._output import err_console, escape, out_console, print_json, table
+from reviewflow.exceptions import InputError, ReviewflowError
+from reviewflow.model import Stage
+
+__all__ = ["COMMANDS", "deadline_op"]
+
+
+def deadline_op(campaign: Any, name: str) -> Any:
+    """Return the campaign's deadline operation ``name`` (sweep, forecast, explain_due), or None."""
+    method = getattr(campaign, name, None)
+    if callable(method):
+        return method
+    try:
+        from reviewflow import _deadline_ops
+    except ImportError:  # pragma: no cover  # the module ships with the package
+        return None
+    fn = getattr(_deadline_ops, name, None)
+    if not callable(fn):
+        return None
+    return lambda *args, **kwargs: fn(campaign, *args, **kwargs)
+
+
+def _toml_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------- init and policy
+
+
+@click.command()
+@click.argument("policy_file", metavar="POLICY.toml", type=click.Path(dir_okay=False))
+@click.option("--db", "db", metavar="URL|PATH", help="Database (default sqlite:///reviewflow.db "
+              "next to the campaign file).")
+@click.option("--id", "campaign_id", metavar="ID", help="Campaign id (default: the policy's year).")
+@click.option("--config", "config", default=CONFIG_NAME, show_default=True, metavar="FILE",
+              help="The campaign file to write.")
+@click.pass_obj
+def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, config: str) -> int:
+    """Create a campaign from a policy file, and the campaign file that points at it.
+
+    The policy is checked first (errors name the line and the setting); nothing is
+    written unless it is valid, the campaign file does not exist yet and the
+    campaign is new.
+
+    \b
+    Example:
+      reviewflow init policy.toml --db sqlite:///reviewflow.db
+      # then edit [actors] in reviewflow.toml
+    """
+    from reviewflow.campaign import Campaign
+    from reviewflow.policy_file import load_policy
+
+    policy = load_policy(policy_file)
+    config_path = Path(env.config_option or config)
+    if config_path.exists():
+        raise InputError(f"{config_path} exists already; remove it or choose another --config FILE")
+    base = config_path.resolve().parent
+    db_text = db or env.db_option or "sqlite:///reviewflow.db"
+    url = sqlite_url(db_text, base if db is None and env.db_option is None else None)
+    env.db_option = url
+    store = env.open_store(create=True)
+    cid = campaign_id or str(policy.year)
+    if cid in store.campaigns():
+        raise InputError(f"campaign {cid!r} exists already in {url}; give another --id")
+    Campaign(policy, store=store, campaign_id=cid)
+    store.close()
+    policy_rel = _relative(Path(policy_file).resolve(), base)
+    db_line = url
+    if url.startswith("sqlite:///"):
+        db_line = "sqlite:///" + _relative(Path(url.removeprefix("sqlite:///")), base)
+    organizer = next((r for r in sorted(policy.roles) if r == "organizer"), sorted(policy.roles)[0])
+    lines = [
+        "# reviewflow campaign file: which database, campaign and policy the CLI uses,",
+        "# and who the actors are. Relative paths are relative to this file.",
+        f"db = {_toml_str(db_line)}",
+        f"campaign = {_toml_str(cid)}",
+        f"policy = {_toml_str(policy_rel)}",
+        "",
+        "# Actors: [actors.ID] with a display name and roles from the policy's [roles].",
+        "# Secretaries are known from the imported cases; guidance-group members from the policy.",
+        "[actors.bureau]",
+        f"name = {_toml_str(policy.role_label(organizer))}",
+        f"roles = [{_toml_str(organizer)}]",
+        "",
+    ]
+    config_path.write_text("\n".join(lines), encoding="utf-8")
+    out = out_console()
+    out.print(escape(env.msgs("campaign_created", id=cid, db=url)))
+    out.print(escape(env.msgs("config_written", path=config_path)))
+    return 0
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base))
+    except ValueError:
+        return str(path.resolve())
+
+
+@click.group()
+def policy() -> None:
+    """Policy files (政策文件): check one before using it.
+
+    \b
+    Example:
+      reviewflow policy check policy.toml
+    """
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 2).")
+@click.pass_obj
+def policy_check(env: Env, file: str, strict: bool) -> int:
+    """Check a policy file without creating anything: errors, then warnings (lint).
+
+    Errors (exit 2) name the line and the setting. Warnings: stages nobody can
+    reach, approval levels nobody may sign, deadlines on days off, plugins that are
+    not installed, guidance groups without members.
+
+    \b
+    Example:
+      reviewflow policy check policy.toml --strict
+    """
+    from reviewflow.policy_file import load_policy
+
+    loaded = load_policy(file)
+    warnings = lint_policy(loaded)
+    out = out_console()
+    out.print(escape(env.msgs("policy_ok", path=file)))
+    for warning in warnings:
+        err_console().print(f"[yellow]{env.msgs('warning')}:[/] {escape(warning)}")
+    if warnings:
+        out.print(env.msgs("policy_warnings", n=len(warnings)))
+    return 2 if strict and warnings else 0
+
+
+def lint_policy(p: Any) -> list[str]:
+    """Return warnings about a valid policy: what will not work as its author expects."""
+    from reviewflow.deadlines import At
+    from reviewflow.policy import EVENTS
+
+    warnings: list[str] = []
+    reachable = {Stage.RESEARCH}
+    for name, source, dest, label in EVENTS:
+        if not p.permissions.get(name):
+            warnings.append(f"permissions.{name}: no role may {name} ({label})")
+            continue
+        if source in reachable and dest is not None:
+            reachable.add(dest)
+    for stage in Stage:
+        if stage not in reachable:
+            warnings.append(f"stage {stage.value} ({stage.label}) cannot be reached: an event "
+                            "before it has no permitted role")
+    signers = set(p.permissions.get("sign_off", ()))
+    for i, level in enumerate(p.approval_levels):
+        if not set(level.roles) & signers:
+            warnings.append(f"approval.levels[{i}] ({level.name}): none of its roles "
+                            f"({', '.join(sorted(level.roles))}) may sign_off under [permissions]")
+    for group, members in p.guidance_groups.items():
+        if not members:
+            warnings.append(f"guidance_groups.{group}: no members; nobody can sign its cases")
+    calendar = _calendar(p)
+    for stage, rule in p.stages.items():
+        if isinstance(rule.due, At):
+            day = rule.due.at.in_timezone(p.tz)
+            if not day.year - 1 <= p.year <= day.year + 1:
+                warnings.append(f"stages.{stage.value}.due: {day.date()} is far from the campaign "
+                                f"year {p.year}")
+            working = getattr(calendar, "is_working_day", None)
+            if callable(working):
+                try:
+                    if not working(day.date()):
+                        warnings.append(f"stages.{stage.value}.due: {day.date()} is not a working day")
+                except ReviewflowError:
+                    pass
+    try:
+        from reviewflow._plugins import available
+
+        installed = set(available())
+        for name in p.plugins:
+            if name not in installed:
+                warnings.append(f"plugins: {name!r} is not installed (installed: "
+                                f"{', '.join(sorted(installed)) or 'none'})")
+    except ImportError:  # pragma: no cover
+        pass
+    scoring_lint = getattr(p.scoring, "lint", None)
+    if callable(scoring_lint):
+        warnings += [str(w) for w in scoring_lint()]
+    return warnings
+
+
+def _calendar(p: Any) -> Any:
+    try:
+        from reviewflow.calendar import calendar_from_policy
+
+        return calendar_from_policy(p.calendar)
+    except (ImportError, ReviewflowError):
+        return None
+
+
+# ---------------------------------------------------------------------- cases
+
+
+@click.group()
+def cases() -> None:
+    """Cases (述职对象): import organisations and secretaries from a spreadsheet.
+
+    \b
+    Example:
+      reviewflow cases import branches.xlsx
+    """
+
+
+@cases.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check the file; write nothing.")
+@click.pass_obj
+def cases_import(env: Env, file: str, dry_run: bool) -> int:
+    """Import cases from a CSV (UTF-8) or XLSX file: all rows or none.
+
+    Columns (Chinese or English headers): 编号/case_id, 党组织/organization,
+    书记/secretary, and optionally 书记编号/secretary_id, 指导组/guidance_group,
+    上年编号/previous_case_id, 上年问题/carried_over. Errors name the row and column.
+
+    \b
+    Example:
+      reviewflow cases import branches.xlsx --dry-run
+      reviewflow cases import branches.xlsx
+    """
+    from reviewflow.imports import read_cases
+
+    campaign = env.campaign()
+    existing = [c.case_id for c in campaign.cases()]
+    loaded = read_cases(file, guidance_groups=list(campaign.policy.guidance_groups),
+                        existing=existing)
+    if loaded.ignored_columns:
+        err_console().print(f"{env.msgs('warning')}: ignored column(s): "
+                            f"{escape(', '.join(loaded.ignored_columns))}")
+    if dry_run:
+        out_console().print(env.msgs("dry_run", n=len(loaded.rows)))
+        return 0
+    opened = campaign.open_cases(loaded.rows)
+    out_console().print(env.msgs("cases_imported", n=len(opened)))
+    return 0
+
+
+# ---------------------------------------------------------------------- status and show
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--soon", default=3, show_default=True, type=click.IntRange(0, 365),
+              help="Days ahead that count as 'due soon'.")
+@click.pass_obj
+def status(env: Env, as_json: bool, soon: int) -> int:
+    """Show cases per stage, and which are overdue or due soon.
+
+    \b
+    Example:
+      reviewflow status
+      reviewflow --now 2016-01-17T09:00+08:00 status --json
+    """
+    campaign = env.campaign()
+    now = campaign.clock.now()
+    horizon = now.add(days=soon)
+    counts: Counter[str] = Counter()
+    overdue: list[tuple[str, str, Any]] = []
+    due_soon: list[tuple[str, str, Any]] = []
+    for case in campaign.cases():
+        counts[case.stage.value] += 1
+        if case.stage is Stage.CLOSED:
+            continue
+        due = campaign.due(case, case.stage)
+        if due is None:
+            continue
+        if now > due:
+            overdue.append((case.case_id, case.stage.value, due))
+        elif due <= horizon:
+            due_soon.append((case.case_id, case.stage.value, due))
+    overdue.sort(key=lambda x: (x[2], x[0]))
+    due_soon.sort(key=lambda x: (x[2], x[0]))
+    if as_json:
+        print_json({
+            "campaign": campaign.id,
+            "now": now.isoformat(),
+            "stages": {s.value: counts.get(s.value, 0) for s in Stage},
+            "total": sum(counts.values()),
+            "overdue": [{"case_id": c, "stage": s, "due": d.isoformat()} for c, s, d in overdue],
+            "due_soon": [{"case_id": c, "stage": s, "due": d.isoformat()} for c, s, d in due_soon],
+        })
+        return 0
+    msgs = env.msgs
+    out = out_console()
+    out.print(f"{escape(campaign.policy.name)} ({escape(campaign.id)}) · {msgs('now')}: {now.isoformat()}")
+    out.print(table(msgs("stage_counts"), [msgs("stage"), "", msgs("cases")],
+                    ((s.value, s.label, counts.get(s.value, 0)) for s in Stage), right=(2,)))
+    for title, items in ((msgs("overdue"), overdue), (msgs("due_soon"), due_soon)):
+        if items:
+            out.print(table(f"{title} ({len(items)})", [msgs("case"), msgs("stage"), msgs("due")],
+                            ((c, s, d.isoformat()) for c, s, d in items[:50])))
+    return 0
+
+
+@click.command()
+@click.argument("case_id", metavar="CASE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def show(env: Env, case_id: str, as_json: bool) -> int:
+    """Show one case: stage, due time and how it was worked out, history, refusals.
+
+    \b
+    Example:
+      reviewflow show branch-0001
+    """
+    campaign = env.campaign()
+    case = campaign.case(case_id)
+    due = campaign.due(case, case.stage) if case.stage is not Stage.CLOSED else None
+    explain = deadline_op(campaign, "explain_due")
+    steps: list[str] = []
+    if explain is not None and case.stage is not Stage.CLOSED:
+        try:
+            steps = list(getattr(explain(case_id), "steps", ()))
+        except ReviewflowError:
+            steps = []
+    history = case.history
+    refusals = campaign.refusals(case_id)
+    if as_json:
+        print_json({
+            **case.to_json(),
+            "due": None if due is None else due.isoformat(),
+            "due_explained": steps,
+            "history": [r.to_json() for r in history],
+            "refusals": [{"event": r.event, "actor": r.actor_id, "at": r.at, "reason": r.reason,
+                          "message": r.message} for r in refusals],
+        })
+        return 0
+    msgs = env.msgs
+    out = out_console()
+    out.print(f"[bold]{escape(case.case_id)}[/] {escape(case.organization)} · "
+              f"{msgs('secretary')}: {escape(case.secretary.name or case.secretary.id)} "
+              f"({escape(case.secretary.id)})")
+    out.print(f"{msgs('stage')}: {case.stage.value} ({case.stage.label}) · version {case.version}")
+    if due is not None:
+        out.print(f"{msgs('due')}: {due.isoformat()}")
+        for step in steps:
+            out.print(f"  - {escape(step)}")
+    out.print(table(msgs("history"), ["#", msgs("event"), msgs("actor"), msgs("at"), msgs("stage"),
+                                      msgs("reason")],
+                    ((r.seq, r.event, r.actor_id, _short_time(r.at), f"{r.from_stage or ''} → {r.to_stage}",
+                      r.reason or "") for r in history), right=(0,)))
+    if refusals:
+        out.print(table(msgs("refused"), [msgs("event"), msgs("actor"), msgs("at"), msgs("reason")],
+                        ((r.event, r.actor_id, _short_time(r.at), r.reason) for r in refusals)))
+    return 0
+
+
+def _short_time(iso: str) -> str:
+    """Return ``2016-01-05 09:00`` from an ISO time (the offset is the campaign's)."""
+    return iso[:16].replace("T", " ")
+
+
+# ---------------------------------------------------------------------- fire and allowed
+
+
+@click.command()
+@click.argument("case_id", metavar="CASE")
+@click.argument("event")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who does it.")
+@click.option("--role", "roles", multiple=True, metavar="ROLE",
+              help="Act in this role (repeatable); declares the roles of an unlisted actor.")
+@click.option("--data", "data", metavar="JSON", help="The event's data as a JSON object.")
+@click.option("--data-file", "data_file", metavar="FILE", help="The event's data from a JSON file.")
+@click.option("--key", "key", metavar="KEY", help="Idempotency key: replaying it does nothing twice.")
+@click.pass_obj
+def fire(env: Env, case_id: str, event: str, actor_id: str, roles: tuple[str, ...],
+         data: str | None, data_file: str | None, key: str | None) -> int:
+    """Fire an event on a case as an actor. Exit 1 with the reason if a rule refuses it.
+
+    \b
+    Events and their data:
+      finish_research        {"problems": ["...", "..."]}
+      submit_report          {"report": {"duty": "...", "progress": "...",
+                              "problems": [{"description": "...", "causes": "...",
+                              "measure": "..."}], "plans": "..."}}
+      sign_off               {"comment": "同意"}
+      return_for_revision    {"reason": "..."}
+      hold_meeting           {"date": "2016-01-20", "attendance": {"party_members": 30}}
+      comment                {"text": "..."}
+      record_vote            {"vote": {"good": 30, "fairly_good": 8, "average": 2, "poor": 0}}
+      finish_evaluation      {"vote": {...}} (optional when recorded)
+      hold_talk              {"notes": "..."}
+      submit_special_report  {"text": "..."}
+
+    \b
+    Example:
+      reviewflow fire school-01 sign_off --actor li --data '{"comment": "同意"}'
+      reviewflow fire school-01 submit_report --actor sec-school-01 --data-file report.json
+    """
+    from reviewflow.policy import EVENT_NAMES
+
+    payload = read_json_data(data, data_file)
+    if event not in EVENT_NAMES:
+        raise InputError(f"unknown event {event!r}; events are: {', '.join(sorted(EVENT_NAMES))}")
+    campaign = env.campaign()
+    actor = env.actor(actor_id, roles)
+    for reserved in ("actor", "idempotency_key", "retries"):
+        if reserved in payload:
+            raise InputError(f"--data may not set {reserved!r}; use the command's options")
+    case = campaign.fire(case_id, event, actor=actor, idempotency_key=key, **payload)
+    out_console().print(escape(env.msgs("fired", case=case_id, event=event,
+                                        stage=f"{case.stage.value} ({case.stage.label})")))
+    return 0
+
+
+@click.command()
+@click.argument("case_id", metavar="CASE")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who asks.")
+@click.option("--role", "roles", multiple=True, metavar="ROLE", help="Act in this role (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def allowed(env: Env, case_id: str, actor_id: str, roles: tuple[str, ...], as_json: bool) -> int:
+    """List what an actor may do on a case now, and why not. Changes nothing.
+
+    \b
+    Example:
+      reviewflow allowed school-01 --actor li
+    """
+    campaign = env.campaign()
+    actor = env.actor(actor_id, roles)
+    perms = campaign.allowed(case_id, actor)
+    if as_json:
+        print_json([{"event": p.event, "allowed": p.allowed, "reasons": list(p.reasons),
+                     "messages": list(p.messages), "needs": list(p.needs)} for p in perms])
+        return 0
+    msgs = env.msgs
+    rows = []
+    codes: list[str] = []
+    for p in perms:
+        rows.append((p.event, msgs("allowed") if p.allowed else msgs("not_allowed"),
+                     ", ".join(p.needs), ", ".join(p.reasons)))
+        codes += [r for r in p.reasons if r not in codes]
+    out = out_console()
+    out.print(table(f"{case_id} · {actor.id} ({', '.join(sorted(actor.roles))})",
+                    [msgs("event"), "", msgs("needs"), msgs("reason")], rows))
+    for code in codes:
+        out.print(f"  {code}: {escape(msgs.reason(code))}")
+    return 0
+
+
+# ---------------------------------------------------------------------- tick, verify, db
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1, 10_000_000), help="At most this many cases per run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def tick(env: Env, limit: int | None, as_json: bool) -> int:
+    """Fire due deadline reminders (the sweep) and redeliver hooks a crash left pending.
+
+    Each reminder fires exactly once even when several machines run it at once,
+    so it is safe from cron every minute.
+
+    \b
+    Example (crontab):
+      * * * * *  cd /srv/assessment && reviewflow tick
+    """
+    campaign = env.campaign()
+    sweeper = deadline_op(campaign, "sweep")
+    if sweeper is None:
+        raise InputError(env.msgs("not_available", what="the deadline sweep"))
+    result = sweeper(limit=limit) if limit is not None else sweeper()
+    fired = list(getattr(result, "fired", ()) or ())
+    delivered = campaign.dispatch_pending()
+    if as_json:
+        print_json({"fired": [str(f) for f in fired], "dispatched": delivered,
+                    "failed": [[c, str(e)] for c, e in getattr(result, "failed", ())]})
+        return 0
+    out = out_console()
+    out.print(env.msgs("rungs_fired", n=len(fired)))
+    for f in fired[:100]:
+        out.print(f"  {escape(str(f))}")
+    if delivered:
+        out.print(env.msgs("dispatched", n=delivered))
+    return 0
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def verify(env: Env, as_json: bool) -> int:
+    """Recompute every case's hash chain; exit 1 and name the first broken link if any.
+
+    \b
+    Example:
+      reviewflow verify
+    """
+    report = env.campaign().verify()
+    if as_json:
+        print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
+                    "problems": [{"case_id": p.case_id, "position": p.position, "message": p.message}
+                                 for p in report.problems]})
+    elif report.ok:
+        out_console().print(env.msgs("verify_ok", cases=report.cases, events=report.events))
+    else:
+        out_console().print(escape(str(report)))
+    return 0 if report.ok else 1
+
+
+@click.group()
+def db() -> None:
+    """The database: upgrade its schema to this version of reviewflow.
+
+    \b
+    Example:
+      reviewflow db upgrade --db postgresql+psycopg://reviewflow@db/assessment
+    """
+
+
+@db.command("upgrade")
+@click.argument("url", required=False, metavar="[URL]")
+@click.pass_obj
+def db_upgrade(env: Env, url: str | None) -> int:
+    """Upgrade the database schema (Alembic migrations shipped with reviewflow).
+
+    \b
+    Example:
+      reviewflow db upgrade sqlite:///reviewflow.db
+    """
+    try:
+        from reviewflow.store import sql
+    except ImportError:
+        raise InputError(env.msgs("not_available", what="db upgrade")) from None
+    upgrade = getattr(sql, "upgrade", None)
+    if upgrade is None:
+        raise InputError(env.msgs("not_available", what="db upgrade"))
+    target = sqlite_url(url) if url else env.db_url()
+    if target.startswith("sqlite:///"):
+        path = Path(target.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.is_file():
+            raise InputError(f"no database at {path}: nothing to upgrade")
+    old, new = upgrade(target)
+    out_console().print(env.msgs("upgraded", rev=new, old=old or "-"))
+    return 0
+
+
+COMMANDS = [init, policy, cases, status, show, fire, allowed, tick, verify, db]

@@ -239,7 +239,7 @@ class Env:
         configured = self.config().get("policy")
         if configured:
             base = self.base_dir() or Path()
-            return base / configured
+            return base / str(configured)
         return None
 
     def policy_for(self, store: Any, campaign_id: str) -> Policy:
@@ -268,8 +268,11 @@ class Env:
                          "give the policy file with --policy FILE (or policy = \"...\" in "
                          f"{CONFIG_NAME})")
 
-    def clock(self) -> Any:
-        """Return the clock: frozen at --now / REVIEWFLOW_NOW if given, else the system clock."""
+    def clock(self, tz: str = "Asia/Shanghai") -> Any:
+        """Return the clock: frozen at --now / REVIEWFLOW_NOW if given (else None: the system's).
+
+        A time without an offset is read in ``tz`` (the policy's zone).
+        """
         from reviewflow.clock import FrozenClock
 
         text = self.now_option or os.environ.get("REVIEWFLOW_NOW")
@@ -278,13 +281,13 @@ class Env:
         import pendulum
 
         try:
-            at = pendulum.parse(text, tz="Asia/Shanghai")
+            at = pendulum.parse(text, tz=tz)
         except Exception:
             raise InputError(f"--now {text!r} is not a date-time; write e.g. "
                              "2016-01-12T09:00+08:00") from None
         if not isinstance(at, pendulum.DateTime):
             raise InputError(f"--now {text!r} needs a date and a time, e.g. 2016-01-12T09:00+08:00")
-        return FrozenClock(at)
+        return FrozenClock(at.in_timezone(tz))
 
     def campaign(self) -> Campaign:
         """Open the existing campaign (never creates a database or a campaign)."""
@@ -292,7 +295,7 @@ class Env:
             store = self.open_store(create=False)
             cid = self.campaign_id(store)
             policy = self.policy_for(store, cid)
-            self._campaign = Campaign(policy, clock=self.clock(), store=store, campaign_id=cid)
+            self._campaign = Campaign(policy, clock=self.clock(policy.tz), store=store, campaign_id=cid)
         return self._campaign
 
     # ------------------------------------------------------------------ actors

@@ -18,7 +18,7 @@ __all__ = ["err_console", "escape", "out_console", "print_json", "results_table"
 
 def out_console() -> Console:
     """Return the console for results (stdout)."""
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def err_console() -> Console:

@@ -78,8 +78,8 @@ def write_workbook(
             _put(ws, r, col, value)
         ws.cell(row=r, column=len(values) - 1).number_format = "0.00"
     ws.freeze_panes = "A2"
-    for col, width in zip("ABCDEFGHIJKL", (6, 14, 28, 12, 12, 6, 6, 6, 6, 8, 8, 6), strict=True):
-        ws.column_dimensions[col].width = width
+    for letter, width in zip("ABCDEFGHIJKL", (6, 14, 28, 12, 12, 6, 6, 6, 6, 8, 8, 6), strict=True):
+        ws.column_dimensions[letter].width = width
 
     info = wb.create_sheet("计分办法" if lang == "zh" else "formula")
     lines: list[tuple[str, Any]] = []

@@ -1,0 +1,279 @@
+"""Read the cases of a campaign (organisations and secretaries) from a CSV or XLSX file.
+
+The first row holds the column names, in Chinese or English (any order; other
+columns are ignored and listed):
+
+==================  ==============================  ========
+column              also accepted                   needed
+==================  ==============================  ========
+case_id             编号, 案例编号, case, id          yes
+organization        党组织, 党组织名称, 单位名称       yes
+secretary           书记, 书记姓名, secretary_name    yes
+secretary_id        书记编号, 书记账号                no: ``sec-<case_id>``
+guidance_group      指导组                           no
+previous_case_id    上年编号, 上年度案例编号           no
+carried_over        上年问题, 上年度问题 (; separated) no
+==================  ==============================  ========
+
+Everything is checked before anything is written: a file that is not UTF-8 (CSV),
+not a workbook (XLSX), too large, missing a column, with an empty or too long
+cell, or listing a case twice raises :class:`InputError` naming the row and the
+column, and :meth:`~reviewflow.Campaign.open_cases` then writes all rows or none.
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "branches.csv"
+>>> _ = path.write_text("编号,党组织,书记\\ns1,第一中学党支部,张三\\n", encoding="utf-8")
+>>> rows = read_cases(path).rows
+>>> rows[0]["case_id"], rows[0]["secretary"].id
+('s1', 'sec-s1')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reviewflow.exceptions import InputError
+from reviewflow.model import Actor
+
+__all__ = ["COLUMNS", "MAX_IMPORT_BYTES", "MAX_ROWS", "CaseImport", "read_cases"]
+
+#: Files larger than this are refused before they are read.
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+#: An XLSX whose parts would unpack to more than this is refused (a zip bomb).
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+#: At most this many data rows per file.
+MAX_ROWS = 200_000
+MAX_CELL_CHARS = 2000
+
+#: Each column: its name, the headers that mean it, and whether it is required.
+COLUMNS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("case_id", ("case_id", "case", "id", "编号", "案例编号", "单位编号", "序号编号"), True),
+    ("organization", ("organization", "organisation", "org", "党组织", "党组织名称", "单位",
+                      "单位名称"), True),
+    ("secretary", ("secretary", "secretary_name", "书记", "书记姓名", "党组织书记", "姓名"), True),
+    ("secretary_id", ("secretary_id", "书记编号", "书记账号", "书记工号", "工号"), False),
+    ("guidance_group", ("guidance_group", "group", "指导组"), False),
+    ("previous_case_id", ("previous_case_id", "previous", "上年编号", "上年度案例编号"), False),
+    ("carried_over", ("carried_over", "上年问题", "上年度问题", "上年度问题清单"), False),
+)
+_HEADER_TO_COLUMN = {alias.casefold(): name for name, aliases, _r in COLUMNS for alias in aliases}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ID = re.compile(r"^[^\s/]{1,200}$")
+
+
+@attrs.frozen(kw_only=True)
+class CaseImport:
+    """What a case file holds: rows ready for :meth:`Campaign.open_cases`, and what was ignored."""
+
+    source: str
+    rows: list[dict[str, Any]]
+    ignored_columns: tuple[str, ...] = ()
+
+
+def _col_letter(index: int) -> str:
+    letters = ""
+    n = index + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_csv(path: Path, data: bytes) -> Iterator[list[str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = ""
+        try:
+            data.decode("gb18030")
+            hint = " (it looks like GBK/GB18030: in Excel, save as \"CSV UTF-8\")"
+        except UnicodeDecodeError:
+            pass
+        raise InputError(f"{path}: not UTF-8 text at byte {exc.start}{hint}; save the file as "
+                         "UTF-8 and import it again") from None
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";", "，"), key=first.count) if first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError(f"{path}, row {reader.line_num}: not valid CSV: {exc}") from None
+
+
+def _read_xlsx(path: Path, data: bytes) -> Iterator[list[str]]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not an XLSX workbook (not a zip file); save it as .xlsx "
+                         "or as CSV UTF-8") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InputError(f"{path}: the workbook unpacks to {unpacked // (1024 * 1024)} MB, over the "
+                         f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB limit; split it")
+    from openpyxl import load_workbook
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about styles it does not know
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise InputError(f"{path}: cannot read the workbook: {type(exc).__name__}: {exc}") from None
+    try:
+        sheet = wb.worksheets[0]
+        for values in sheet.iter_rows(values_only=True):
+            yield [_cell_text(v) for v in values]
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read the workbook: {type(exc).__name__}: {exc}") from None
+    finally:
+        wb.close()
+
+
+def _header(path: Path, cells: Sequence[str]) -> tuple[dict[str, int], list[str]]:
+    found: dict[str, int] = {}
+    ignored: list[str] = []
+    for i, raw in enumerate(cells):
+        name = raw.strip().lstrip("\ufeff")
+        if not name:
+            continue
+        column = _HEADER_TO_COLUMN.get(name.casefold())
+        if column is None:
+            ignored.append(name)
+            continue
+        if column in found:
+            raise InputError(f"{path}, row 1, column {_col_letter(i)} ({name}): the column "
+                             f"{column} appears twice (also column {_col_letter(found[column])})")
+        found[column] = i
+    missing = [(n, aliases) for n, aliases, required in COLUMNS if required and n not in found]
+    if missing:
+        names = "; ".join(f"{n} (or {', '.join(a[1:4])})" for n, a in missing)
+        raise InputError(f"{path}, row 1: missing column(s) {names}; the header row has: "
+                         f"{', '.join(c for c in cells if c) or 'nothing'}")
+    return found, ignored
+
+
+def read_cases(
+    path: str | os.PathLike[str],
+    *,
+    guidance_groups: Sequence[str] | None = None,
+    existing: Sequence[str] = (),
+) -> CaseImport:
+    """Read and check a CSV or XLSX file of cases; return rows ready for ``open_cases``.
+
+    ``guidance_groups`` (the policy's group names) and ``existing`` (case ids already
+    open) are checked too, when given. Raises :class:`InputError` naming the row and
+    column of the first problem; nothing is returned half-read.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    size = p.stat().st_size
+    if size > MAX_IMPORT_BYTES:
+        raise InputError(f"{p}: {size // (1024 * 1024)} MB is over the "
+                         f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB limit for a case file; split it")
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
+        raise InputError(f"{p}: unknown file type {suffix or '(none)'}; give a .csv (UTF-8) or .xlsx file")
+    data = p.read_bytes()
+    reader = _read_xlsx(p, data) if suffix in (".xlsx", ".xlsm") else _read_csv(p, data)
+    header: list[str] | None = None
+    columns: dict[str, int] = {}
+    ignored: list[str] = []
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    known = set(existing)
+    groups = None if guidance_groups is None else set(guidance_groups)
+    for line_no, cells in enumerate(reader, 1):
+        if header is None:
+            if not any(c.strip() for c in cells):
+                raise InputError(f"{p}, row {line_no}: the first row must name the columns "
+                                 "(编号, 党组织, 书记, ...)")
+            header = cells
+            columns, ignored = _header(p, cells)
+            continue
+        if not any(c.strip() for c in cells):
+            continue
+        if len(rows) >= MAX_ROWS:
+            raise InputError(f"{p}: more than {MAX_ROWS} rows; split the file")
+        rows.append(_row(p, line_no, cells, columns, header, seen, known, groups))
+    if header is None:
+        raise InputError(f"{p}: the file is empty; the first row must name the columns")
+    if not rows:
+        raise InputError(f"{p}: no cases below the header row")
+    return CaseImport(source=str(p), rows=rows, ignored_columns=tuple(ignored))
+
+
+def _row(p: Path, line_no: int, cells: Sequence[str], columns: dict[str, int], header: Sequence[str],
+         seen: dict[str, int], known: set[str], groups: set[str] | None) -> dict[str, Any]:
+    def where(column: str) -> str:
+        i = columns[column]
+        name = header[i] if i < len(header) else column
+        return f"{p}, row {line_no}, column {_col_letter(i)} ({name})"
+
+    def get(column: str) -> str:
+        i = columns.get(column)
+        if i is None or i >= len(cells):
+            return ""
+        value = cells[i].strip()
+        if len(value) > MAX_CELL_CHARS:
+            raise InputError(f"{where(column)}: longer than {MAX_CELL_CHARS} characters")
+        if _CONTROL.search(value):
+            raise InputError(f"{where(column)}: contains control characters")
+        return value
+
+    for column in ("case_id", "organization", "secretary"):
+        if not get(column):
+            raise InputError(f"{where(column)}: empty; every case needs its {column}")
+    case_id = get("case_id")
+    if not _ID.match(case_id):
+        raise InputError(f"{where('case_id')}: {case_id!r} is not a usable case id (no spaces or "
+                         "'/', at most 200 characters)")
+    if case_id in seen:
+        raise InputError(f"{where('case_id')}: case {case_id!r} is listed twice (also row "
+                         f"{seen[case_id]}); each case once")
+    if case_id in known:
+        raise InputError(f"{where('case_id')}: case {case_id!r} is already open in the campaign; "
+                         "remove the row or give it a new id")
+    seen[case_id] = line_no
+    secretary_id = get("secretary_id") or f"sec-{case_id}"
+    if not _ID.match(secretary_id):
+        raise InputError(f"{where('secretary_id')}: {secretary_id!r} is not a usable id")
+    row: dict[str, Any] = {
+        "case_id": case_id,
+        "organization": get("organization"),
+        "secretary": Actor(secretary_id, get("secretary"), roles={"secretary"}),
+    }
+    group = get("guidance_group")
+    if group:
+        if groups is not None and group not in groups:
+            raise InputError(f"{where('guidance_group')}: unknown guidance group {group!r}; the "
+                             f"policy has: {', '.join(sorted(groups)) or 'none'}")
+        row["guidance_group"] = group
+    previous = get("previous_case_id")
+    if previous:
+        row["previous_case_id"] = previous
+    carried = get("carried_over")
+    if carried:
+        row["carried_over"] = [x.strip() for x in re.split(r"[;；\n]", carried) if x.strip()]
+    return row
