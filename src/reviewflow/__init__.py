@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from reviewflow.audit import ChainProblem, VerifyReport
+from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts
 from reviewflow.campaign import Campaign, FireResult, Permission
 from reviewflow.clock import Clock, FrozenClock, SystemClock
 from reviewflow.content import Finding, check_report
@@ -26,7 +27,26 @@ from reviewflow.exceptions import (
 from reviewflow.hooks import hookimpl
 from reviewflow.model import Actor, Case, EventRecord, Problem, Report, Stage
 from reviewflow.policy import ApprovalLevel, ContentRules, Policy, StageRule
-from reviewflow.scoring import satisfaction_score
+from reviewflow.scoring import (
+    CaseResult,
+    Channel,
+    GradeBand,
+    GradeScale,
+    PublicationRules,
+    Quota,
+    Rounding,
+    ScaleLevel,
+    ScoreResult,
+    ScoringPolicy,
+    Veto,
+    VoteRules,
+    composite_score,
+    grade_cases,
+    rank_competition,
+    satisfaction_score,
+    score,
+    score_table,
+)
 from reviewflow.store import MemoryStore, Store
 
 __version__ = "0.1.0"
@@ -34,10 +54,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "ApprovalLevel",
+    "Ballot",
     "BallotError",
     "Campaign",
     "Case",
+    "CaseResult",
     "ChainProblem",
+    "Channel",
     "Clock",
     "ConflictError",
     "ContentRules",
@@ -47,27 +70,46 @@ __all__ = [
     "Finding",
     "FireResult",
     "FrozenClock",
+    "GradeBand",
+    "GradeScale",
     "IdempotencyKeyReused",
     "InputError",
     "MemoryStore",
+    "PaperCount",
     "Permission",
     "PluginError",
     "Policy",
     "PolicyError",
     "Problem",
+    "PublicationRules",
+    "Quota",
     "Report",
     "ReviewflowError",
+    "Rounding",
+    "ScaleLevel",
     "SchemaVersionError",
+    "ScoreResult",
     "ScoringError",
+    "ScoringPolicy",
     "Stage",
     "StageRule",
     "Store",
     "StoreError",
     "SystemClock",
+    "Tally",
     "TransitionRefused",
     "UnknownCaseError",
     "VerifyReport",
+    "Veto",
+    "Vote",
+    "VoteRules",
     "check_report",
+    "composite_score",
+    "grade_cases",
     "hookimpl",
+    "rank_competition",
+    "read_paper_counts",
     "satisfaction_score",
+    "score",
+    "score_table",
 ]

@@ -174,7 +174,7 @@ def _comment(c: Campaign, case: Case, actor: Actor, role: str,
     return {"channel": role, "text": text, "rating": rating}, None, {}
 
 
-def _vote_counts(case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
+def _vote_counts(c: Campaign, case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
     from reviewflow.exceptions import ScoringError
     from reviewflow.scoring import satisfaction_score
 
@@ -184,7 +184,7 @@ def _vote_counts(case: Case, event: str, vote: Any) -> tuple[dict[str, int], Dec
                       "vote={'good': 30, 'fairly_good': 10, 'average': 2, 'poor': 0}")
     counts = dict(vote)
     try:
-        score = satisfaction_score(counts)
+        score = satisfaction_score(counts, c.policy.scoring.scale)
     except ScoringError as exc:
         raise _refuse("invalid_data", case, event, str(exc)) from None
     return counts, score
@@ -193,7 +193,7 @@ def _vote_counts(case: Case, event: str, vote: Any) -> tuple[dict[str, int], Dec
 def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
                  data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, {"vote"}, case, "record_vote")
-    counts, _score = _vote_counts(case, "record_vote", data.get("vote"))
+    counts, _score = _vote_counts(c, case, "record_vote", data.get("vote"))
     case.data["vote"] = counts
     return {"vote": counts}, None, {}
 
@@ -205,7 +205,7 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
     _check_keys(data, {"vote"}, case, "finish_evaluation")
     score = None
     if "vote" in data:
-        case.data["vote"], score = _vote_counts(case, "finish_evaluation", data["vote"])
+        case.data["vote"], score = _vote_counts(c, case, "finish_evaluation", data["vote"])
     missing = [ch for ch in _COMMENT_CHANNELS if ch not in case.data.get("comments", {})]
     if "vote" not in case.data:
         missing.append("vote")
@@ -214,7 +214,7 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
                       "the three evaluations (三评) are not complete: missing "
                       + ", ".join(missing), findings=tuple(missing))
     if score is None:
-        score = satisfaction_score(case.data["vote"])
+        score = satisfaction_score(case.data["vote"], c.policy.scoring.scale)
     rounded = c.policy.scoring.rounding_rule.apply(score)
     evaluation = {"score": str(score), "rounded": str(rounded)}
     case.data["evaluation"] = evaluation

@@ -759,6 +759,93 @@ class Campaign:
         due = self.due(case, stage)
         return due is not None and now > (due + rule.grace if rule.grace else due)
 
+    # ------------------------------------------------------------------ the vote and results (三评)
+
+    def issue_ballot_tokens(self, case_id: str, counts: Mapping[str, int], *,
+                            actor: Actor) -> list[Any]:
+        """Issue one-time ballot tokens for a case's on-site vote, per attendee category.
+
+        ``counts`` maps a category (party_members, cadres, public, parents_teachers, ...)
+        to the number of eligible attendees. The tokens are returned once, to be handed
+        out; the case's history records only the counts.
+        """
+        from reviewflow import _vote_ops
+
+        return _vote_ops.issue_ballot_tokens(self, case_id, counts, actor=actor)
+
+    def cast_ballot(self, case_id: str, token: str, choice: str | None) -> str:
+        """Cast one anonymous ballot with a one-time token; return its random ballot id.
+
+        ``choice`` is an option of the policy's scale (``good`` or ``好``, ...), or None
+        for a blank ballot. Raises :class:`BallotError` (nothing recorded) for a token
+        that is unknown, used, or from another case, or a vote that is closed.
+        """
+        from reviewflow import _vote_ops
+
+        return _vote_ops.cast(self, case_id, token, choice)
+
+    def enter_paper_counts(self, case_id: str, entries: Any, *, actor: Actor,
+                           replace: bool = False) -> Case:
+        """Record the scrutineers' counts of paper ballots (``PaperCount`` per category)."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.enter_paper_counts(self, case_id, entries, actor=actor, replace=replace)
+
+    def import_paper_counts(self, source: Any, *, actor: Actor,
+                            case_id: str | None = None) -> list[FireResult]:
+        """Import paper-ballot counts from a CSV or XLSX file (all rows checked first)."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.import_paper_counts(self, source, actor=actor, case_id=case_id)
+
+    def close_vote(self, case_id: str, *, actor: Actor) -> Any:
+        """Close the vote's current round: reconcile, check the quorum, freeze the tally."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.close_vote(self, case_id, actor=actor)
+
+    def revote(self, case_id: str, *, actor: Actor, reason: str | None = None,
+               void_reason: str | None = None) -> Case:
+        """Open a second round of the vote; the first round is kept."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.revote(self, case_id, actor=actor, reason=reason,
+                                void_reason=void_reason)
+
+    def record_score(self, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
+        """Record a number supplied by the host for a scoring channel."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.record_score(self, case_id, channel, value, actor=actor)
+
+    def flag_condition(self, case_id: str, condition: str, *, actor: Actor, reason: str) -> Case:
+        """Record that a veto condition of the policy holds for a case (a grade cap)."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.flag_condition(self, case_id, condition, actor=actor, reason=reason)
+
+    def results(self, case_ids: Iterable[str] | None = None) -> list[Any]:
+        """Return scores, grades and ranks for the campaign's scored cases, each explainable."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.results(self, case_ids)
+
+    def publish(self, *, actor: Actor, scope: str | None = None,
+                case_ids: Iterable[str] | None = None,
+                publicity_days: int | None = None) -> list[Any]:
+        """Publish results to a scope (在一定范围内公布) with a publicity period, and feed them
+        back to each secretary (反馈)."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.publish(self, actor=actor, scope=scope, case_ids=case_ids,
+                                 publicity_days=publicity_days)
+
+    def verify_votes(self) -> list[str]:
+        """Recount every closed vote from its stored ballots; return the problems found."""
+        from reviewflow import _vote_ops
+
+        return _vote_ops.verify_votes(self)
+
     # ------------------------------------------------------------------ audit
 
     def verify(self) -> VerifyReport:
