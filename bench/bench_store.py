@@ -10,7 +10,8 @@ For each database (SQLite file, PostgreSQL, MySQL/MariaDB when reachable):
   which adds the engine's rules and a read of the case per command.
 * **batch**: ``SqlStore.commit(1000 steps)`` beside the bare driver's batched
   rate: ``executemany`` of the same three statements per 1000 transitions and one
-  COMMIT. Target: >= 40%.
+  COMMIT, and on PostgreSQL also the fastest bare form (``UPDATE ... FROM
+  unnest(arrays)`` plus ``COPY``). Target: >= 40% of the fastest bare batch.
 
 Both sides get the same prepared steps (cases, sealed event records); each side
 serializes its JSON inside the timed loop. Variants run round-robin and the
@@ -153,6 +154,39 @@ class Bare:
             self.raw.commit()
         cur.close()
 
+    def batch_best(self, commits: Sequence[Commit]) -> None:
+        """PostgreSQL's fastest bare batch: UPDATE ... FROM unnest(arrays), COPY for inserts."""
+        if self.dialect != "postgresql":
+            self.batch(commits)
+            return
+        update = (
+            "UPDATE rf_cases AS c SET stage = v.stage, version = v.version, "
+            "last_hash = v.last_hash, previous_case_id = v.previous, state = v.state "
+            "FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], "
+            "%s::text[], %s::text[], %s::int[]) "
+            "AS v(stage, version, last_hash, previous, state, campaign_id, case_id, expected) "
+            "WHERE c.campaign_id = v.campaign_id AND c.case_id = v.case_id "
+            "AND c.version = v.expected"
+        )
+        cur = self.raw.cursor()
+        for i in range(0, len(commits), BATCH):
+            rows = [self._rows(c) for c in commits[i:i + BATCH]]
+            cur.execute(update, tuple(list(col) for col in zip(*[r[0] for r in rows],
+                                                                strict=True)))
+            if cur.rowcount != len(rows):
+                raise RuntimeError("bare driver: stale version")
+            with cur.copy(
+                "COPY rf_events (campaign_id, case_id, seq, event, actor_id, role, at, "
+                "from_stage, to_stage, reason, data, prev_hash, hash) FROM STDIN"
+            ) as copy:
+                for r in rows:
+                    copy.write_row(r[1])
+            with cur.copy("COPY rf_outbox (campaign_id, case_id, seq) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r[2])
+            self.raw.commit()
+        cur.close()
+
     def batch(self, commits: Sequence[Commit]) -> None:
         """One transaction per BATCH transitions, executemany per statement."""
         cur = self.raw.cursor()
@@ -226,6 +260,7 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
     single_bare: list[float] = []
     batch_rf: list[float] = []
     batch_bare: list[float] = []
+    batch_best: list[float] = []
     n_single = sizes["single_cases"] * sizes["steps"]
     n_batch = sizes["batch_cases"] * sizes["steps"]
     try:
@@ -245,6 +280,10 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
             # batches of BATCH steps in one transaction
             work = _flat(_workload(store, f"b-bare-{rep}", sizes["batch_cases"], sizes["steps"]))
             batch_bare.append(_timed(lambda w=work: bare.batch(w)))  # type: ignore[misc]
+            if kind == "postgresql":
+                work = _flat(_workload(store, f"b-best-{rep}", sizes["batch_cases"],
+                                       sizes["steps"]))
+                batch_best.append(_timed(lambda w=work: bare.batch_best(w)))  # type: ignore[misc]
             work = _flat(_workload(store, f"b-rf-{rep}", sizes["batch_cases"], sizes["steps"]))
 
             def rf_batch(w: list[Commit] = work) -> None:
@@ -261,6 +300,8 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
     med = statistics.median
     s_bare, s_rf = n_single / med(single_bare), n_single / med(single_rf)
     b_bare, b_rf = n_batch / med(batch_bare), n_batch / med(batch_rf)
+    # The target is judged against the fastest bare batch measured on this database.
+    b_best = max(b_bare, n_batch / med(batch_best)) if batch_best else b_bare
     return {
         "transitions_single": n_single,
         "transitions_batch": n_batch,
@@ -269,11 +310,14 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
         "single_ratio": s_rf / s_bare,
         "batch_bare_per_s": b_bare,
         "batch_reviewflow_per_s": b_rf,
-        "batch_ratio": b_rf / b_bare,
+        "batch_best_bare_per_s": b_best,
+        "batch_ratio": b_rf / b_best,
+        "batch_ratio_vs_executemany": b_rf / b_bare,
         "campaign_fire_per_s": fire,
         "campaign_fire_ratio": fire / s_bare,
         "runs": {"single_bare_s": single_bare, "single_rf_s": single_rf,
-                 "batch_bare_s": batch_bare, "batch_rf_s": batch_rf},
+                 "batch_bare_s": batch_bare, "batch_best_s": batch_best,
+                 "batch_rf_s": batch_rf},
     }
 
 
@@ -308,13 +352,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     """Measure every reachable database; return figures, ratios and the targets (met or not)."""
     repeats = 1 if quick else 3
     plan = {
-        "sqlite": {"single_cases": 300 if quick else 2500, "batch_cases": 2000 if quick else 12500,
-                   "steps": 2 if quick else 4, "fire_cases": 50 if quick else 500},
-        "postgresql": {"single_cases": 150 if quick else 1000,
+        "sqlite": {"single_cases": 300 if quick else 1000, "batch_cases": 2000 if quick else 10000,
+                   "steps": 2 if quick else 3, "fire_cases": 50 if quick else 300},
+        "postgresql": {"single_cases": 150 if quick else 500,
                        "batch_cases": 1000 if quick else 5000,
-                       "steps": 2 if quick else 3, "fire_cases": 30 if quick else 300},
-        "mysql": {"single_cases": 100 if quick else 500, "batch_cases": 1000 if quick else 5000,
-                  "steps": 2 if quick else 3, "fire_cases": 30 if quick else 200},
+                       "steps": 2 if quick else 3, "fire_cases": 30 if quick else 200},
+        "mysql": {"single_cases": 100 if quick else 300, "batch_cases": 1000 if quick else 3000,
+                  "steps": 2 if quick else 3, "fire_cases": 30 if quick else 150},
     }
     results: dict[str, Any] = {}
     targets = []
@@ -336,14 +380,19 @@ def run(quick: bool = False) -> dict[str, Any]:
              f"{fig['campaign_fire_per_s']:,.0f}", f"{fig['campaign_fire_ratio']:.2f}"],
             [kind, f"batch: bare executemany, {BATCH}/commit", fig["transitions_batch"],
              f"{fig['batch_bare_per_s']:,.0f}", "1.00"],
+            *([[kind, "batch: bare COPY + UPDATE FROM unnest", fig["transitions_batch"],
+                f"{fig['batch_best_bare_per_s']:,.0f}",
+                f"{fig['batch_best_bare_per_s'] / fig['batch_bare_per_s']:.2f}"]]
+              if kind == "postgresql" else []),
             [kind, f"batch: SqlStore.commit({BATCH} steps)", fig["transitions_batch"],
-             f"{fig['batch_reviewflow_per_s']:,.0f}", f"{fig['batch_ratio']:.2f}"],
+             f"{fig['batch_reviewflow_per_s']:,.0f}",
+             f"{fig['batch_ratio_vs_executemany']:.2f}"],
         ]
         targets += [
             {"what": f"{kind}: single commands vs bare one-commit-per-transition",
              "target": ">= 0.70", "value": fig["single_ratio"],
              "met": fig["single_ratio"] >= 0.70},
-            {"what": f"{kind}: batch path vs bare batched executemany",
+            {"what": f"{kind}: batch path vs the fastest bare batch measured",
              "target": ">= 0.40", "value": fig["batch_ratio"], "met": fig["batch_ratio"] >= 0.40},
         ]
     try:
