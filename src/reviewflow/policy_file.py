@@ -82,15 +82,18 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     """
     source = os.fspath(path)
     text = _read_text(source)
+    _check_dotted_keys(text, source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, source, text) from None
     except RecursionError:
+        line = _deep_line(text)
         raise PolicyError(
             f"tables or arrays are nested too deeply (the limit is {MAX_DEPTH} levels); "
             "a policy file needs only a few",
-            source=source,
+            field=None if line is None else _LineIndex(text).field_at(line),
+            source=source, line=line,
         ) from None
     return _Reader(source, text).policy(data)
 
@@ -140,6 +143,27 @@ def _read_text(source: str) -> str:
             "save it as UTF-8 (GBK/GB 18030 files must be converted)",
             source=source, line=line,
         ) from None
+
+
+def _check_dotted_keys(text: str, source: str) -> None:
+    """Refuse a dotted key deeper than MAX_DEPTH before parsing: tomllib's time for one
+    grows with the square of its length."""
+    found = _LONG_DOTTED.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise PolicyError(
+            f"a key or table name has more than {MAX_DEPTH} dotted parts; a policy file "
+            "needs only a few",
+            source=source, line=line,
+        )
+
+
+def _deep_line(text: str) -> int | None:
+    """Return the first line that opens more than MAX_DEPTH brackets, if one does."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count("[") + line.count("{") > MAX_DEPTH:
+            return number
+    return None
 
 
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
@@ -325,7 +349,7 @@ class _Reader:
                         raise self.error(
                             f"event {event!r} keeps its default roles, which include {role!r}, "
                             f"a role this file does not declare; list {event} under "
-                            "[permissions] or declare the role under [roles]", "roles")
+                            "[permissions] or declare the role under [roles]", "permissions")
         levels = seed.approval_levels
         if "approval" in data:
             levels = self.read_approval(data["approval"], roles)
@@ -643,6 +667,14 @@ _LITERAL = r"'[^']*'"
 _PART = rf"(?:{_BARE}|{_BASIC}|{_LITERAL})"
 _DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
 _PART_RE = re.compile(_PART)
+#: A key of more than MAX_DEPTH dotted parts, where keys start: at a line's start (a header's
+#: after its brackets) or after "{" or "," (inline tables). Strings end at the line's end,
+#: so every scan stops there: linear in the text.
+_LINE_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+_LONG_DOTTED = re.compile(
+    rf"(?:^|[{{,])[ \t]*+\[*+[ \t]*+(?:{_LINE_PART}[ \t]*+\.[ \t]*+){{{MAX_DEPTH},}}{_LINE_PART}",
+    re.MULTILINE,
+)
 _HEADER_RE = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
 _KEY_RE = re.compile(rf"^\s*({_DOTTED})\s*=\s*(.*)$")
 _INLINE_KEY_RE = re.compile(rf"[{{,]\s*({_DOTTED})\s*=")
@@ -757,7 +789,7 @@ def policy_to_toml(policy: Policy) -> str:
     default roles: list every event to keep such a policy exact.)
     """
     out = _Writer()
-    out.comment(f"reviewflow policy file: {policy.name}")
+    out.comment("reviewflow policy file (see docs/reference/policy-file.md)")
     out.pair("name", policy.name)
     out.pair("year", policy.year)
     out.pair("tz", policy.tz)
