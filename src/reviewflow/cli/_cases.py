@@ -382,7 +382,8 @@ def _short_time(iso: str) -> str:
 @click.option("--role", "roles", multiple=True, metavar="ROLE",
               help="Act in this role (repeatable); declares the roles of an unlisted actor.")
 @click.option("--data", "data", metavar="JSON", help="The event's data as a JSON object.")
-@click.option("--data-file", "data_file", metavar="FILE", help="The event's data from a JSON file.")
+@click.option("--data-file", "data_file", metavar="FILE",
+              help="The event's data from a JSON file ('-': standard input).")
 @click.option("--key", "key", metavar="KEY", help="Idempotency key: replaying it does nothing twice.")
 @click.pass_obj
 def fire(env: Env, case_id: str, event: str, actor_id: str, roles: tuple[str, ...],

@@ -76,7 +76,12 @@ def read_json_data(text: str | None, path: str | None) -> dict[str, Any]:
     if text is not None and path is not None:
         raise InputError("give --data or --data-file, not both")
     where = "--data"
-    if path is not None:
+    if path == "-":
+        import sys
+
+        where = "standard input"
+        text = sys.stdin.read(MAX_DATA_BYTES + 1)
+    elif path is not None:
         where = path
         p = Path(path)
         if not p.is_file():

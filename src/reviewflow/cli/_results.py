@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from reviewflow.cli._env import Env
-from reviewflow.cli._output import err_console, out_console, print_json, results_table, table
+from reviewflow.cli._output import err_console, escape, out_console, print_json, results_table, table
 from reviewflow.exceptions import InputError
 
 __all__ = ["COMMANDS"]
@@ -174,21 +174,26 @@ def results(env: Env, fmt: str, out: str | None) -> int:
 
 
 @click.command()
-@click.option("--scope", default="全局", show_default=True, help="Where the results are published "
-              "(公示范围), as recorded with the publication.")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who publishes (the organizer).")
+@click.option("--scope", default=None, help="Where the results are published (公布范围); "
+              "default: the policy's scoring.publication.scope.")
 @click.option("--out", "out", default=".", show_default=True, metavar="DIR",
               help="Directory for notice.md and notice.html.")
 @click.option("--issuer", default="", help="Who issues the notice (e.g. 区教育局党组).")
 @click.option("--date", "date", default="", help="Date printed on the notice.")
-@click.option("--days", default=5, show_default=True, type=click.IntRange(1, 60),
-              help="Publicity period in working days.")
+@click.option("--days", default=None, type=click.IntRange(0, 60),
+              help="Publicity period (公示期) in days (default: the policy's).")
 @click.pass_obj
-def publish(env: Env, scope: str, out: str, issuer: str, date: str, days: int) -> int:
-    """Publish the results: write the 公示 notice (Markdown and HTML) and tell the hooks.
+def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, date: str,
+            days: int | None) -> int:
+    """Publish the results (公示): record it on each scored case, tell the hooks, write the notice.
+
+    Only cases whose evaluations are complete are published. The notice is written
+    as Markdown and HTML after the publication is recorded.
 
     \b
     Example:
-      reviewflow publish --scope 全局 --issuer 区教育局党组 --date 2016年3月1日 --out notice/
+      reviewflow publish --actor bureau --scope 全局党员干部 --issuer 区教育局党组 --out notice/
     """
     from reviewflow.export.notice import notice_html, notice_markdown
 
@@ -196,20 +201,20 @@ def publish(env: Env, scope: str, out: str, issuer: str, date: str, days: int) -
     target = Path(out)
     if not target.is_dir():
         raise InputError(f"--out {out}: no such directory")
-    backend = getattr(campaign, "publish", None)
-    if callable(backend):
-        backend(scope=scope)
-    rows = _results_rows(env)
-    kw: dict[str, Any] = {"policy": campaign.policy, "issuer": issuer, "date": date, "days": days}
+    actor = env.actor(actor_id)
+    backend = _backend(campaign, ("publish",), "publishing results", env)
+    backend(actor=actor, scope=scope, publicity_days=days)
+    rows = [r for r in _results_rows(env) if r.score is not None]
+    shown_days = days if days is not None else (
+        getattr(getattr(campaign.policy.scoring, "publication", None), "publicity_days", None) or 5)
+    kw: dict[str, Any] = {"policy": campaign.policy, "issuer": issuer, "date": date,
+                          "days": shown_days}
     md = _write_text(str(target / "notice.md"), notice_markdown(rows, **kw))
     page = _write_text(str(target / "notice.html"), notice_html(rows, **kw))
     msgs = env.msgs
+    out_console().print(msgs("published", scope=scope or "-"))
     out_console().print(msgs("written", path=md))
     out_console().print(msgs("written", path=page))
-    if callable(backend):
-        out_console().print(msgs("published", scope=scope))
-    else:
-        err_console().print(msgs("not_available", what="recording a publication (hooks are not told)"))
     return 0
 
 
@@ -291,50 +296,60 @@ def _backend(obj: Any, names: tuple[str, ...], what: str, env: Env) -> Any:
 
 @click.group()
 def ballots() -> None:
-    """Ballot tokens for the on-site vote (现场测评): issue, import cast ballots, close.
+    """Ballots of the on-site vote (现场测评): issue tokens, import ballots or counts, close.
 
     \b
     Examples:
-      reviewflow ballots issue school-01 --count 40 --out tokens.csv
-      reviewflow ballots import school-01 cast.csv
-      reviewflow ballots close school-01
+      reviewflow ballots issue school-01 --count 40 --category party_members --actor bureau
+      reviewflow ballots import school-01 counts.xlsx --actor bureau
+      reviewflow ballots close school-01 --actor bureau
     """
 
 
 @ballots.command("issue")
 @click.argument("case_id", metavar="CASE")
 @click.option("--count", required=True, type=click.IntRange(1, 100_000), help="How many tokens.")
-@click.option("--category", "category", default=None, help="Voter category (e.g. party_members).")
+@click.option("--category", "category", default="party_member", show_default=True,
+              help="Voter category (党员/干部/群众/家长教师 categories of the policy).")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who issues them.")
 @click.option("--out", "out", default="tokens.csv", show_default=True, metavar="FILE",
               help="Where the tokens go (.csv, or .html for a printable sheet).")
 @click.pass_obj
-def ballots_issue(env: Env, case_id: str, count: int, category: str | None, out: str) -> int:
-    """Issue ballot tokens for a case's vote and write them out (CSV or a printable sheet).
+def ballots_issue(env: Env, case_id: str, count: int, category: str, actor_id: str, out: str) -> int:
+    """Issue one-time ballot tokens for a case's vote and write them out (CSV or printable sheet).
+
+    The tokens exist only in this file: hand one to each attendee.
 
     \b
     Example:
-      reviewflow ballots issue school-01 --count 40 --category party_members --out tokens.csv
+      reviewflow ballots issue school-01 --count 40 --category party_members --actor bureau
     """
     campaign = env.campaign()
-    issue = _backend(campaign, ("issue_ballots", "issue_tokens"), "ballot tokens", env)
-    kwargs: dict[str, Any] = {"count": count}
-    if category:
-        kwargs["category"] = category
-    tokens = issue(case_id, **kwargs)
-    tokens = list(getattr(tokens, "tokens", tokens))
+    issue = _backend(campaign, ("issue_ballot_tokens",), "ballot tokens", env)
+    target = Path(out)
+    if target.exists():
+        raise InputError(f"{out} exists already; tokens are never overwritten, choose another --out")
+    if not target.parent.is_dir():
+        raise InputError(f"--out {out}: no such directory")
+    actor = env.actor(actor_id)
+    tokens = list(issue(case_id, {category: count}, actor=actor))
     if out.endswith(".html"):
         import html
 
-        cells = "".join(f"<div class=t>{html.escape(str(getattr(t, 'token', t)))}</div>" for t in tokens)
+        cells = "".join(f"<div class=t>{html.escape(str(t.token))}<br><small>"
+                        f"{html.escape(case_id)} · {html.escape(t.category)}</small></div>"
+                        for t in tokens)
         text = ("<!DOCTYPE html><meta charset=utf-8><title>ballot tokens</title><style>"
                 ".t{display:inline-block;border:1px dashed #888;padding:1em;margin:.3em;"
                 "font-family:monospace}</style>" + cells + "\n")
     else:
+        from reviewflow.export.xlsx import safe_text
+
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["case_id", "token", "category"])
+        writer.writerow(["case_id", "round", "category", "token"])
         for t in tokens:
-            writer.writerow([case_id, getattr(t, "token", t), category or ""])
+            writer.writerow([safe_text(case_id), t.round, t.category, t.token])
         text = buf.getvalue()
     path = _write_text(out, text)
     out_console().print(env.msgs("tokens_written", n=len(tokens), path=path))
@@ -344,36 +359,47 @@ def ballots_issue(env: Env, case_id: str, count: int, category: str | None, out:
 @ballots.command("import")
 @click.argument("case_id", metavar="CASE")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who enters them.")
 @click.pass_obj
-def ballots_import(env: Env, case_id: str, file: str) -> int:
-    """Import cast ballots (token and choice per row) for a case's vote.
+def ballots_import(env: Env, case_id: str, file: str, actor_id: str) -> int:
+    """Import a case's paper-ballot counts (CSV/XLSX, one row per voter category).
+
+    Columns (Chinese or English): 类别/category, 好/good, 较好/fairly_good, 一般/average,
+    差/poor, 无效/invalid, 弃权/blank, 发出/issued, 收回/returned. The whole file is
+    checked first; a bad cell names its row and column and nothing is recorded.
 
     \b
     Example:
-      reviewflow ballots import school-01 cast.csv
+      reviewflow ballots import school-01 counts.csv --actor bureau
     """
     campaign = env.campaign()
-    importer = _backend(campaign, ("import_ballots",), "ballot import", env)
-    done = importer(case_id, file)
-    n = done if isinstance(done, int) else len(list(done or ()))
-    out_console().print(env.msgs("ballots_imported", n=n))
+    importer = _backend(campaign, ("import_paper_counts",), "ballot import", env)
+    actor = env.actor(actor_id)
+    done = importer(file, actor=actor, case_id=case_id)
+    errors = [r.error for r in done if getattr(r, "error", None) is not None]
+    if errors:
+        raise errors[0]
+    out_console().print(env.msgs("ballots_imported", n=len(done)))
     return 0
 
 
 @ballots.command("close")
 @click.argument("case_id", metavar="CASE")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who closes the vote.")
 @click.pass_obj
-def ballots_close(env: Env, case_id: str) -> int:
-    """Close a case's vote: no ballot is accepted after it; the tally is final.
+def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
+    """Close a case's vote: reconcile, check the quorum, freeze the tally.
 
     \b
     Example:
-      reviewflow ballots close school-01
+      reviewflow ballots close school-01 --actor bureau
     """
     campaign = env.campaign()
-    close = _backend(campaign, ("close_vote", "close_ballots"), "closing a vote", env)
-    close(case_id)
+    close = _backend(campaign, ("close_vote",), "closing a vote", env)
+    result = close(case_id, actor=env.actor(actor_id))
     out_console().print(env.msgs("vote_closed", case=case_id))
+    if result is not None:
+        out_console().print(escape(str(result)))
     return 0
 
 

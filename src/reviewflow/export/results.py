@@ -50,6 +50,8 @@ class ResultRow:
     rounded: Decimal | None = None
     grade: str = ""
     rank: int | None = None
+    #: Obligations the grade brings (talk, rectification list, ...), when the policy says.
+    follow_ups: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the row as plain JSON data (scores as strings, exact)."""
@@ -64,6 +66,7 @@ class ResultRow:
             "rounded": None if self.rounded is None else str(self.rounded),
             "grade": self.grade,
             "rank": self.rank,
+            "follow_ups": list(self.follow_ups),
         }
 
 
@@ -142,30 +145,52 @@ def rows_from_cases(cases: Iterable[Case], *, places: int = 2) -> list[ResultRow
     return rank_rows(_row_from_case(case, places) for case in cases)
 
 
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    inner = getattr(value, "value", value)  # a ScoreResult carries .value
+    return Decimal(str(inner))
+
+
 def _from_backend(items: Iterable[Any], cases: Mapping[str, Case], places: int) -> list[ResultRow]:
     rows = []
     for item in items:
-        get = item.get if isinstance(item, Mapping) else (lambda k, d=None, _i=item: getattr(_i, k, d))
-        case_id = str(get("case_id"))
+        data: Mapping[str, Any]
+        if isinstance(item, Mapping):
+            data = item
+        elif callable(getattr(item, "to_json", None)):
+            data = item.to_json()
+        else:
+            data = {k: getattr(item, k, None) for k in
+                    ("case_id", "score", "rounded", "grade", "grade_label", "rank", "counts",
+                     "valid", "follow_ups")}
+        case_id = str(data.get("case_id"))
         case = cases.get(case_id)
         base = _row_from_case(case, places) if case is not None else ResultRow(
             case_id=case_id, organization="", secretary="", stage="")
-        score = get("score")
-        score = base.score if score is None else Decimal(str(score))
-        rounded = get("rounded")
+        score = _decimal(data.get("score"))
+        if score is None:
+            score = base.score
+        rounded = _decimal(data.get("rounded"))
         if rounded is None and score is not None:
             rounded = score.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        counts = get("counts")
-        rank = get("rank")
+        counts = data.get("counts")
+        rank = data.get("rank")
+        grade = data.get("grade_label") or data.get("grade") or base.grade
         rows.append(attrs.evolve(
             base,
             score=score,
-            rounded=None if rounded is None else Decimal(str(rounded)),
-            grade=str(get("grade") or base.grade),
+            rounded=rounded,
+            grade=str(getattr(grade, "label", None) or getattr(grade, "key", None) or grade),
             counts=_normal_counts(counts) if isinstance(counts, Mapping) else base.counts,
-            valid=int(get("valid") or base.valid),
+            valid=int(data.get("valid") or base.valid),
             rank=None if rank is None else int(rank),
+            follow_ups=tuple(str(f) for f in data.get("follow_ups") or ()),
         ))
+    listed = {r.case_id for r in rows}
+    for case_id in sorted(set(cases) - listed):  # not scored yet: one row each, unranked
+        rows.append(attrs.evolve(_row_from_case(cases[case_id], places), score=None, rounded=None,
+                                 grade="", rank=None))
     if any(r.rank is None and r.score is not None for r in rows):
         return rank_rows(rows)
     return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.case_id))
@@ -181,11 +206,5 @@ def collect_results(campaign: Any) -> list[ResultRow]:
     cases = campaign.cases()
     backend = getattr(campaign, "results", None)
     if callable(backend):
-        try:
-            items = backend()
-        except TypeError:
-            items = None
-        if items is not None:
-            items = getattr(items, "rows", items)
-            return _from_backend(items, {c.case_id: c for c in cases}, places)
+        return _from_backend(backend(), {c.case_id: c for c in cases}, places)
     return rows_from_cases(cases, places=places)
