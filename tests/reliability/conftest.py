@@ -74,16 +74,22 @@ def require_long() -> None:
 
 @pytest.fixture
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Store]]:
-    """Return ``make(kind)``: a store of ``kind`` (memory, sqlite, postgresql, mysql), closed after."""
+    """Return ``make(kind, same_as=None)``: a store of ``kind`` (memory, sqlite, postgresql,
+    mysql), closed after the test. ``same_as`` gives a second store (its own connection
+    pool, as another process would have) on the same database as an earlier one; for
+    memory, the same store."""
     opened: list[Store] = []
 
-    def make(kind: str) -> Store:
+    def make(kind: str, same_as: Store | None = None) -> Store:
         if kind == "memory":
-            store: Store = MemoryStore()
+            store: Store = same_as if same_as is not None else MemoryStore()
         else:
             from reviewflow.store.sql import SqlStore
 
-            if kind == "sqlite":
+            if same_as is not None:
+                assert isinstance(same_as, SqlStore)
+                url = same_as.engine.url.render_as_string(hide_password=False)
+            elif kind == "sqlite":
                 url = f"sqlite:///{tmp_path / f'rel-{secrets.token_hex(3)}.db'}"
             else:
                 url = str(request.getfixturevalue(f"{kind}_url"))
