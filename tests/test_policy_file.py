@@ -1,4 +1,4 @@
-"""Policy files: the shipped seed plan, round trips, and every error naming file, field and line."""
+"""Policy files: the shipped seed plan, round trips, every error naming file, field and line."""
 
 from __future__ import annotations
 
