@@ -89,8 +89,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
             if same_as is not None:
                 assert isinstance(same_as, SqlStore)
                 url = same_as.engine.url.render_as_string(hide_password=False)
-            elif kind == "sqlite":
-                url = f"sqlite:///{tmp_path / f'rel-{secrets.token_hex(3)}.db'}"
+            elif kind in ("sqlite", "sqlite-normal"):
+                # sqlite-normal: synchronous=NORMAL, for tests about logic, not durability
+                query = "?synchronous=normal" if kind == "sqlite-normal" else ""
+                url = f"sqlite:///{tmp_path / f'rel-{secrets.token_hex(3)}.db'}{query}"
             else:
                 url = str(request.getfixturevalue(f"{kind}_url"))
             store = SqlStore(url)
