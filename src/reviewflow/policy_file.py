@@ -44,6 +44,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "load_policy",
     "policy_from_dict",
+    "policy_to_data",
     "policy_to_toml",
 ]
 
@@ -243,10 +244,13 @@ class _Reader:
             raise self.error(f"must be a table (e.g. [{field}]), not {_kind(value)}", field)
         return value
 
-    def keys(self, data: Mapping[str, Any], known: Iterable[str], field: str | None) -> None:
+    def keys(self, data: Mapping[str, Any], known: Iterable[str], field: str | None,
+             *, also: Iterable[str] = ()) -> None:
+        """Refuse keys not in ``known`` (``also``: accepted, but not offered in messages)."""
         known = tuple(known)
+        accepted = set(known) | set(also)
         for key in data:
-            if key not in known:
+            if key not in accepted:
                 where = f"{field}.{key}" if field else key
                 raise self.error(
                     f"unknown setting {key!r}{_suggest(key, known)}; "
@@ -288,18 +292,23 @@ class _Reader:
         return frozenset(names)
 
     def datetime(self, value: Any, field: str, *, dates: bool = False) -> pendulum.DateTime:
-        """Read a TOML date-time; a local one (no offset) is in the policy's time zone."""
+        """Read a date-time (TOML, or an ISO string as JSON has it); a local one (no offset)
+        is in the policy's time zone."""
+        if isinstance(value, str):
+            try:
+                value = (_dt.date.fromisoformat(value) if dates and len(value) == 10
+                         else _dt.datetime.fromisoformat(value))
+            except ValueError:
+                raise self.error(
+                    f"{value!r} is not a date-time; write e.g. 2017-01-11T00:00:00+08:00 "
+                    "(without quotes)", field
+                ) from None
         if isinstance(value, _dt.datetime):
             if value.tzinfo is None:
                 return pendulum.instance(value, tz=self.tz)
             return pendulum.instance(value).in_timezone(self.tz)
         if dates and isinstance(value, _dt.date):
             return pendulum.datetime(value.year, value.month, value.day, tz=self.tz)
-        if isinstance(value, str):
-            raise self.error(
-                f"{value!r} is quoted; write the date-time without quotes, "
-                "e.g. 2017-01-11T00:00:00+08:00", field
-            )
         raise self.error(
             f"must be a date-time such as 2017-01-11T00:00:00+08:00, not {_kind(value)}",
             field
@@ -425,7 +434,7 @@ class _Reader:
 
     def read_stage(self, value: Any, field: str) -> StageRule:
         table = self.table(value, field)
-        self.keys(table, _STAGE_KEYS, field)
+        self.keys(table, _STAGE_KEYS, field, also=("grace_seconds",))
         due: DueRule | None = None
         if "due" in table:
             due_data = self.due_data(table["due"], f"{field}.due")
@@ -435,6 +444,15 @@ class _Reader:
         grace = pendulum.duration()
         if "grace" in table:
             grace = self.grace(table["grace"], f"{field}.grace")
+        if "grace_seconds" in table:  # the form Policy.to_json writes
+            where = f"{field}.grace_seconds"
+            seconds = table["grace_seconds"]
+            if "grace" in table:
+                raise self.error('give grace or grace_seconds, not both', where)
+            if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                    or not 0 <= seconds < 1e9):
+                raise self.error(f"must be a number of seconds, not {_kind(seconds)}", where)
+            grace = pendulum.duration(seconds=seconds)
         opens = None
         if "opens" in table:
             opens = self.datetime(table["opens"], f"{field}.opens", dates=True)
@@ -552,7 +570,7 @@ class _Reader:
         for key in _COUNT_KEYS:
             if key in table:
                 count = table[key]
-                if count is False:
+                if count is False or count is None:
                     kwargs[key] = None
                 elif self.integer(count, f"content.{key}") < 0:
                     raise self.error("must not be negative", f"content.{key}")
@@ -564,7 +582,7 @@ class _Reader:
         return ContentRules(**kwargs)
 
     def share(self, value: Any, field: str) -> Fraction | None:
-        if value is False:
+        if value is False or value is None:
             return None
         if isinstance(value, float | int) and not isinstance(value, bool):
             raise self.error(
@@ -587,7 +605,8 @@ class _Reader:
     def read_calendar(self, value: Any) -> dict[str, Any]:
         """Check the [calendar] table with the calendar's own reader; keep it as data."""
         table = self.table(value, "calendar")
-        out = {key: tuple(v) if isinstance(v, list) else v for key, v in table.items()}
+        out = {key: tuple(_day(x) for x in v) if isinstance(v, list | tuple) else v
+               for key, v in table.items()}
         try:
             from reviewflow import calendar
         except ImportError:  # pragma: no cover - the calendar ships with reviewflow
@@ -605,6 +624,16 @@ class _Reader:
                     f"plugin {plugin!r} is listed twice; list it once", f"plugins[{i}]"
                 )
         return tuple(names)
+
+
+def _day(value: Any) -> Any:
+    """Turn an ISO date string into a date (the JSON form of a TOML date); keep the rest."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _kind(value: Any) -> str:
@@ -839,6 +868,26 @@ def policy_to_toml(policy: Policy) -> str:
     out.table("scoring", policy.scoring.to_json())
     out.table("calendar", dict(policy.calendar))
     return out.text()
+
+
+def policy_to_data(policy: Policy) -> dict[str, Any]:
+    """Return ``policy`` as JSON-safe data in the policy-file shape.
+
+    Date-times and dates become ISO strings; :func:`policy_from_dict` reads the data back
+    to an equal policy, so a store can keep a policy as JSON.
+    """
+    data: dict[str, Any] = _plain(tomllib.loads(policy_to_toml(policy)))
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return value.isoformat()
+    return value
 
 
 def _due_data(rule: DueRule) -> Any:
