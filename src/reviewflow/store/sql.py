@@ -23,9 +23,8 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine
 
 from reviewflow.exceptions import (
     ConflictError,
@@ -39,6 +38,26 @@ from reviewflow.exceptions import (
 )
 from reviewflow.model import Case, EventRecord
 from reviewflow.store import _schema as s
+from reviewflow.store._engine import (
+    DEFAULT_URL,
+    create_schema,
+    current_revision,
+    has_reviewflow_tables,
+    make_engine,
+    retryable,
+    schema_revision,
+    shown,
+    upgrade,
+)
+from reviewflow.store._rows import (
+    PG_UPDATE_ONE,
+    CommitRows,
+    check_id,
+    dumps,
+    event_data,
+    pg_insert_rest,
+    pg_update,
+)
 from reviewflow.store.base import Commit, Refusal
 
 __all__ = [
@@ -46,13 +65,11 @@ __all__ = [
     "ExtraWriter",
     "SqlStore",
     "StoredChain",
+    "create_schema",
     "register_extra",
     "schema_revision",
     "upgrade",
 ]
-
-#: The embedded default: one SQLite file in the working directory.
-DEFAULT_URL = "sqlite:///reviewflow.db"
 
 #: Writes one extra row type inside a commit's transaction: ``writer(store, conn, extra)``.
 #: Raise a :class:`~reviewflow.exceptions.ReviewflowError` to refuse the whole commit.
@@ -82,14 +99,6 @@ def register_extra(kind: type, writer: ExtraWriter) -> None:
     _EXTRA_WRITERS[kind] = writer
 
 
-class _CommitRows(NamedTuple):
-    update: dict[str, Any]
-    case: dict[str, Any]
-    events: list[dict[str, Any]]
-    outbox: list[dict[str, Any]]
-    idem: dict[str, Any] | None
-
-
 class StoredChain(NamedTuple):
     """One case's stored version, last hash and events, for verifying its hash chain."""
 
@@ -97,223 +106,6 @@ class StoredChain(NamedTuple):
     version: int
     last_hash: str
     records: list[EventRecord]
-
-
-# ---------------------------------------------------------------------- engines
-
-
-def _normalize_url(url: str | URL) -> URL:
-    try:
-        u = make_url(url)
-    except sa_exc.ArgumentError as exc:
-        raise InputError(
-            f"cannot read database URL {url!r}: {exc}; write it like "
-            "sqlite:///reviewflow.db or postgresql+psycopg://user@host/db"
-        ) from None
-    # The drivers reviewflow installs; SQLAlchemy's defaults (psycopg2, mysqlclient) may be absent.
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    elif u.drivername in ("mysql", "mariadb"):
-        u = u.set(drivername=f"{u.drivername}+pymysql")
-    return u
-
-
-def _shown(u: URL) -> str:
-    return u.render_as_string(hide_password=True)
-
-
-def _make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
-    u = _normalize_url(url)
-    backend = u.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engine(u)
-    kwargs: dict[str, Any] = {"pool_pre_ping": False}
-    if backend == "postgresql":
-        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
-        kwargs["connect_args"] = connect_args
-    elif backend in ("mysql", "mariadb"):
-        if "charset" not in u.query:
-            u = u.update_query_dict({"charset": "utf8mb4"})
-        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
-        kwargs["connect_args"] = connect_args
-        # Fewer gap locks than REPEATABLE READ; the version check does not need more.
-        kwargs["isolation_level"] = "READ COMMITTED"
-    else:
-        raise InputError(
-            f"unsupported database {backend!r} in {_shown(u)}; use sqlite:///FILE, "
-            "postgresql+psycopg://... or mysql+pymysql://..."
-        )
-    if autocommit:
-        kwargs["isolation_level"] = "AUTOCOMMIT"
-    try:
-        return sa.create_engine(u, **kwargs)
-    except ImportError as exc:
-        raise StoreError(
-            f"the driver for {_shown(u)} is not installed ({exc}); install "
-            "reviewflow[postgresql] or reviewflow[mysql]"
-        ) from None
-
-
-def _sqlite_engine(u: URL) -> Engine:
-    database = u.database or ""
-    if database in ("", ":memory:") or database.startswith("file::memory:"):
-        raise InputError(
-            "an in-memory SQLite database does not survive the process; use store=None "
-            "(the in-memory store) or a file, e.g. sqlite:///reviewflow.db"
-        )
-    synchronous = str(u.query.get("synchronous", "full")).upper()
-    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-        raise InputError(f"synchronous={synchronous.lower()} in {_shown(u)}: use full or normal")
-    try:
-        timeout = float(str(u.query.get("timeout", "30")))
-    except ValueError:
-        raise InputError(f"timeout in {_shown(u)} must be a number of seconds") from None
-    u = u.difference_update_query(["synchronous", "timeout"])
-    engine = sa.create_engine(u, connect_args={"timeout": timeout})
-
-    @sa_event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide where transactions begin (for savepoints).
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute(f"PRAGMA synchronous = {synchronous}")
-        cur.close()
-
-    @sa_event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("rf_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
-
-
-def _error_code(exc: sa_exc.DBAPIError) -> str:
-    orig = exc.orig
-    code = getattr(orig, "sqlstate", None)
-    if code:
-        return str(code)
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):
-        return str(args[0])
-    return ""
-
-
-def _retryable(exc: sa_exc.DBAPIError) -> bool:
-    # PostgreSQL deadlock / serialization failure; MySQL deadlock / lock wait timeout.
-    return _error_code(exc) in ("40P01", "40001", "1213", "1205")
-
-
-# ---------------------------------------------------------------------- JSON
-
-
-# Built once: json.dumps with options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"{what} is not plain JSON data ({exc}); keep numbers as int or str "
-            "(a Decimal as str) and times as ISO 8601 strings"
-        ) from None
-
-
-def _event_data(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        # An unreadable row still loads, so that verify() reports it instead of crashing.
-        return {"__unreadable__": text}
-    return value
-
-
-def _check_id(value: str, what: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > s.ID_LENGTH:
-        raise InputError(
-            f"{what} {value!r} must be a non-empty string of at most {s.ID_LENGTH} characters"
-        )
-
-
-# ---------------------------------------------------------------------- schema
-
-
-def schema_revision(url: str | URL) -> str | None:
-    """Return the schema revision of the database at ``url`` (None for a fresh database)."""
-    engine = _make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return _current_revision(conn)
-    except sa_exc.DBAPIError as exc:
-        raise StoreError(f"cannot read {_shown(engine.url)}: {exc.orig}") from None
-    finally:
-        engine.dispose()
-
-
-def _current_revision(conn: Connection) -> str | None:
-    if not sa.inspect(conn).has_table(s.VERSION_TABLE):
-        return None
-    row = conn.execute(sa.select(_VERSION.c.version_num)).first()
-    return None if row is None else str(row[0])
-
-
-def _has_reviewflow_tables(conn: Connection) -> bool:
-    names = set(sa.inspect(conn).get_table_names())
-    return bool(names & {t.name for t in s.metadata.sorted_tables})
-
-
-def _alembic_config(conn: Connection) -> Any:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", "reviewflow:migrations")
-    config.attributes["connection"] = conn
-    return config
-
-
-def upgrade(url: str | URL = DEFAULT_URL, revision: str = "head") -> tuple[str | None, str | None]:
-    """Upgrade the database at ``url`` to this reviewflow's schema; return (before, after).
-
-    A fresh database gets every table. Runs the Alembic revisions shipped in
-    :mod:`reviewflow.migrations`; no ``alembic.ini`` is needed. This is what
-    ``reviewflow db upgrade URL`` runs.
-    """
-    from alembic import command
-
-    engine = _make_engine(url).execution_options(rf_write=True)
-    try:
-        with engine.begin() as conn:
-            before = _current_revision(conn)
-            if before is None and _has_reviewflow_tables(conn):
-                raise SchemaVersionError(
-                    f"{_shown(engine.url)} has reviewflow tables but no schema revision "
-                    f"({s.VERSION_TABLE}); it was not made by reviewflow's migrations. "
-                    "Back it up and start from a fresh database"
-                )
-            command.upgrade(_alembic_config(conn), revision)
-            after = _current_revision(conn)
-        return before, after
-    except sa_exc.DBAPIError as exc:
-        raise StoreError(f"cannot upgrade {_shown(engine.url)}: {exc.orig}") from None
-    finally:
-        engine.dispose()
-
-
-_VERSION = sa.Table(
-    s.VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True),
-)
-
-
-def create_schema(conn: Connection) -> None:
-    """Create every table on a fresh database and stamp the head revision."""
-    s.metadata.create_all(conn)
-    _VERSION.create(conn, checkfirst=True)
-    conn.execute(_VERSION.insert(), {"version_num": s.HEAD_REVISION})
 
 
 # ---------------------------------------------------------------------- the store
@@ -330,13 +122,13 @@ class SqlStore:
     durable = True
 
     def __init__(self, url: str | URL = DEFAULT_URL, *, create: bool = True) -> None:
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
         #: The same pool; its transactions take the write lock at BEGIN on SQLite.
         self._write = self._engine.execution_options(rf_write=True)
         #: Single-statement reads: on a server, in autocommit (no BEGIN/ROLLBACK round trips).
-        self._read = self._engine if self._engine.dialect.name == "sqlite" else _make_engine(
+        self._read = self._engine if self._engine.dialect.name == "sqlite" else make_engine(
             url, autocommit=True)
-        self.url = _shown(self._engine.url)
+        self.url = shown(self._engine.url)
         #: PostgreSQL batches go through unnest() of arrays: one statement per table.
         self._pg = self._engine.dialect.name == "postgresql"
         #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
@@ -358,8 +150,8 @@ class SqlStore:
         for attempt in range(3):
             try:
                 with self._engine.connect() as conn:
-                    revision = _current_revision(conn)
-                    tables = _has_reviewflow_tables(conn) if revision is None else True
+                    revision = current_revision(conn)
+                    tables = has_reviewflow_tables(conn) if revision is None else True
             except sa_exc.DBAPIError as exc:
                 raise StoreError(f"cannot open {self.url}: {exc.orig}") from None
             if revision == s.HEAD_REVISION:
@@ -377,7 +169,7 @@ class SqlStore:
                 )
             try:
                 with self._write.begin() as conn:
-                    if _current_revision(conn) is None:
+                    if current_revision(conn) is None:
                         create_schema(conn)
                 return
             except sa_exc.DBAPIError:
@@ -481,7 +273,7 @@ class SqlStore:
 
     def setup_campaign(self, campaign_id: str, policy_json: str) -> None:
         """Create the campaign if it is new; keep its policy (JSON)."""
-        _check_id(campaign_id, "campaign id")
+        check_id(campaign_id, "campaign id")
         if campaign_id in self._known_campaigns:
             return
         with self._translated():
@@ -536,7 +328,7 @@ class SqlStore:
             "version": case.version,
             "last_hash": case.last_hash,
             "previous_case_id": case.previous_case_id,
-            "state": _dumps(doc, f"case {case.case_id!r}"),
+            "state": dumps(doc, f"case {case.case_id!r}"),
         }
 
     @staticmethod
@@ -552,7 +344,7 @@ class SqlStore:
             "from_stage": r.from_stage,
             "to_stage": r.to_stage,
             "reason": r.reason,
-            "data": _dumps(dict(r.data), f"event {r.event_id!r} data"),
+            "data": dumps(dict(r.data), f"event {r.event_id!r} data"),
             "prev_hash": r.prev_hash,
             "hash": r.hash,
         }
@@ -576,11 +368,11 @@ class SqlStore:
         return EventRecord(
             campaign_id=row.campaign_id, case_id=row.case_id, seq=row.seq, event=row.event,
             actor_id=row.actor_id, role=row.role, at=row.at, from_stage=row.from_stage,
-            to_stage=row.to_stage, reason=row.reason, data=_event_data(row.data),
+            to_stage=row.to_stage, reason=row.reason, data=event_data(row.data),
             prev_hash=row.prev_hash, hash=row.hash,
         )
 
-    def _rows(self, c: Commit) -> _CommitRows:
+    def _rows(self, c: Commit) -> CommitRows:
         case_row = self._case_row(c.case)
         update = {
             "k_campaign": c.case.campaign_id, "k_case": c.case.case_id,
@@ -599,7 +391,7 @@ class SqlStore:
                 "fingerprint": c.fingerprint or "", "case_id": c.case.case_id,
                 "version": c.case.version,
             }
-        return _CommitRows(update, case_row, events, outbox, idem)
+        return CommitRows(update, case_row, events, outbox, idem)
 
     def _write_extras(self, conn: Connection, c: Commit) -> None:
         for extra in c.extras:
@@ -625,7 +417,7 @@ class SqlStore:
                             self._delete_marks(conn, marks)
                             return work(conn)
                     except sa_exc.DBAPIError as exc:
-                        if _retryable(exc) and attempt < _DEADLOCK_RETRIES:
+                        if retryable(exc) and attempt < _DEADLOCK_RETRIES:
                             raise _Retry from None
                         raise
             except _Retry:
@@ -642,8 +434,8 @@ class SqlStore:
             return
         seen: set[tuple[str, str]] = set()
         for c in commits:
-            _check_id(c.case.campaign_id, "campaign id")
-            _check_id(c.case.case_id, "case id")
+            check_id(c.case.campaign_id, "campaign id")
+            check_id(c.case.case_id, "case id")
             key = (c.case.campaign_id, c.case.case_id)
             if key in seen:
                 raise self._duplicate(*key)
@@ -691,7 +483,7 @@ class SqlStore:
                 return self._duplicate(c.case.campaign_id, c.case.case_id)
         return StoreError("a case could not be inserted: the database refused it (a duplicate?)")
 
-    def _insert_rest(self, conn: Connection, rows: Sequence[_CommitRows]) -> None:
+    def _insert_rest(self, conn: Connection, rows: Sequence[CommitRows]) -> None:
         events = [e for r in rows for e in r.events]
         if events:
             conn.execute(self._insert_events, events)
@@ -712,7 +504,7 @@ class SqlStore:
         if not commits:
             return []
         results: list[Exception | None] = [None] * len(commits)
-        todo: list[tuple[int, Commit, _CommitRows]] = []
+        todo: list[tuple[int, Commit, CommitRows]] = []
         for i, c in enumerate(commits):
             try:
                 todo.append((i, c, self._rows(c)))
@@ -762,7 +554,7 @@ class SqlStore:
             results[i] = error
         return results
 
-    def _apply_bulk(self, conn: Connection, todo: Sequence[tuple[int, Commit, _CommitRows]]) -> bool:
+    def _apply_bulk(self, conn: Connection, todo: Sequence[tuple[int, Commit, CommitRows]]) -> bool:
         """Write a whole batch with one statement per table; False (nothing written) on a failure."""
         if not self._engine.dialect.supports_sane_multi_rowcount:
             return False
@@ -770,14 +562,14 @@ class SqlStore:
         try:
             all_rows = [rows for _, _, rows in todo]
             if self._pg:
-                updated = _pg_update(conn, all_rows)
+                updated = pg_update(conn, all_rows)
             else:
                 updated = conn.execute(self._update_case, [r.update for r in all_rows]).rowcount
             if updated != len(todo):
                 sp.rollback()
                 return False
             if self._pg:
-                _pg_insert_rest(conn, all_rows)
+                pg_insert_rest(conn, all_rows)
                 idem = [r.idem for r in all_rows if r.idem is not None]
                 if idem:
                     conn.execute(self._insert_idem, idem)
@@ -793,10 +585,10 @@ class SqlStore:
         sp.commit()
         return True
 
-    def _apply_one(self, conn: Connection, c: Commit, rows: _CommitRows) -> None:
+    def _apply_one(self, conn: Connection, c: Commit, rows: CommitRows) -> None:
         u = rows.update
         if self._pg:  # the driver's SQL: fewer round trips, prepared by psycopg after 5 uses
-            result = conn.exec_driver_sql(_PG_UPDATE_ONE, (
+            result = conn.exec_driver_sql(PG_UPDATE_ONE, (
                 u["n_stage"], u["n_version"], u["n_last_hash"], u["n_previous"], u["n_state"],
                 u["k_campaign"], u["k_case"], u["k_expected"],
             ))
@@ -805,7 +597,7 @@ class SqlStore:
         if result.rowcount != 1:
             raise self._stale(conn, c)
         if self._pg:
-            _pg_insert_rest(conn, [rows])
+            pg_insert_rest(conn, [rows])
         else:
             if rows.events:
                 conn.execute(self._insert_events, rows.events)
@@ -946,7 +738,7 @@ class SqlStore:
             return
         rows = [{
             "campaign_id": r.campaign_id, "case_id": r.case_id, "event": r.event,
-            "actor_id": r.actor_id, "roles": _dumps(list(r.roles), "refusal roles"),
+            "actor_id": r.actor_id, "roles": dumps(list(r.roles), "refusal roles"),
             "at": r.at, "stage": r.stage, "reason": r.reason, "message": r.message,
         } for r in refusals]
 
@@ -1054,74 +846,6 @@ class SqlStore:
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r})"
-
-
-# ---------------------------------------------------------------------- PostgreSQL batches
-
-_PG_UPDATE = (
-    "UPDATE rf_cases AS c SET stage = v.stage, version = v.version, last_hash = v.last_hash, "
-    "previous_case_id = v.previous, state = v.state "
-    "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::int[], %s::text[], "
-    "%s::text[], %s::text[]) "
-    "AS v(campaign_id, case_id, expected, stage, version, last_hash, previous, state) "
-    "WHERE c.campaign_id = v.campaign_id AND c.case_id = v.case_id AND c.version = v.expected"
-)
-_PG_EVENTS = (
-    "INSERT INTO rf_events (campaign_id, case_id, seq, event, actor_id, role, at, from_stage, "
-    "to_stage, reason, data, prev_hash, hash) SELECT * FROM unnest(%s::text[], %s::text[], "
-    "%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::text[])"
-)
-_PG_EVENTS_AND_OUTBOX = (
-    "WITH e AS (" + _PG_EVENTS + " RETURNING campaign_id, case_id, seq) "  # noqa: S608 (constants)
-    "INSERT INTO rf_outbox (campaign_id, case_id, seq) SELECT campaign_id, case_id, seq FROM e"
-)
-_PG_OUTBOX = (
-    "INSERT INTO rf_outbox (campaign_id, case_id, seq) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[])"
-)
-_PG_UPDATE_ONE = (
-    "UPDATE rf_cases SET stage = %s, version = %s, last_hash = %s, previous_case_id = %s, "
-    "state = %s WHERE campaign_id = %s AND case_id = %s AND version = %s"
-)
-_UPDATE_KEYS = ("k_campaign", "k_case", "k_expected", "n_stage", "n_version", "n_last_hash",
-                "n_previous", "n_state")
-_EVENT_KEYS = ("campaign_id", "case_id", "seq", "event", "actor_id", "role", "at", "from_stage",
-               "to_stage", "reason", "data", "prev_hash", "hash")
-
-
-def _pg_update(conn: Connection, rows: Sequence[_CommitRows]) -> int:
-    """Update many case rows with one statement per wave; return how many matched."""
-    # unnest() joins each case row once per statement: a case moved twice goes in two waves.
-    waves: list[list[dict[str, Any]]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for r in rows:
-        key = (r.update["k_campaign"], r.update["k_case"])
-        n = seen.get(key, 0)
-        seen[key] = n + 1
-        if n == len(waves):
-            waves.append([])
-        waves[n].append(r.update)
-    updated = 0
-    for wave in waves:
-        params = tuple([u[k] for u in wave] for k in _UPDATE_KEYS)
-        updated += conn.exec_driver_sql(_PG_UPDATE, params).rowcount
-    return updated
-
-
-def _pg_insert_rest(conn: Connection, rows: Sequence[_CommitRows]) -> None:
-    """Insert the events and their outbox rows (one round trip when every event has one)."""
-    events = [e for r in rows for e in r.events]
-    outbox = [o for r in rows for o in r.outbox]
-    if events:
-        sql = _PG_EVENTS_AND_OUTBOX if len(outbox) == len(events) else _PG_EVENTS
-        conn.exec_driver_sql(sql, tuple([e[k] for e in events] for k in _EVENT_KEYS))
-        if len(outbox) == len(events):
-            return
-    if outbox:
-        conn.exec_driver_sql(_PG_OUTBOX, tuple(
-            [o[k] for o in outbox] for k in ("campaign_id", "case_id", "seq")
-        ))
 
 
 class _Retry(Exception):

@@ -1,0 +1,215 @@
+"""Engines and schema for the SQL store: URLs, SQLite settings, revisions and upgrades."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from reviewflow.exceptions import InputError, SchemaVersionError, StoreError
+from reviewflow.store import _schema as s
+
+__all__ = [
+    "DEFAULT_URL",
+    "create_schema",
+    "current_revision",
+    "has_reviewflow_tables",
+    "make_engine",
+    "retryable",
+    "schema_revision",
+    "shown",
+    "upgrade",
+]
+
+#: The embedded default: one SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///reviewflow.db"
+
+
+
+def _normalize_url(url: str | URL) -> URL:
+    try:
+        u = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise InputError(
+            f"cannot read database URL {url!r}: {exc}; write it like "
+            "sqlite:///reviewflow.db or postgresql+psycopg://user@host/db"
+        ) from None
+    # The drivers reviewflow installs; SQLAlchemy's defaults (psycopg2, mysqlclient) may be absent.
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername in ("mysql", "mariadb"):
+        u = u.set(drivername=f"{u.drivername}+pymysql")
+    return u
+
+
+def shown(u: URL) -> str:
+    """Return the URL as text with its password hidden."""
+    return u.render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
+    """Return an engine for ``url`` with reviewflow's settings (SQLite pragmas, drivers, timeouts)."""
+    u = _normalize_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(u)
+    kwargs: dict[str, Any] = {"pool_pre_ping": False}
+    if backend == "postgresql":
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
+        kwargs["connect_args"] = connect_args
+    elif backend in ("mysql", "mariadb"):
+        if "charset" not in u.query:
+            u = u.update_query_dict({"charset": "utf8mb4"})
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
+        kwargs["connect_args"] = connect_args
+        # Fewer gap locks than REPEATABLE READ; the version check does not need more.
+        kwargs["isolation_level"] = "READ COMMITTED"
+    else:
+        raise InputError(
+            f"unsupported database {backend!r} in {shown(u)}; use sqlite:///FILE, "
+            "postgresql+psycopg://... or mysql+pymysql://..."
+        )
+    if autocommit:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
+    try:
+        return sa.create_engine(u, **kwargs)
+    except ImportError as exc:
+        raise StoreError(
+            f"the driver for {shown(u)} is not installed ({exc}); install "
+            "reviewflow[postgresql] or reviewflow[mysql]"
+        ) from None
+
+
+def _sqlite_engine(u: URL) -> Engine:
+    database = u.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise InputError(
+            "an in-memory SQLite database does not survive the process; use store=None "
+            "(the in-memory store) or a file, e.g. sqlite:///reviewflow.db"
+        )
+    synchronous = str(u.query.get("synchronous", "full")).upper()
+    if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise InputError(f"synchronous={synchronous.lower()} in {shown(u)}: use full or normal")
+    try:
+        timeout = float(str(u.query.get("timeout", "30")))
+    except ValueError:
+        raise InputError(f"timeout in {shown(u)} must be a number of seconds") from None
+    u = u.difference_update_query(["synchronous", "timeout"])
+    engine = sa.create_engine(u, connect_args={"timeout": timeout})
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin (for savepoints).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("rf_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def error_code(exc: sa_exc.DBAPIError) -> str:
+    """Return the driver's error code (SQLSTATE or MySQL number) as text."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None)
+    if code:
+        return str(code)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return str(args[0])
+    return ""
+
+
+def retryable(exc: sa_exc.DBAPIError) -> bool:
+    """Return True when the database aborted the transaction to break a deadlock."""
+    # PostgreSQL deadlock / serialization failure; MySQL deadlock / lock wait timeout.
+    return error_code(exc) in ("40P01", "40001", "1213", "1205")
+
+
+
+
+def schema_revision(url: str | URL) -> str | None:
+    """Return the schema revision of the database at ``url`` (None for a fresh database)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"cannot read {shown(engine.url)}: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+def current_revision(conn: Connection) -> str | None:
+    """Return the schema revision stamped in the database (None if none)."""
+    if not sa.inspect(conn).has_table(s.VERSION_TABLE):
+        return None
+    row = conn.execute(sa.select(_VERSION.c.version_num)).first()
+    return None if row is None else str(row[0])
+
+
+def has_reviewflow_tables(conn: Connection) -> bool:
+    """Return True when any of reviewflow's tables exists."""
+    names = set(sa.inspect(conn).get_table_names())
+    return bool(names & {t.name for t in s.metadata.sorted_tables})
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "reviewflow:migrations")
+    config.attributes["connection"] = conn
+    return config
+
+
+def upgrade(url: str | URL = DEFAULT_URL, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade the database at ``url`` to this reviewflow's schema; return (before, after).
+
+    A fresh database gets every table. Runs the Alembic revisions shipped in
+    :mod:`reviewflow.migrations`; no ``alembic.ini`` is needed. This is what
+    ``reviewflow db upgrade URL`` runs.
+    """
+    from alembic import command
+
+    engine = make_engine(url).execution_options(rf_write=True)
+    try:
+        with engine.begin() as conn:
+            before = current_revision(conn)
+            if before is None and has_reviewflow_tables(conn):
+                raise SchemaVersionError(
+                    f"{shown(engine.url)} has reviewflow tables but no schema revision "
+                    f"({s.VERSION_TABLE}); it was not made by reviewflow's migrations. "
+                    "Back it up and start from a fresh database"
+                )
+            command.upgrade(_alembic_config(conn), revision)
+            after = current_revision(conn)
+        return before, after
+    except sa_exc.DBAPIError as exc:
+        raise StoreError(f"cannot upgrade {shown(engine.url)}: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
+_VERSION = sa.Table(
+    s.VERSION_TABLE, sa.MetaData(), sa.Column("version_num", sa.String(32), primary_key=True),
+)
+
+
+def create_schema(conn: Connection) -> None:
+    """Create every table on a fresh database and stamp the head revision."""
+    s.metadata.create_all(conn)
+    _VERSION.create(conn, checkfirst=True)
+    conn.execute(_VERSION.insert(), {"version_num": s.HEAD_REVISION})
+
+
