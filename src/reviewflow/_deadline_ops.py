@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 import pendulum
 
-from reviewflow.calendar import calendar_from_policy
+from reviewflow.calendar import calendar_from_policy, in_zone
 from reviewflow.clock import ensure_aware
 from reviewflow.deadlines import (
     At,
@@ -114,7 +114,7 @@ def to_us(value: _dt.datetime) -> int:
 
 def from_us(value: int, tz: str = "UTC") -> pendulum.DateTime:
     """Return index microseconds as an aware datetime in ``tz``."""
-    return pendulum.instance(_EPOCH + _dt.timedelta(microseconds=value)).in_timezone(tz)
+    return in_zone(_EPOCH + _dt.timedelta(microseconds=value), tz)
 
 
 # -- the rows a commit carries ----------------------------------------------------------------
@@ -249,7 +249,8 @@ class DueExplanation:
 class _State:
     """What a campaign's deadline work keeps between calls: calendar, caches, index."""
 
-    __slots__ = ("calendar", "fixed", "indexed", "ladder_times", "lock", "policy", "tz")
+    __slots__ = ("_rung_json", "calendar", "fixed", "indexed", "ladder_times", "lock", "policy",
+                 "tz")
 
     def __init__(self, campaign: Campaign) -> None:
         policy = campaign.policy
@@ -264,11 +265,12 @@ class _State:
         for stage in Stage:
             rule = policy.stage(stage)
             if isinstance(rule.due, At):
-                self.fixed[stage] = rule.due.at.in_timezone(self.tz)
+                self.fixed[stage] = in_zone(rule.due.at, self.tz)
         #: (stage, due_us) -> [(rung, fire time, key)], in firing order.
         self.ladder_times: dict[tuple[Stage, int], list[tuple[Rung, pendulum.DateTime, str]]] = {}
         self.indexed = False
         self.lock = threading.Lock()
+        self._rung_json: dict[Rung, dict[str, Any]] = {}
 
     def ctx(self, case: Case | None, stage: Stage) -> DueContext:
         return DueContext(case=case, tz=self.tz, calendar=self.calendar,
@@ -276,12 +278,21 @@ class _State:
 
     def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
         extensions = case.data.get("extensions")
+        rule = self.policy.stage(stage)
         if not extensions or stage.value not in extensions:
             fixed = self.fixed.get(stage)
             if fixed is not None:
                 return fixed
-        rule = self.policy.stage(stage)
+            if rule.due is None:
+                return None
+            return rule.due.resolve(self.ctx(case, stage))
         return effective_due(rule, self.ctx(case, stage))
+
+    def rung_json(self, rung: Rung) -> dict[str, Any]:
+        data = self._rung_json.get(rung)
+        if data is None:
+            data = self._rung_json[rung] = rung.to_json()
+        return data
 
     def schedule(
         self, stage: Stage, ladder: Sequence[Rung], due: pendulum.DateTime
@@ -532,11 +543,16 @@ def _pending(
     return [t for t in times if t[2] not in fired]
 
 
+_UNSET: Any = object()
+
+
 def _schedule_row(
     campaign: Campaign, st: _State, case: Case, *, force: bool = False,
+    due: pendulum.DateTime | None = _UNSET,
 ) -> RungSchedule | None:
     stage = case.stage
-    due = st.due(case, stage)
+    if due is _UNSET:
+        due = st.due(case, stage)
     if due is None:
         return RungSchedule(campaign_id=campaign.id, case_id=case.case_id, stage=stage.value,
                             due_us=None, next_fire_us=None) if force else None
@@ -625,7 +641,7 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
         seq += 1
         marks[key] = iso
         data: dict[str, Any] = {
-            "stage": stage.value, "rung": rung.to_json(), "due": due_iso,
+            "stage": stage.value, "rung": st.rung_json(rung), "due": due_iso,
             "fire_at": fire_at.isoformat(),
         }
         record = EventRecord.make(
@@ -655,7 +671,9 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
     after.version = seq
     after.last_hash = prev
     if st.indexed:
-        row = _schedule_row(campaign, st, after, force=True)
+        same = after.stage is stage
+        row = (_schedule_row(campaign, st, after, force=True, due=due) if same
+               else _schedule_row(campaign, st, after, force=True))
         if row is not None:
             extras.append(row)
     commit = _commit(after, case.version, tuple(records), tuple(extras), campaign)
@@ -762,12 +780,19 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
     if not steps:
         return
     has_hooks = bool(getattr(campaign, "_has_hooks", False))
+    call = getattr(campaign, "_call_hook", None)
     dispatched: list[str] = []
     for step in steps:
-        case = step.after.copy().bind(campaign.store)
-        if has_hooks:
+        case = step.after.bind(campaign.store)
+        if has_hooks and call is not None:
+            fired = iter(step.fired)
             for record in step.records:
-                deliver_record(campaign, case, record)
+                if record.event == RUNG_EVENT:
+                    f = next(fired)
+                    call("reviewflow_deadline_rung", campaign=campaign, case=case,
+                         stage=f.stage, rung=f.rung, due=f.due)
+                else:
+                    deliver_record(campaign, case, record)
         dispatched.extend(r.event_id for r in step.records)
     if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
         campaign.store.mark_dispatched(campaign.id, dispatched)
@@ -780,7 +805,7 @@ def rung_of_record(campaign: Campaign, record: EventRecord) -> tuple[Stage, Rung
     data = record.data
     stage = Stage(data["stage"])
     rung = ladder_from_json([data["rung"]], "rung")[0]
-    due = pendulum.instance(_dt.datetime.fromisoformat(data["due"])).in_timezone(campaign.policy.tz)
+    due = in_zone(_dt.datetime.fromisoformat(data["due"]), campaign.policy.tz)
     return stage, rung, due
 
 

@@ -82,6 +82,7 @@ class WorkingCalendar:
     __slots__ = (
         "_extra_off",
         "_extra_worked",
+        "_flags",
         "_lock",
         "_source",
         "_years",
@@ -119,6 +120,8 @@ class WorkingCalendar:
                 f"{first} is listed both as a day off and as a make-up working day; keep one"
             )
         self._years: dict[int, _Year] = {}
+        #: Working or not, by date ordinal: filled as years are resolved.
+        self._flags: dict[int, bool] = {}
         self._lock = threading.Lock()
         self._source = country
 
@@ -164,11 +167,16 @@ class WorkingCalendar:
 
     def is_working_day(self, day: _dt.date) -> bool:
         """Return True when ``day`` is a working day (an aware datetime counts by its date)."""
-        d = _day_of(day)
-        year = self._year(d.year)
-        if d in year.worked:
-            return True
-        return d.weekday() not in _WEEKEND and d not in year.off
+        return self._working_ordinal(_day_of(day).toordinal())
+
+    def _working_ordinal(self, ordinal: int) -> bool:
+        flag = self._flags.get(ordinal)
+        if flag is None:
+            d = _dt.date.fromordinal(ordinal)
+            year = self._year(d.year)
+            flag = d in year.worked or (d.weekday() not in _WEEKEND and d not in year.off)
+            self._flags[ordinal] = flag
+        return flag
 
     def is_make_up_day(self, day: _dt.date) -> bool:
         """Return True when ``day`` is a weekend day that is worked (调休 make-up working day)."""
@@ -199,8 +207,11 @@ class WorkingCalendar:
         begin = _aware_keep_zone(start, "start")
         if not isinstance(n, int) or isinstance(n, bool):
             raise DeadlineError(f"a number of working days must be an integer, not {n!r}")
-        target = self._shift(begin.date(), n)
-        return begin.add(days=(target - begin.date()).days)
+        if n == 0:
+            return begin
+        target = _dt.date.fromordinal(self._shift_ordinal(_std_date(begin).toordinal(), n))
+        return wall_time(begin.tzinfo, target.year, target.month, target.day, begin.hour,
+                         begin.minute, begin.second, begin.microsecond)
 
     def working_days_between(self, first: _dt.date, last: _dt.date) -> int:
         """Return how many working days lie in ``first .. last`` (both included)."""
@@ -218,23 +229,28 @@ class WorkingCalendar:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _shift(self, day: _dt.date, n: int) -> _dt.date:
-        step = _dt.timedelta(days=1 if n >= 0 else -1)
+    def _shift_ordinal(self, ordinal: int, n: int) -> int:
+        step = 1 if n >= 0 else -1
         remaining = abs(n)
         gap = 0
+        flags = self._flags
         while remaining:
-            day += step
-            if self.is_working_day(day):
+            ordinal += step
+            flag = flags.get(ordinal)
+            if flag is None:
+                flag = self._working_ordinal(ordinal)
+            if flag:
                 remaining -= 1
                 gap = 0
             else:
                 gap += 1
                 if gap > _MAX_GAP_DAYS:
+                    day = _dt.date.fromordinal(ordinal).isoformat()
                     raise DeadlineError(
-                        f"no working day within {_MAX_GAP_DAYS} days of {day.isoformat()}; "
+                        f"no working day within {_MAX_GAP_DAYS} days of {day}; "
                         "check the calendar's days off"
                     )
-        return day
+        return ordinal
 
     def _year(self, year: int) -> _Year:
         cached = self._years.get(year)
@@ -331,7 +347,106 @@ def _holiday_label(en: str, zh: str) -> str:
     return f"{name} ({zh_name})" if zh_name else name
 
 
+# -- fast time helpers (pendulum's own arithmetic costs microseconds per call) ------------------
+
+_ZONES: dict[str, Any] = {}
+
+
+def zone(name: str) -> Any:
+    """Return the pendulum time zone named ``name`` (cached)."""
+    tz = _ZONES.get(name)
+    if tz is None:
+        tz = _ZONES[name] = pendulum.timezone(name)
+    return tz
+
+
+_STABLE_DAYS: dict[tuple[Any, int], bool] = {}
+_UTC = pendulum.timezone("UTC")
+
+
+def _stable_day(tz: Any, year: int, month: int, day: int) -> bool:
+    """Return True when ``tz`` keeps one UTC offset all that day (no DST change)."""
+    key = (tz, _dt.date(year, month, day).toordinal())
+    stable = _STABLE_DAYS.get(key)
+    if stable is None:
+        first = _dt.datetime(year, month, day, tzinfo=tz)
+        last = _dt.datetime(year, month, day, 23, 59, 59, 999999, tzinfo=tz)
+        offsets = {tz.utcoffset(first), tz.utcoffset(first.replace(fold=1)),
+                   tz.utcoffset(last), tz.utcoffset(last.replace(fold=1))}
+        stable = len(offsets) == 1
+        if len(_STABLE_DAYS) > 200_000:
+            _STABLE_DAYS.clear()
+        _STABLE_DAYS[key] = stable
+    return stable
+
+
+def wall_time(
+    tz: Any, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+    microsecond: int = 0,
+) -> pendulum.DateTime:
+    """Return the aware time with this wall-clock reading in ``tz`` (as pendulum.datetime does,
+    a time in a DST gap moves forward)."""
+    if (isinstance(tz, pendulum.Timezone) and not isinstance(tz, pendulum.FixedTimezone)
+            and not _stable_day(tz, year, month, day)):
+        local = tz.convert(_dt.datetime(year, month, day, hour, minute, second, microsecond, fold=1))
+        return pendulum.DateTime(
+            local.year, local.month, local.day, local.hour, local.minute, local.second,
+            local.microsecond, tzinfo=tz, fold=local.fold,
+        )
+    return pendulum.DateTime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
+
+
+def in_zone(value: _dt.datetime, tz: Any) -> pendulum.DateTime:
+    """Return the aware ``value`` as the same instant in ``tz`` (a tzinfo or an IANA name)."""
+    if isinstance(tz, str):
+        tz = zone(tz)
+    if isinstance(value, pendulum.DateTime) and value.tzinfo is tz:
+        return value
+    off = value.utcoffset()
+    if off is None:
+        return ensure_aware(value, what="time")  # raises the clear DeadlineError
+    utc = _dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
+                       value.second, value.microsecond) - off
+    local = tz.fromutc(utc.replace(tzinfo=tz))
+    return pendulum.DateTime(
+        local.year, local.month, local.day, local.hour, local.minute, local.second,
+        local.microsecond, tzinfo=tz, fold=getattr(local, "fold", 0),
+    )
+
+
+def _std_date(value: _dt.date) -> _dt.date:
+    return _dt.date(value.year, value.month, value.day)
+
+
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def shift_date(calendar: Any, day: _dt.date, n: int) -> _dt.date:
+    """Return the ``n``-th working day of ``calendar`` after ``day`` (before it if negative)."""
+    if isinstance(calendar, WorkingCalendar):
+        return _dt.date.fromordinal(calendar._shift_ordinal(day.toordinal(), n))
+    own = getattr(calendar, "add_working_days", None)
+    if own is not None:
+        start = pendulum.DateTime(day.year, day.month, day.day, 12, tzinfo=_UTC)
+        result = _aware_keep_zone(own(start, n), "the calendar's result")
+        return _dt.date(result.year, result.month, result.day)
+    if not hasattr(calendar, "is_working_day"):
+        raise DeadlineError(
+            f"{calendar!r} is not a working-day calendar: it needs is_working_day(date)"
+        )
+    step = _dt.timedelta(days=1 if n >= 0 else -1)
+    remaining = abs(n)
+    gap = 0
+    while remaining:
+        day += step
+        if calendar.is_working_day(day):
+            remaining -= 1
+            gap = 0
+        else:
+            gap += 1
+            if gap > _MAX_GAP_DAYS:
+                raise DeadlineError(f"no working day within {_MAX_GAP_DAYS} days of {day}")
+    return day
 
 
 def add_working_days(calendar: Any, start: _dt.datetime, n: int) -> pendulum.DateTime:
@@ -341,28 +456,17 @@ def add_working_days(calendar: Any, start: _dt.datetime, n: int) -> pendulum.Dat
     with its ``is_working_day``. The result keeps the time of day and zone of ``start``.
     """
     begin = _aware_keep_zone(start, "start")
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise DeadlineError(f"a number of working days must be an integer, not {n!r}")
+    if n == 0:
+        return begin
     own = getattr(calendar, "add_working_days", None)
-    if own is not None:
+    if own is not None and not isinstance(calendar, WorkingCalendar):
         result: pendulum.DateTime = _aware_keep_zone(own(begin, n), "the calendar's result")
         return result
-    if not hasattr(calendar, "is_working_day"):
-        raise DeadlineError(
-            f"{calendar!r} is not a working-day calendar: it needs is_working_day(date)"
-        )
-    step = 1 if n >= 0 else -1
-    day = begin.date()
-    remaining = abs(n)
-    gap = 0
-    while remaining:
-        day += _dt.timedelta(days=step)
-        if calendar.is_working_day(day):
-            remaining -= 1
-            gap = 0
-        else:
-            gap += 1
-            if gap > _MAX_GAP_DAYS:
-                raise DeadlineError(f"no working day within {_MAX_GAP_DAYS} days of {day}")
-    return begin.add(days=(day - begin.date()).days)
+    day = shift_date(calendar, _std_date(begin), n)
+    return wall_time(begin.tzinfo, day.year, day.month, day.day, begin.hour, begin.minute,
+                     begin.second, begin.microsecond)
 
 
 class SkippedDays:
@@ -454,7 +558,7 @@ def _day_of(value: _dt.date) -> _dt.date:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             ensure_aware(value, what="day")  # raises the clear DeadlineError
-        return value.date()
+        return _dt.date(value.year, value.month, value.day)
     if isinstance(value, _dt.date):
         return value
     raise DeadlineError(f"expected a date, got {type(value).__name__}: {value!r}")

@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import attrs
 import pendulum
 
-from reviewflow.calendar import SkippedDays, WorkingCalendar, add_working_days, weekday_abbr
+from reviewflow.calendar import (
+    SkippedDays,
+    WorkingCalendar,
+    in_zone,
+    shift_date,
+    wall_time,
+    weekday_abbr,
+    zone,
+)
 from reviewflow.clock import DEFAULT_TZ, ensure_aware
 from reviewflow.exceptions import DeadlineError, PolicyError
 from reviewflow.model import Stage
@@ -181,20 +189,24 @@ def _aware(value: _dt.datetime) -> pendulum.DateTime:
 
 
 def _parse_instant(text: Any, what: str, tz: str) -> pendulum.DateTime:
+    """Read an aware ISO time (or datetime) as the same instant in ``tz``."""
     if isinstance(text, _dt.datetime):
-        return ensure_aware(text, what=what, tz=tz)
-    try:
-        value = _dt.datetime.fromisoformat(str(text))
-    except ValueError:
-        raise DeadlineError(f"{what} {text!r} is not an ISO date-time") from None
-    return ensure_aware(value, what=what, tz=tz)
+        value = text
+    else:
+        try:
+            value = _dt.datetime.fromisoformat(str(text))
+        except ValueError:
+            raise DeadlineError(f"{what} {text!r} is not an ISO date-time") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        return ensure_aware(value, what=what, tz=tz)  # raises the clear DeadlineError
+    return in_zone(value, tz)
 
 
 def _set_time(value: pendulum.DateTime, time: DayTime) -> pendulum.DateTime:
     if time == "start":
-        return value.start_of("day")
+        return wall_time(value.tzinfo, value.year, value.month, value.day)
     if time == "end":
-        return value.end_of("day")
+        return wall_time(value.tzinfo, value.year, value.month, value.day, 23, 59, 59, 999999)
     return value
 
 
@@ -209,7 +221,7 @@ class At:
 
     def resolve(self, ctx: DueContext) -> pendulum.DateTime | None:
         """Return the fixed time in the campaign's zone."""
-        return self.at.in_timezone(ctx.tz)
+        return in_zone(self.at, ctx.tz)
 
     def explain(self, ctx: DueContext) -> list[str]:
         """Say it is a fixed time."""
@@ -233,7 +245,7 @@ class OnDay:
 
     def resolve(self, ctx: DueContext) -> pendulum.DateTime | None:
         """Return the day's start or end in the campaign's zone."""
-        base = pendulum.datetime(self.day.year, self.day.month, self.day.day, tz=ctx.tz)
+        base = wall_time(zone(ctx.tz), self.day.year, self.day.month, self.day.day)
         return _set_time(base, self.time if self.time != "keep" else "start")
 
     def explain(self, ctx: DueContext) -> list[str]:
@@ -275,7 +287,7 @@ class Entered:
         raw = entered.get(self.stage.value)
         if raw is None:
             return None
-        return _parse_instant(raw, f"entry time of {self.stage.value}", ctx.tz).in_timezone(ctx.tz)
+        return _parse_instant(raw, f"entry time of {self.stage.value}", ctx.tz)
 
     def describe(self, ctx: DueContext, value: pendulum.DateTime | None) -> list[str]:
         """Say when the case entered the stage."""
@@ -299,7 +311,7 @@ class StageDue:
         """Return the other stage's effective due time, or None."""
         if ctx.stage_due is not None:
             value = ctx.stage_due(self.stage)
-            return None if value is None else _aware(value).in_timezone(ctx.tz)
+            return None if value is None else in_zone(_aware(value), ctx.tz)
         sub = ctx.with_stage(self.stage)
         return effective_due(ctx.rules.get(self.stage), sub)
 
@@ -334,7 +346,7 @@ class MeetingDate:
         if raw is None:
             return None
         day = _meeting_day(raw)
-        return pendulum.datetime(day.year, day.month, day.day, tz=ctx.tz)
+        return wall_time(zone(ctx.tz), day.year, day.month, day.day)
 
     def describe(self, ctx: DueContext, value: pendulum.DateTime | None) -> list[str]:
         """Say when the meeting was held."""
@@ -388,14 +400,20 @@ class After:
         base = self.anchor.resolve(ctx)
         if base is None:
             return None
-        return self._from(base.in_timezone(ctx.tz), ctx)
+        return self._from(in_zone(base, ctx.tz), ctx)
 
     def _from(self, base: pendulum.DateTime, ctx: DueContext) -> pendulum.DateTime:
+        d = _dt.date(base.year, base.month, base.day)
         if self.unit == "working_days":
-            moved = add_working_days(ctx.working_calendar(), base, self.n)
+            d = shift_date(ctx.working_calendar(), d, self.n) if self.n else d
         else:
-            moved = base.add(days=self.n)
-        return _set_time(moved, self.time)
+            d += _dt.timedelta(days=self.n)
+        if self.time == "end":
+            return wall_time(base.tzinfo, d.year, d.month, d.day, 23, 59, 59, 999999)
+        if self.time == "start":
+            return wall_time(base.tzinfo, d.year, d.month, d.day)
+        return wall_time(base.tzinfo, d.year, d.month, d.day, base.hour, base.minute,
+                         base.second, base.microsecond)
 
     def explain(self, ctx: DueContext) -> list[str]:
         """Say the anchor, the days counted (and skipped) and the result."""
@@ -403,7 +421,7 @@ class After:
         steps = list(self.anchor.describe(ctx, base))
         if base is None:
             return [*steps, "no due time until then"]
-        base = base.in_timezone(ctx.tz)
+        base = in_zone(base, ctx.tz)
         value = self._from(base, ctx)
         noun = "working day" if self.unit == "working_days" else "calendar day"
         noun += "" if abs(self.n) == 1 else "s"
@@ -504,7 +522,7 @@ def extension_of(case: Case | None, stage: Stage | str | None, tz: str = DEFAULT
     raw = extensions.get(Stage(stage).value)
     if not raw:
         return None
-    until = _parse_instant(raw.get("until"), "extension time", tz).in_timezone(tz)
+    until = _parse_instant(raw.get("until"), "extension time", tz)
     by = raw.get("by") or raw.get("actor")
     return Extension(until=until, reason=str(raw.get("reason") or ""),
                      by=None if by is None else str(by))
@@ -685,17 +703,19 @@ class Rung:
 
     def fire_at(self, due: pendulum.DateTime, ctx: DueContext) -> pendulum.DateTime:
         """Return when this rung fires for a stage due at ``due``."""
-        base = due.in_timezone(ctx.tz)
+        base = in_zone(due, ctx.tz)
         if self.unit == "hours":
-            return base.add(hours=self.offset)
+            return in_zone(in_zone(base, "UTC") + _dt.timedelta(hours=self.offset), base.tzinfo)
+        d = _dt.date(base.year, base.month, base.day)
         if self.unit == "working_days":
-            moved = add_working_days(ctx.working_calendar(), base, self.offset)
+            d = shift_date(ctx.working_calendar(), d, self.offset) if self.offset else d
         else:
-            moved = base.add(days=self.offset)
+            d += _dt.timedelta(days=self.offset)
         if self.time is not None:
-            hh, mm = (int(x) for x in self.time.split(":"))
-            moved = moved.set(hour=hh, minute=mm, second=0, microsecond=0)
-        return moved
+            return wall_time(base.tzinfo, d.year, d.month, d.day, int(self.time[:2]),
+                             int(self.time[3:]))
+        return wall_time(base.tzinfo, d.year, d.month, d.day, base.hour, base.minute,
+                         base.second, base.microsecond)
 
     def describe(self) -> str:
         """Say the rung in words: ``remind secretary at T-3 working days``."""
@@ -742,8 +762,12 @@ def rung_key(rung: Rung, due: _dt.datetime) -> str:
     The due time is part of the key: when a case re-enters a stage or is extended, its new
     due time gets its own reminders.
     """
-    utc = pendulum.instance(due).in_timezone("UTC")
-    return f"{rung.id}@{utc.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    off = due.utcoffset()
+    if off is None:
+        raise DeadlineError(f"due time {due!r} has no time zone")
+    utc = _dt.datetime(due.year, due.month, due.day, due.hour, due.minute, due.second,
+                       due.microsecond) - off
+    return f"{rung.id}@{utc.isoformat(timespec='microseconds')}Z"
 
 
 def rung_schedule(
