@@ -90,7 +90,9 @@ def test_demo_runs_a_whole_campaign_on_sqlite_and_leaves_files(tmp_path: Path) -
 
 
 def test_init_policy_check_and_import_as_subprocesses(tmp_path: Path) -> None:
-    shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
+    example = run("policy", "example", cwd=tmp_path)
+    assert example.returncode == 0
+    (tmp_path / "policy.toml").write_text(example.stdout, encoding="utf-8")
     (tmp_path / "branches.csv").write_text(BRANCHES, encoding="utf-8")
     checked = run("policy", "check", "policy.toml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr

@@ -111,12 +111,27 @@ def _relative(path: Path, base: Path) -> str:
 
 @click.group()
 def policy() -> None:
-    """Policy files (政策文件): check one before using it.
+    """Policy files (政策文件): start from the seed's plan, check one before using it.
 
     \b
     Example:
+      reviewflow policy example > policy.toml
       reviewflow policy check policy.toml
     """
+
+
+@policy.command("example")
+def policy_example() -> int:
+    """Print the seed's plan as an annotated policy file, to start from.
+
+    \b
+    Example:
+      reviewflow policy example > policy.toml
+    """
+    from reviewflow.policy_file import DEFAULT_POLICY_FILE
+
+    click.echo(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"), nl=False)
+    return 0
 
 
 @policy.command("check")

@@ -398,8 +398,12 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
     close = _backend(campaign, ("close_vote",), "closing a vote", env)
     result = close(case_id, actor=env.actor(actor_id))
     out_console().print(env.msgs("vote_closed", case=case_id))
-    if result is not None:
-        out_console().print(escape(str(result)))
+    tally = getattr(result, "tally", None)
+    counts = getattr(tally, "counts", None)
+    if isinstance(counts, dict):
+        text = ", ".join(f"{k} {v}" for k, v in counts.items())
+        out_console().print(escape(f"{getattr(result, 'status', '')}: {text}; invalid "
+                                   f"{getattr(tally, 'invalid', 0)}, blank {getattr(tally, 'blank', 0)}"))
     return 0
 
 

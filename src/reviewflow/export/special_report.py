@@ -39,7 +39,7 @@ def special_report_skeleton(case: Case, row: ResultRow | None = None) -> str:
     entered = data.get("entered", {})
     for stage in Stage:
         if stage.value in entered:
-            out.append(f"- {stage.label}：{_line(entered[stage.value])}")
+            out.append(f"- {stage.label}：{_line(str(entered[stage.value])[:16].replace('T', ' '))}")
     meeting = data.get("meeting")
     if isinstance(meeting, dict) and meeting.get("date"):
         out.append(f"- 述职评议会召开日期：{_line(meeting['date'])}")
@@ -53,7 +53,10 @@ def special_report_skeleton(case: Case, row: ResultRow | None = None) -> str:
         if isinstance(comment, dict):
             out.append(f"- {label}：{_line(comment.get('text', ''))}")
     if row is not None and row.rounded is not None:
-        counts = "，".join(f"{k} {v}" for k, v in row.counts.items())
+        from reviewflow.export.results import OPTIONS
+
+        labels = {key: label for key, label, _p in OPTIONS}
+        counts = "，".join(f"{labels.get(k, k)} {v}" for k, v in row.counts.items())
         out.append(f"- 现场测评：有效票 {row.valid}（{counts}），得分 {row.rounded}，等次 {row.grade}"
                    + (f"，名次 {row.rank}" if row.rank else ""))
     else:
