@@ -131,9 +131,17 @@ def _open_store(db: str | os.PathLike[str] | None, out_dir: Path | None) -> tupl
 
 def fresh_dir(base: Path) -> Path:
     """Return ``base`` if it is new or empty, else ``base-2``, ``base-3``, ... (created)."""
+    def taken(path: Path) -> bool:
+        if not path.exists():
+            return False
+        if not path.is_dir():
+            return True
+        with os.scandir(path) as entries:  # closed even when we stop at the first entry
+            return any(True for _ in entries)
+
     candidate = base
     n = 1
-    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+    while taken(candidate):
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     candidate.mkdir(parents=True, exist_ok=True)
