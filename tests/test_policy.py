@@ -175,9 +175,6 @@ def test_a_naive_due_time_is_refused_when_built() -> None:
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="policy.py reads opens.tzinfo without checking that opens is a "
-                          "datetime: a date gives a raw AttributeError, not a PolicyError")
 def test_an_opening_date_without_a_time_is_a_policy_error() -> None:
     rule = StageRule(opens=dt.date(2016, 1, 11))  # type: ignore[arg-type]
     with pytest.raises(PolicyError):
@@ -243,18 +240,14 @@ def test_policy_error_message_names_source_line_and_field() -> None:
     assert str(PolicyError("bad")) == "bad"
 
 
-# --------------------------------------------------------------------------- known gaps
+# --------------------------------------------------------------------------- conversions
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Policy.to_json writes [calendar] as it is: dates are not JSON")
 def test_a_policy_with_calendar_dates_converts_to_json() -> None:
     policy = seed(calendar={"days_off": (dt.date(2016, 2, 8),)})
     assert "2016-02-08" in policy.to_json()
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="permissions given as one string are split into characters")
 def test_permissions_given_as_one_role_name_mean_that_role() -> None:
     perms = {**Policy.default(year=2016).permissions, "sign_off": "organizer"}
     policy = seed(permissions=perms)

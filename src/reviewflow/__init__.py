@@ -27,6 +27,7 @@ from reviewflow.exceptions import (
 from reviewflow.hooks import hookimpl
 from reviewflow.model import Actor, Case, EventRecord, Problem, Report, Stage
 from reviewflow.policy import ApprovalLevel, ContentRules, Policy, StageRule
+from reviewflow.policy_file import load_policy, policy_from_dict, policy_to_data, policy_to_toml
 from reviewflow.scoring import (
     CaseResult,
     Channel,
@@ -107,6 +108,10 @@ __all__ = [
     "composite_score",
     "grade_cases",
     "hookimpl",
+    "load_policy",
+    "policy_from_dict",
+    "policy_to_data",
+    "policy_to_toml",
     "rank_competition",
     "read_paper_counts",
     "satisfaction_score",

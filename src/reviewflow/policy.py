@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
@@ -83,6 +84,23 @@ def _frozen_roles(value: Iterable[str]) -> frozenset[str]:
     return frozenset({value}) if isinstance(value, str) else frozenset(value)
 
 
+def _permissions(value: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    return {event: _frozen_roles(roles) for event, roles in value.items()}
+
+
+def _stages(value: Mapping[Any, Any]) -> dict[Stage, Any]:
+    out: dict[Stage, Any] = {}
+    for key, rule in value.items():
+        try:
+            stage = Stage(key)
+        except ValueError:
+            known = ", ".join(s.value for s in Stage)
+            raise PolicyError(f"unknown stage {key!r}; stages are: {known}",
+                              field="stages") from None
+        out[stage] = rule
+    return out
+
+
 @attrs.frozen(kw_only=True)
 class StageRule:
     """When the step out of a stage is due, and when it may happen at the earliest.
@@ -113,7 +131,7 @@ class ApprovalLevel:
 class ContentRules:
     """What a report must contain (the seed's 四个讲清楚 and 写成绩不超过1/3).
 
-    ``required_sections`` must be non-empty; the ``achievement_sections`` together may
+    Each of the ``required_sections`` must have text; the ``achievement_sections`` together may
     take at most ``achievement_max_share`` of the report's characters; the problem
     sections at least ``problems_min_share``, if set; every problem needs its causes
     and a measure; each of last year's problems must be addressed in ``rectified``.
@@ -141,9 +159,9 @@ class Policy:
     year: int
     tz: str = DEFAULT_TZ
     roles: Mapping[str, str] = attrs.field(factory=lambda: dict(DEFAULT_ROLES))
-    stages: Mapping[Stage, StageRule] = attrs.field(factory=dict)
+    stages: Mapping[Stage, StageRule] = attrs.field(factory=dict, converter=_stages)
     permissions: Mapping[str, frozenset[str]] = attrs.field(
-        factory=lambda: dict(_DEFAULT_PERMISSIONS)
+        factory=lambda: dict(_DEFAULT_PERMISSIONS), converter=_permissions
     )
     approval_levels: tuple[ApprovalLevel, ...] = ()
     #: Guidance groups (指导组) by name: the actor ids of their members.
@@ -196,8 +214,11 @@ class Policy:
                    stages=stages, approval_levels=levels)
 
     def to_json(self) -> str:
-        """Return the policy as JSON (what a store keeps with the campaign)."""
-        return json.dumps(_policy_data(self), ensure_ascii=False, sort_keys=True)
+        """Return the policy as JSON in the policy-file shape (what a store keeps with the
+        campaign); :func:`reviewflow.policy_file.policy_from_dict` reads it back."""
+        from reviewflow.policy_file import policy_to_data
+
+        return json.dumps(policy_to_data(self), ensure_ascii=False, sort_keys=True)
 
 
 _EMPTY_RULE = StageRule()
@@ -219,10 +240,8 @@ def _check(p: Policy) -> None:
         raise PolicyError(
             f"unknown time zone {p.tz!r}; use an IANA name such as 'Asia/Shanghai'", field="tz"
         ) from None
-    for stage in p.stages:
-        if not isinstance(stage, Stage):
-            known = ", ".join(s.value for s in Stage)
-            raise PolicyError(f"unknown stage {stage!r}; stages are: {known}", field="stages")
+    for stage, rule in p.stages.items():
+        _check_stage_rule(stage, rule)
     for event, roles in p.permissions.items():
         if event not in EVENT_NAMES:
             raise PolicyError(
@@ -264,6 +283,28 @@ def _check(p: Policy) -> None:
     _check_stage_order(p)
 
 
+def _check_stage_rule(stage: Stage, rule: Any) -> None:
+    where = f"stages.{stage.value}"
+    if not isinstance(rule, StageRule):
+        raise PolicyError(f"expected a StageRule, got {type(rule).__name__}", field=where)
+    if rule.due is not None and not isinstance(rule.due, DueRule):
+        raise PolicyError(
+            f"due must be a due rule (e.g. deadlines.At(...)), got {rule.due!r}",
+            field=f"{where}.due",
+        )
+    if rule.opens is not None and (
+        not isinstance(rule.opens, _dt.datetime) or rule.opens.tzinfo is None
+    ):
+        raise PolicyError(
+            f"opens must be an aware date-time such as 2016-01-11T00:00:00+08:00, "
+            f"got {rule.opens!r}",
+            field=f"{where}.opens",
+        )
+    if not isinstance(rule.grace, _dt.timedelta) or rule.grace < _dt.timedelta(0):
+        raise PolicyError(f"grace must be a duration of zero or more, got {rule.grace!r}",
+                          field=f"{where}.grace")
+
+
 def _check_content(c: ContentRules) -> None:
     for field_name in ("required_sections", "achievement_sections"):
         for section in getattr(c, field_name):
@@ -291,8 +332,6 @@ def _check_stage_order(p: Policy) -> None:
         rule = p.stages.get(stage)
         if rule is None:
             continue
-        if rule.opens is not None and rule.opens.tzinfo is None:
-            raise PolicyError("opens must be an aware datetime", field=f"stages.{stage}.opens")
         if not isinstance(rule.due, At):
             continue
         if previous is not None and rule.due.at < previous[1]:
@@ -308,52 +347,3 @@ def _check_stage_order(p: Policy) -> None:
                 field=f"stages.{stage.value}.due",
             )
         previous = (stage, rule.due.at)
-
-
-def _policy_data(p: Policy) -> dict[str, Any]:
-    def rule(r: StageRule) -> dict[str, Any]:
-        out: dict[str, Any] = {"hard": r.hard}
-        if r.due is not None:
-            out["due"] = dict(r.due.to_json())
-        if r.opens is not None:
-            out["opens"] = r.opens.isoformat()
-        if r.grace:
-            out["grace_seconds"] = r.grace.total_seconds()
-        if r.ladder:
-            out["ladder"] = [getattr(x, "to_json", lambda x=x: repr(x))() for x in r.ladder]
-        return out
-
-    c = p.content
-    return {
-        "name": p.name,
-        "year": p.year,
-        "tz": p.tz,
-        "roles": dict(p.roles),
-        "stages": {s.value: rule(r) for s, r in p.stages.items()},
-        "permissions": {e: sorted(r) for e, r in p.permissions.items()},
-        "approval": {
-            "levels": [
-                {"name": lv.name, "label": lv.label, "roles": sorted(lv.roles)}
-                for lv in p.approval_levels
-            ],
-        },
-        "guidance_groups": {g: sorted(m) for g, m in p.guidance_groups.items()},
-        "assignments": dict(p.assignments),
-        "content": {
-            "required_sections": list(c.required_sections),
-            "achievement_sections": list(c.achievement_sections),
-            "achievement_max_share": _frac(c.achievement_max_share),
-            "problems_min_share": _frac(c.problems_min_share),
-            "min_chars": c.min_chars,
-            "max_chars": c.max_chars,
-            "require_cause_and_measure": c.require_cause_and_measure,
-            "require_carry_over": c.require_carry_over,
-        },
-        "scoring": p.scoring.to_json(),
-        "calendar": dict(p.calendar),
-        "plugins": list(p.plugins),
-    }
-
-
-def _frac(value: Fraction | None) -> str | None:
-    return None if value is None else str(value)

@@ -51,7 +51,7 @@ __all__ = [
 #: The seed's plan for 2016 as an annotated policy file (loads to ``Policy.default(year=2016)``).
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.toml")
 #: Policy files larger than this are refused before they are parsed.
-MAX_FILE_BYTES = 1024 * 1024
+MAX_FILE_BYTES = 256 * 1024
 #: Tables and arrays nested deeper than this are refused.
 MAX_DEPTH = 32
 
