@@ -69,6 +69,8 @@ class DemoResult:
     verify: Any
     files: dict[str, Path]
     rungs: int = 0
+    #: Reports sent back for revision (return_for_revision steps).
+    returns: int = 0
 
 
 def _org_name(i: int) -> str:
@@ -282,7 +284,9 @@ def run_demo(
           text="专题报告：对照问题清单逐条整改，整改清单已报局机关党委办公室。")
     sweep()
 
-    stages = Counter(case.stage.value for case in campaign.cases())
+    final = campaign.cases()
+    stages = Counter(case.stage.value for case in final)
+    returns = sum(int(case.data.get("returns", 0)) for case in final)
     refusals = Counter(r.reason for r in campaign.refusals())
     results = collect_results(campaign)
     report = campaign.verify()
@@ -294,7 +298,7 @@ def run_demo(
     return DemoResult(
         campaign=campaign, branches=branches, store=store_text,
         stages={s.value: stages.get(s.value, 0) for s in Stage}, refusals=dict(refusals),
-        results=results, verify=report, files=files, rungs=rungs,
+        results=results, verify=report, files=files, rungs=rungs, returns=returns,
     )
 
 

@@ -41,6 +41,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "count": ("count", "次数"),
     "meaning": ("meaning", "含义"),
     "results": ("results", "评议结果"),
+    "returned": ("reports sent back for revision: {n}", "退回修改的述职报告：{n} 份"),
     "rank": ("rank", "名次"),
     "case": ("case", "案例"),
     "organization": ("organisation", "党组织"),

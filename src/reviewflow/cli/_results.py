@@ -76,6 +76,8 @@ def demo(env: Env, branches: int, db: str | None, seed: int, out: str, rows: int
                       ((s.value, s.label, result.stages.get(s.value, 0)) for s in Stage), right=(2,)))
     out_c.print(table(msgs("refusals_by_reason"), [msgs("reason"), msgs("meaning"), msgs("count")],
                       ((k, msgs.reason(k), v) for k, v in sorted(result.refusals.items())), right=(2,)))
+    if result.returns:
+        out_c.print(msgs("returned", n=result.returns))
     out_c.print(results_table(result.results, msgs, limit=rows))
     report = result.verify
     if report.ok:
