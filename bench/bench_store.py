@@ -301,7 +301,8 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
     s_bare, s_rf = n_single / med(single_bare), n_single / med(single_rf)
     b_bare, b_rf = n_batch / med(batch_bare), n_batch / med(batch_rf)
     # The target is judged against the fastest bare batch measured on this database.
-    b_best = max(b_bare, n_batch / med(batch_best)) if batch_best else b_bare
+    b_copy = n_batch / med(batch_best) if batch_best else None
+    b_best = max(b_bare, b_copy) if b_copy is not None else b_bare
     return {
         "transitions_single": n_single,
         "transitions_batch": n_batch,
@@ -310,6 +311,7 @@ def _measure(kind: str, url: str, sizes: dict[str, int], repeats: int) -> dict[s
         "single_ratio": s_rf / s_bare,
         "batch_bare_per_s": b_bare,
         "batch_reviewflow_per_s": b_rf,
+        "batch_copy_unnest_per_s": b_copy,
         "batch_best_bare_per_s": b_best,
         "batch_ratio": b_rf / b_best,
         "batch_ratio_vs_executemany": b_rf / b_bare,
@@ -381,8 +383,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             [kind, f"batch: bare executemany, {BATCH}/commit", fig["transitions_batch"],
              f"{fig['batch_bare_per_s']:,.0f}", "1.00"],
             *([[kind, "batch: bare COPY + UPDATE FROM unnest", fig["transitions_batch"],
-                f"{fig['batch_best_bare_per_s']:,.0f}",
-                f"{fig['batch_best_bare_per_s'] / fig['batch_bare_per_s']:.2f}"]]
+                f"{fig['batch_copy_unnest_per_s']:,.0f}",
+                f"{fig['batch_copy_unnest_per_s'] / fig['batch_bare_per_s']:.2f}"]]
               if kind == "postgresql" else []),
             [kind, f"batch: SqlStore.commit({BATCH} steps)", fig["transitions_batch"],
              f"{fig['batch_reviewflow_per_s']:,.0f}",

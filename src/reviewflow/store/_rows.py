@@ -11,7 +11,16 @@ from sqlalchemy.engine import Connection
 from reviewflow.exceptions import InputError
 from reviewflow.store import _schema as s
 
-__all__ = ["CommitRows", "check_id", "dumps", "event_data", "pg_insert_rest", "pg_update"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "CommitRows",
+    "check_id",
+    "driver_sql",
+    "dumps",
+    "event_data",
+    "pg_insert_rest",
+    "pg_update",
+]
 
 
 
@@ -52,21 +61,45 @@ def check_id(value: str, what: str) -> None:
 
 
 class CommitRows(NamedTuple):
-    """The rows one commit writes, ready for the driver."""
+    """The rows one commit writes, as the driver takes them (see :func:`driver_sql`)."""
 
-    update: dict[str, Any]
+    #: (stage, version, last_hash, previous_case_id, state, campaign_id, case_id, expected)
+    update: tuple[Any, ...]
     case: dict[str, Any]
-    events: list[dict[str, Any]]
-    outbox: list[dict[str, Any]]
+    #: Each in the order of :data:`EVENT_COLUMNS`.
+    events: list[tuple[Any, ...]]
+    #: (campaign_id, case_id, seq) per event.
+    outbox: list[tuple[Any, ...]]
     idem: dict[str, Any] | None
+
+
+EVENT_COLUMNS = ("campaign_id", "case_id", "seq", "event", "actor_id", "role", "at",
+                 "from_stage", "to_stage", "reason", "data", "prev_hash", "hash")
+
+
+def driver_sql(mark: str) -> tuple[str, str, str]:
+    """Return the case UPDATE, event INSERT and outbox INSERT in the driver's placeholder."""
+    if mark not in ("?", "%s"):  # the only text interpolated into these statements
+        raise ValueError(f"unknown placeholder {mark!r}")
+    update = (
+        f"UPDATE rf_cases SET stage = {mark}, version = {mark}, last_hash = {mark}, "  # noqa: S608
+        f"previous_case_id = {mark}, state = {mark} "
+        f"WHERE campaign_id = {mark} AND case_id = {mark} AND version = {mark}"
+    )
+    events = (
+        f"INSERT INTO rf_events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608 (constants)
+        f"VALUES ({', '.join([mark] * len(EVENT_COLUMNS))})"
+    )
+    outbox = f"INSERT INTO rf_outbox (campaign_id, case_id, seq) VALUES ({mark}, {mark}, {mark})"  # noqa: S608
+    return update, events, outbox
 
 
 _PG_UPDATE = (
     "UPDATE rf_cases AS c SET stage = v.stage, version = v.version, last_hash = v.last_hash, "
     "previous_case_id = v.previous, state = v.state "
-    "FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::int[], %s::text[], "
-    "%s::text[], %s::text[]) "
-    "AS v(campaign_id, case_id, expected, stage, version, last_hash, previous, state) "
+    "FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::int[]) "
+    "AS v(stage, version, last_hash, previous, state, campaign_id, case_id, expected) "
     "WHERE c.campaign_id = v.campaign_id AND c.case_id = v.case_id AND c.version = v.expected"
 )
 _PG_EVENTS = (
@@ -83,23 +116,14 @@ _PG_OUTBOX = (
     "INSERT INTO rf_outbox (campaign_id, case_id, seq) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[])"
 )
-PG_UPDATE_ONE = (
-    "UPDATE rf_cases SET stage = %s, version = %s, last_hash = %s, previous_case_id = %s, "
-    "state = %s WHERE campaign_id = %s AND case_id = %s AND version = %s"
-)
-_UPDATE_KEYS = ("k_campaign", "k_case", "k_expected", "n_stage", "n_version", "n_last_hash",
-                "n_previous", "n_state")
-_EVENT_KEYS = ("campaign_id", "case_id", "seq", "event", "actor_id", "role", "at", "from_stage",
-               "to_stage", "reason", "data", "prev_hash", "hash")
-
 
 def pg_update(conn: Connection, rows: Sequence[CommitRows]) -> int:
     """Update many case rows with one statement per wave; return how many matched."""
     # unnest() joins each case row once per statement: a case moved twice goes in two waves.
-    waves: list[list[dict[str, Any]]] = []
+    waves: list[list[tuple[Any, ...]]] = []
     seen: dict[tuple[str, str], int] = {}
     for r in rows:
-        key = (r.update["k_campaign"], r.update["k_case"])
+        key = (r.update[5], r.update[6])
         n = seen.get(key, 0)
         seen[key] = n + 1
         if n == len(waves):
@@ -107,7 +131,7 @@ def pg_update(conn: Connection, rows: Sequence[CommitRows]) -> int:
         waves[n].append(r.update)
     updated = 0
     for wave in waves:
-        params = tuple([u[k] for u in wave] for k in _UPDATE_KEYS)
+        params = tuple(list(column) for column in zip(*wave, strict=True))
         updated += conn.exec_driver_sql(_PG_UPDATE, params).rowcount
     return updated
 
@@ -118,12 +142,12 @@ def pg_insert_rest(conn: Connection, rows: Sequence[CommitRows]) -> None:
     outbox = [o for r in rows for o in r.outbox]
     if events:
         sql = _PG_EVENTS_AND_OUTBOX if len(outbox) == len(events) else _PG_EVENTS
-        conn.exec_driver_sql(sql, tuple([e[k] for e in events] for k in _EVENT_KEYS))
+        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*events, strict=True)))
         if len(outbox) == len(events):
             return
     if outbox:
         conn.exec_driver_sql(_PG_OUTBOX, tuple(
-            [o[k] for o in outbox] for k in ("campaign_id", "case_id", "seq")
+            list(column) for column in zip(*outbox, strict=True)
         ))
 
 

@@ -50,9 +50,9 @@ from reviewflow.store._engine import (
     upgrade,
 )
 from reviewflow.store._rows import (
-    PG_UPDATE_ONE,
     CommitRows,
     check_id,
+    driver_sql,
     dumps,
     event_data,
     pg_insert_rest,
@@ -192,23 +192,10 @@ class SqlStore:
         )
 
     def _build_statements(self) -> None:
-        c = s.cases.c
-        self._update_case = (
-            sa.update(s.cases)
-            .where(c.campaign_id == sa.bindparam("k_campaign"))
-            .where(c.case_id == sa.bindparam("k_case"))
-            .where(c.version == sa.bindparam("k_expected"))
-            .values(
-                stage=sa.bindparam("n_stage"),
-                version=sa.bindparam("n_version"),
-                last_hash=sa.bindparam("n_last_hash"),
-                previous_case_id=sa.bindparam("n_previous"),
-                state=sa.bindparam("n_state"),
-            )
-        )
+        # The hot statements go to the driver as written: no per-row parameter processing.
+        mark = "?" if self._engine.dialect.name == "sqlite" else "%s"
+        self._sql_update, self._sql_events, self._sql_outbox = driver_sql(mark)
         self._insert_case = sa.insert(s.cases)
-        self._insert_events = sa.insert(s.events)
-        self._insert_outbox = sa.insert(s.outbox)
         self._insert_idem = sa.insert(s.idempotency)
         o = s.outbox.c
         self._delete_outbox = (
@@ -332,22 +319,12 @@ class SqlStore:
         }
 
     @staticmethod
-    def _event_row(r: EventRecord) -> dict[str, Any]:
-        return {
-            "campaign_id": r.campaign_id,
-            "case_id": r.case_id,
-            "seq": r.seq,
-            "event": r.event,
-            "actor_id": r.actor_id,
-            "role": r.role,
-            "at": r.at,
-            "from_stage": r.from_stage,
-            "to_stage": r.to_stage,
-            "reason": r.reason,
-            "data": dumps(dict(r.data), f"event {r.event_id!r} data"),
-            "prev_hash": r.prev_hash,
-            "hash": r.hash,
-        }
+    def _event_row(r: EventRecord) -> tuple[Any, ...]:
+        return (
+            r.campaign_id, r.case_id, r.seq, r.event, r.actor_id, r.role, r.at, r.from_stage,
+            r.to_stage, r.reason, dumps(dict(r.data), f"event {r.event_id!r} data"),
+            r.prev_hash, r.hash,
+        )
 
     def _case_from_row(self, row: Any) -> Case:
         doc = json.loads(row.state)
@@ -374,15 +351,14 @@ class SqlStore:
 
     def _rows(self, c: Commit) -> CommitRows:
         case_row = self._case_row(c.case)
-        update = {
-            "k_campaign": c.case.campaign_id, "k_case": c.case.case_id,
-            "k_expected": c.expected_version, "n_stage": case_row["stage"],
-            "n_version": case_row["version"], "n_last_hash": case_row["last_hash"],
-            "n_previous": case_row["previous_case_id"], "n_state": case_row["state"],
-        }
+        update = (
+            case_row["stage"], case_row["version"], case_row["last_hash"],
+            case_row["previous_case_id"], case_row["state"], c.case.campaign_id,
+            c.case.case_id, c.expected_version,
+        )
         events = [self._event_row(r) for r in c.events]
         outbox = [] if not getattr(c, "outbox", True) else [
-            {"campaign_id": r.campaign_id, "case_id": r.case_id, "seq": r.seq} for r in c.events
+            (r.campaign_id, r.case_id, r.seq) for r in c.events
         ]
         idem = None
         if c.idempotency_key is not None:
@@ -486,10 +462,10 @@ class SqlStore:
     def _insert_rest(self, conn: Connection, rows: Sequence[CommitRows]) -> None:
         events = [e for r in rows for e in r.events]
         if events:
-            conn.execute(self._insert_events, events)
+            conn.exec_driver_sql(self._sql_events, events)
         outbox = [o for r in rows for o in r.outbox]
         if outbox:
-            conn.execute(self._insert_outbox, outbox)
+            conn.exec_driver_sql(self._sql_outbox, outbox)
         idem = [r.idem for r in rows if r.idem is not None]
         if idem:
             conn.execute(self._insert_idem, idem)
@@ -564,7 +540,9 @@ class SqlStore:
             if self._pg:
                 updated = pg_update(conn, all_rows)
             else:
-                updated = conn.execute(self._update_case, [r.update for r in all_rows]).rowcount
+                updated = conn.exec_driver_sql(
+                    self._sql_update, [r.update for r in all_rows]
+                ).rowcount
             if updated != len(todo):
                 sp.rollback()
                 return False
@@ -586,23 +564,16 @@ class SqlStore:
         return True
 
     def _apply_one(self, conn: Connection, c: Commit, rows: CommitRows) -> None:
-        u = rows.update
-        if self._pg:  # the driver's SQL: fewer round trips, prepared by psycopg after 5 uses
-            result = conn.exec_driver_sql(PG_UPDATE_ONE, (
-                u["n_stage"], u["n_version"], u["n_last_hash"], u["n_previous"], u["n_state"],
-                u["k_campaign"], u["k_case"], u["k_expected"],
-            ))
-        else:
-            result = conn.execute(self._update_case, u)
+        result = conn.exec_driver_sql(self._sql_update, rows.update)
         if result.rowcount != 1:
             raise self._stale(conn, c)
         if self._pg:
             pg_insert_rest(conn, [rows])
         else:
             if rows.events:
-                conn.execute(self._insert_events, rows.events)
+                conn.exec_driver_sql(self._sql_events, rows.events)
             if rows.outbox:
-                conn.execute(self._insert_outbox, rows.outbox)
+                conn.exec_driver_sql(self._sql_outbox, rows.outbox)
         if rows.idem is not None:
             conn.execute(self._insert_idem, rows.idem)
         self._write_extras(conn, c)
