@@ -390,19 +390,21 @@ class ScoreResult:
 
 
 def _vote_fraction(norm: Mapping[str, int], scale: GradeScale) -> tuple[Fraction, int]:
-    points: Fraction = Fraction(0)
+    # Sum in Decimal (exact for the policy's decimal points and integer counts), and
+    # build one Fraction at the end: a Fraction per level costs more than the vote.
+    points = Decimal(0)
     valid = 0
     for level in scale.levels:
         n = norm[level.key]
         if level.in_denominator:
             valid += n
-            points += Fraction(level.points) * n
+            points += level.points * n
     if valid == 0:
         raise ScoringError(
             "no valid ballots: a score needs at least one ballot for a counted option "
             "(有效票数为0); record the vote's counts first"
         )
-    return points / valid, valid
+    return Fraction(points) / valid, valid
 
 
 def satisfaction_score(counts: Mapping[str, int], scale: GradeScale | None = None) -> Decimal:
