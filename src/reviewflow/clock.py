@@ -12,13 +12,13 @@ Tests and simulations pass a :class:`FrozenClock` and move it by hand.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pendulum
 
-from reviewflow.exceptions import DeadlineError
+from reviewflow.exceptions import DeadlineError, InputError, StoreError
 
-__all__ = ["DEFAULT_TZ", "Clock", "FrozenClock", "SystemClock", "ensure_aware"]
+__all__ = ["DEFAULT_TZ", "Clock", "DatabaseClock", "FrozenClock", "SystemClock", "ensure_aware"]
 
 #: The campaign time zone unless a policy names another IANA zone.
 DEFAULT_TZ = "Asia/Shanghai"
@@ -91,6 +91,69 @@ class FrozenClock:
 
     def __repr__(self) -> str:
         return f"FrozenClock({self._now.isoformat()})"
+
+
+#: How each database tells its own time (UTC where the answer has no zone).
+_SERVER_TIME = {
+    "postgresql": "SELECT clock_timestamp()",
+    "mysql": "SELECT UTC_TIMESTAMP(6)",
+    "mariadb": "SELECT UTC_TIMESTAMP(6)",
+    "sqlite": "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+}
+
+
+class DatabaseClock:
+    """The database server's time: several app servers with skewed clocks then agree.
+
+    Give it the campaign's SQL store (``Campaign(..., clock=DatabaseClock(store),
+    store=store)``). Each ``now()`` asks the server (one round trip): PostgreSQL's
+    ``clock_timestamp()``, MySQL's ``UTC_TIMESTAMP(6)``. SQLite has no server: its time
+    is this machine's clock, like :class:`SystemClock`. A store with a ``server_time()``
+    method is asked through it instead.
+    """
+
+    __slots__ = ("_engine", "_query", "_store", "tz")
+
+    def __init__(self, store: Any, tz: str = DEFAULT_TZ) -> None:
+        self._store = store
+        self.tz = pendulum.timezone(tz)
+        self._engine = getattr(store, "engine", None)
+        self._query: str | None = None
+        if getattr(store, "server_time", None) is None:
+            dialect = getattr(getattr(self._engine, "dialect", None), "name", None)
+            self._query = _SERVER_TIME.get(str(dialect))
+            if self._query is None:
+                raise InputError(
+                    f"DatabaseClock needs a SQL store (SQLite, PostgreSQL or MySQL), not "
+                    f"{type(store).__name__}; use SystemClock for an in-memory store"
+                )
+
+    def now(self) -> pendulum.DateTime:
+        """Return the database's current time, aware, in this clock's zone."""
+        server_time = getattr(self._store, "server_time", None)
+        value = server_time() if server_time is not None else self._ask()
+        if isinstance(value, str):
+            value = _dt.datetime.fromisoformat(value)
+        if not isinstance(value, _dt.datetime):
+            raise StoreError(f"the database answered {value!r} when asked for its time")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        return pendulum.instance(value).in_timezone(self.tz)
+
+    def _ask(self) -> Any:
+        import sqlalchemy as sa
+
+        engine, query = self._engine, self._query
+        if engine is None or query is None:  # pragma: no cover  # refused in __init__
+            raise StoreError("this store cannot tell the database's time")
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sa.text(query)).scalar()
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"cannot read the database's time: {exc.orig}") from None
+
+    def __repr__(self) -> str:
+        return f"DatabaseClock({self._store!r}, tz={self.tz.name!r})"
 
 
 def _zone_name(at: _dt.datetime) -> str:

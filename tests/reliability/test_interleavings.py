@@ -232,20 +232,29 @@ def test_many_threads_on_one_case_lose_no_update(kind: str, make_store: Any, new
 # ---------------------------------------------------------------------- the deadline sweep
 
 
-def _sweep_available() -> None:
+def _sweep_available(store: Any) -> None:
+    """Skip unless the engine has Campaign.sweep and ``store`` can keep the sweep's rows."""
     if not hasattr(rf.Campaign, "sweep"):
-        pytest.skip("Campaign.sweep is not in the engine yet (reviewflow._deadline_ops "
-                    "integration in progress)")
+        pytest.skip("Campaign.sweep is not in the engine yet (deadline integration in progress)")
+    from reviewflow import _deadline_ops as ops
+
+    if isinstance(store, (rf.MemoryStore, ops.DeadlineIndex)):
+        return
+    from reviewflow.store import sql
+
+    if ops.RungMark not in getattr(sql, "_EXTRA_WRITERS", {}):
+        pytest.skip("the SQL store does not write the sweep's rung marks yet (no writer "
+                    "registered for RungMark): sweeping a SQL store fails in progress work")
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("rung_first", [True, False], ids=["rung-commits-first", "step-commits-first"])
 def test_sweep_rung_vs_finishing_the_stage(kind: str, rung_first: bool, make_store: Any,
                                            new_id: Any) -> None:
-    _sweep_available()
     from reviewflow import _deadline_ops as ops
 
     workers = Workers(make_store, kind, new_id("ilv"))
+    _sweep_available(workers.p.store)
     workers.open_at("x", rf.Stage.DRAFTING)
     p, w = workers.p, workers.w
     workers.clock.set(pendulum.datetime(2016, 1, 15, 10, tz=TZ))  # a reminder is due
@@ -275,8 +284,8 @@ def test_sweep_rung_vs_finishing_the_stage(kind: str, rung_first: bool, make_sto
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_sweepers_fire_each_rung_once(kind: str, make_store: Any, new_id: Any,
                                           figure: Any) -> None:
-    _sweep_available()
     workers = Workers(make_store, kind, new_id("ilv"))
+    _sweep_available(workers.p.store)
     for i in range(5):
         workers.open_at(f"x{i}", rf.Stage.DRAFTING)
     workers.clock.set(pendulum.datetime(2016, 1, 18, 1, tz=TZ))  # every rung is due
