@@ -563,7 +563,8 @@ def _schedule_row(
     )
 
 
-def commit_extras(campaign: Campaign, case: Case, from_stage: Stage | None = None) -> tuple[Any, ...]:
+def commit_extras(campaign: Campaign, case: Case,
+                  from_stage: Stage | str | None = None) -> tuple[Any, ...]:
     """Return the extra rows a commit of ``case`` (its new snapshot) must carry.
 
     The engine calls this for every commit (``from_stage`` is the stage before the step;
@@ -576,8 +577,8 @@ def commit_extras(campaign: Campaign, case: Case, from_stage: Stage | None = Non
     policy = st.policy
     stage = case.stage
     relevant = _has_deadline(policy, stage) or "extensions" in case.data
-    if not relevant and from_stage is not None and from_stage is not stage:
-        relevant = _has_deadline(policy, from_stage)
+    if not relevant and from_stage is not None and from_stage != stage:
+        relevant = _has_deadline(policy, Stage(from_stage))
     if not relevant:
         return ()
     row = _schedule_row(campaign, st, case, force=True)
@@ -791,8 +792,8 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
                     f = next(fired)
                     call("reviewflow_deadline_rung", campaign=campaign, case=case,
                          stage=f.stage, rung=f.rung, due=f.due)
-                else:
-                    deliver_record(campaign, case, record)
+                else:  # an automatic action's step
+                    call("reviewflow_step", campaign=campaign, case=case, record=record)
         dispatched.extend(r.event_id for r in step.records)
     if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
         campaign.store.mark_dispatched(campaign.id, dispatched)
@@ -810,20 +811,15 @@ def rung_of_record(campaign: Campaign, record: EventRecord) -> tuple[Stage, Rung
 
 
 def deliver_record(campaign: Campaign, case: Case, record: EventRecord) -> bool:
-    """Call the hook for one committed deadline record; return False if it is not one.
+    """Call ``reviewflow_deadline_rung`` for a committed ``deadline_rung`` record.
 
-    ``deadline_rung`` records go to ``reviewflow_deadline_rung``; other records (an
-    automatic return, an extension) go to ``reviewflow_step``. The engine's dispatcher
-    (also ``dispatch_pending`` after a crash) calls this first for every record.
+    Returns False (and calls nothing) for any other record: the engine's dispatcher (also
+    ``dispatch_pending`` after a crash) calls this first and sends the others to
+    ``reviewflow_step``.
     """
     call = getattr(campaign, "_call_hook", None)
-    if call is None:
-        return False
     found = rung_of_record(campaign, record)
-    if found is None:
-        if record.event in (EXTEND_EVENT,) or record.actor_id == SYSTEM_ACTOR.id:
-            call("reviewflow_step", campaign=campaign, case=case, record=record)
-            return True
+    if call is None or found is None:
         return False
     stage, rung, due = found
     call("reviewflow_deadline_rung", campaign=campaign, case=case, stage=stage, rung=rung, due=due)

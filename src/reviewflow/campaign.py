@@ -9,6 +9,7 @@ kept in the refusal journal and raises :class:`TransitionRefused`.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import logging
@@ -119,6 +120,7 @@ class Campaign:
         store: Store | str | None = None,
         campaign_id: str | None = None,
         plugins: Iterable[object] = (),
+        calendar: Any = None,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(f"policy must be a reviewflow.Policy, got {type(policy).__name__}; "
@@ -142,7 +144,11 @@ class Campaign:
             rule = policy.stage(stage)
             if isinstance(rule.due, At):
                 self._fixed_due[stage] = rule.due.at.in_timezone(self._tz)
-        self._calendar: Any = None
+        if calendar is not None and not hasattr(calendar, "is_working_day"):
+            raise InputError(f"calendar must have is_working_day(date), got {calendar!r}; "
+                             "use reviewflow.WorkingCalendar.china(...) or your own")
+        #: A host's working-day calendar; None: the policy's [calendar] (China by default).
+        self._calendar: Any = calendar
         opens = policy.stage(Stage.MEETING).opens
         self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
         from reviewflow import _deadline_ops
@@ -150,6 +156,9 @@ class Campaign:
         self._resolver: Callable[..., pendulum.DateTime | None] | None = getattr(
             _deadline_ops, "resolve_due", None
         )
+        # Deadline index rows ride on every commit; see reviewflow._deadline_ops.
+        self._deadline_extras = _deadline_ops.commit_extras
+        self._deliver_deadline = _deadline_ops.deliver_record
         for plugin in plugins:
             self.register(plugin)
         if policy.plugins:
@@ -193,7 +202,7 @@ class Campaign:
             for record in records:
                 if record.event == "open":
                     self._call_hook("reviewflow_case_opened", campaign=self, case=case)
-                else:
+                elif not self._deliver_deadline(self, case, record):
                     self._call_hook("reviewflow_step", campaign=self, case=case, record=record)
         self.store.mark_dispatched(self.id, [r.event_id for r in records])
 
@@ -210,7 +219,8 @@ class Campaign:
                 return delivered
             for record in pending:
                 case = self.store.get(self.id, record.case_id)
-                if case is not None and self._has_hooks:
+                if (case is not None and self._has_hooks
+                        and not self._deliver_deadline(self, case, record)):
                     name = "reviewflow_case_opened" if record.event == "open" else "reviewflow_step"
                     args: dict[str, Any] = {"campaign": self, "case": case}
                     if name == "reviewflow_step":
@@ -330,7 +340,8 @@ class Campaign:
         )
         case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
                     data, previous)
-        return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox)
+        return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox,
+                      extras=self._deadline_extras(self, case, None))
 
     def _carry_over(self, previous_case_id: str) -> list[str]:
         """Return last year's problems from a case of another campaign in the same store."""
@@ -632,9 +643,10 @@ class Campaign:
 
     def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
         outbox = self._outbox
+        extras_for = self._deadline_extras
         commits = [
             Commit(s.case, s.expected_version, (s.record,), s.idempotency_key, s.fingerprint,
-                   s.extras, outbox)
+                   (*s.extras, *extras_for(self, s.case, s.record.from_stage)), outbox)
             for s in steps
         ]
         errors = self.store.commit(commits)
@@ -847,6 +859,49 @@ class Campaign:
         return _vote_ops.verify_votes(self)
 
     # ------------------------------------------------------------------ audit
+
+    # ------------------------------------------------------------------ deadlines
+
+    def sweep(self, now: _dt.datetime | None = None, *, limit: int | None = None) -> Any:
+        """Fire every reminder/escalation rung due at ``now`` (default: the clock), once.
+
+        Safe to run twice, from several threads or processes: each rung fires exactly once.
+        Returns a ``SweepResult`` (``.fired`` lists the rungs). See ``docs/how-to/deadlines.md``.
+        """
+        from reviewflow import _deadline_ops
+
+        return _deadline_ops.sweep(self, now, limit=limit)
+
+    def forecast(self, at: _dt.datetime) -> Any:
+        """Say which cases will be overdue at ``at`` and which rungs will have fired, if
+        nothing changes; changes nothing (the sweep's own code)."""
+        from reviewflow import _deadline_ops
+
+        return _deadline_ops.forecast(self, at)
+
+    def explain_due(self, case_id: str, stage: Stage | str | None = None) -> Any:
+        """Explain step by step how a case's due time for ``stage`` (default: its current
+        stage) was derived, where it stands now, and its ladder."""
+        from reviewflow import _deadline_ops
+
+        return _deadline_ops.explain_due(self, case_id, stage)
+
+    def extend(self, case_id: str, stage: Stage | str, until: _dt.datetime, reason: str,
+               actor: Actor) -> Case:
+        """Extend one case's due time for ``stage`` to ``until`` with a reason (延期).
+
+        The extension is an event in the case's history; its rungs are rescheduled.
+        """
+        from reviewflow import _deadline_ops
+
+        return _deadline_ops.extend(self, case_id, stage, until, reason, actor)
+
+    def reindex_deadlines(self) -> int:
+        """Recompute every case's deadline index entry (after changing the deadlines of a
+        campaign that already has cases); return the number of cases."""
+        from reviewflow import _deadline_ops
+
+        return _deadline_ops.rebuild_index(self)
 
     def verify(self) -> VerifyReport:
         """Recompute every case's hash chain; report the first broken link of each case."""
