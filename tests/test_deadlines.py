@@ -783,3 +783,20 @@ def test_any_sweep_schedule_fires_each_due_rung_exactly_once(
                 if when <= times[-1] and (left_at is None or when <= max(
                     (x for x in times if x < left_at), default=start.subtract(days=1)))]
     assert fired == expected
+
+
+def test_the_sweep_on_a_sqlite_store_fires_once(tmp_path: Any) -> None:
+    clock = rf.FrozenClock(t(2016, 1, 4, 9))
+    campaign = Campaign(Policy.default(year=2016), clock=clock,
+                        store=f"sqlite:///{tmp_path}/reviewflow.db")
+    try:
+        open_drafting(campaign, clock, "s1", "s2")
+        first = campaign.sweep(t(2016, 1, 18))
+        assert sorted((f.case_id, f.rung.id) for f in first.fired) == sorted(
+            (cid, rid) for cid in ("s1", "s2")
+            for rid in ("remind-3wd", "remind-1wd", "escalate-at-due"))
+        assert len(campaign.sweep(t(2016, 1, 18))) == 0
+        assert fired_ids(campaign, "s1") == ["remind-3wd", "remind-1wd", "escalate-at-due"]
+        assert campaign.verify().ok
+    finally:
+        campaign.store.close()

@@ -653,8 +653,10 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
         records.append(record)
         fired.append(FiredRung(case_id=case.case_id, stage=stage, rung=rung, due=due,
                                fire_at=fire_at, seq=seq))
-        extras.append(RungMark(campaign_id=campaign.id, case_id=case.case_id, stage=stage.value,
-                               rung_id=rung.id, due_us=due_us, fired_at=iso, seq=seq))
+        if st.indexed:
+            extras.append(RungMark(campaign_id=campaign.id, case_id=case.case_id,
+                                   stage=stage.value, rung_id=rung.id, due_us=due_us,
+                                   fired_at=iso, seq=seq))
         if rung.auto == "mark_missed":
             missed = dict(after.data.get("missed") or {})
             missed[stage.value] = {"due": due_iso, "at": iso, "rung": rung.id}
