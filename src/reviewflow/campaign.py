@@ -364,6 +364,20 @@ class Campaign:
             )
         return case
 
+    def _load_many(self, ids: Sequence[str]) -> dict[str, Case]:
+        """Load many cases in few reads (stores without ``get_many`` read one by one)."""
+        get_many = getattr(self.store, "get_many", None)
+        if get_many is None:
+            return {cid: case for cid in ids if (case := self.store.get(self.id, cid)) is not None}
+        found: dict[str, Case] = get_many(self.id, ids)
+        return found
+
+    def _loaded(self, loaded: dict[str, Case], case_id: str) -> Case:
+        # A batch may name a case twice: each later step needs the state after the
+        # earlier one, so the second occurrence reloads through the ordinary path.
+        case = loaded.pop(case_id, None)
+        return case if case is not None else self.case(case_id)
+
     def cases(self, stage: Stage | str | None = None) -> list[Case]:
         """Return the campaign's cases, in one stage if given, ordered by case id."""
         if stage is not None:
@@ -617,12 +631,14 @@ class Campaign:
         ids = list(case_ids)
         results: dict[int, FireResult] = {}
         steps: list[tuple[int, _Step]] = []
+        loaded = self._load_many(ids)
         for i, case_id in enumerate(ids):
             try:
                 if event not in _EVENT_DEST:
                     raise TransitionRefused("unknown_event", f"unknown event {event!r}",
                                             case_id=case_id, event=event)
-                steps.append((i, self._prepare(self.case(case_id), event, actor, data)))
+                steps.append((i, self._prepare(self._loaded(loaded, case_id), event, actor,
+                                               data)))
             except ReviewflowError as exc:
                 results[i] = FireResult(case_id, error=exc)
         self._commit_chunks(ids, steps, results)
@@ -739,9 +755,11 @@ class Campaign:
         ids = list(case_ids)
         results: dict[int, FireResult] = {}
         steps: list[tuple[int, _Step]] = []
+        loaded = self._load_many(ids)
         for i, case_id in enumerate(ids):
             try:
-                steps.append((i, self._side_step(self.case(case_id), event, actor, role, apply)))
+                steps.append((i, self._side_step(self._loaded(loaded, case_id), event, actor,
+                                                 role, apply)))
             except ReviewflowError as exc:
                 results[i] = FireResult(case_id, error=exc)
         self._commit_chunks(ids, steps, results)
@@ -907,13 +925,22 @@ class Campaign:
         """Recompute every case's hash chain; report the first broken link of each case."""
         problems = []
         events = 0
-        cases = self.store.cases(self.id)
-        for case in cases:
-            records = self.store.history(self.id, case.case_id)
+        count = 0
+        for case_id, version, last_hash, records in self._chains():
+            count += 1
             events += len(records)
-            problems += verify_chain(case.case_id, records, expected_version=case.version,
-                                     expected_hash=case.last_hash)
-        return VerifyReport(len(cases), events, tuple(problems))
+            problems += verify_chain(case_id, records, expected_version=version,
+                                     expected_hash=last_hash)
+        return VerifyReport(count, events, tuple(problems))
+
+    def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
+        streamed = getattr(self.store, "iter_histories", None)
+        if streamed is not None:
+            for chain in streamed(self.id):
+                yield chain.case_id, chain.version, chain.last_hash, chain.records
+            return
+        for case in self.store.cases(self.id):
+            yield case.case_id, case.version, case.last_hash, self.store.history(self.id, case.case_id)
 
     def __repr__(self) -> str:
         return f"Campaign({self.id!r}, policy={self.policy.name!r})"

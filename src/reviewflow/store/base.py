@@ -83,6 +83,9 @@ class Store(Protocol):
     def get(self, campaign_id: str, case_id: str) -> Case | None:
         """Return a detached snapshot of the case (bound to this store for history)."""
 
+    def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
+        """Return detached snapshots of many cases by id; missing ids are left out."""
+
     def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
         """Return snapshots of the campaign's cases (in one stage, if given), by case id."""
 

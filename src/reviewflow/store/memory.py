@@ -97,6 +97,14 @@ class MemoryStore:
         case = data.cases.get(case_id)
         return None if case is None else case.copy()
 
+    def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
+        """Return copies of many cases by id (missing ids are left out)."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return {}
+        found = data.cases
+        return {cid: found[cid].copy() for cid in case_ids if cid in found}
+
     def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
         """Return copies of the campaign's cases, by case id."""
         data = self._campaigns.get(campaign_id)

@@ -196,6 +196,17 @@ class SqlStore:
         mark = "?" if self._engine.dialect.name == "sqlite" else "%s"
         self._sql_update, self._sql_events, self._sql_outbox = driver_sql(mark)
         self._insert_case = sa.insert(s.cases)
+        cc = s.cases.c
+        self._select_case = (
+            sa.select(s.cases)
+            .where(cc.campaign_id == sa.bindparam("k_campaign"))
+            .where(cc.case_id == sa.bindparam("k_case"))
+        )
+        self._select_cases = (
+            sa.select(s.cases)
+            .where(cc.campaign_id == sa.bindparam("k_campaign"))
+            .where(cc.case_id.in_(sa.bindparam("k_cases", expanding=True)))
+        )
         self._insert_idem = sa.insert(s.idempotency)
         o = s.outbox.c
         self._delete_outbox = (
@@ -632,11 +643,24 @@ class SqlStore:
         """Return a detached snapshot of the case (bound to this store for history)."""
         with self._translated(), self._read.connect() as conn:
             row = conn.execute(
-                sa.select(s.cases)
-                .where(s.cases.c.campaign_id == campaign_id)
-                .where(s.cases.c.case_id == case_id)
+                self._select_case, {"k_campaign": campaign_id, "k_case": case_id},
             ).first()
         return None if row is None else self._case_from_row(row)
+
+    def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
+        """Return snapshots of many cases by id (missing ids are left out), in few queries."""
+        out: dict[str, Case] = {}
+        wanted = list(dict.fromkeys(case_ids))
+        with self._translated(), self._read.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows = conn.execute(
+                    self._select_cases, {"k_campaign": campaign_id, "k_cases": chunk},
+                )
+                for row in rows:
+                    case = self._case_from_row(row)
+                    out[case.case_id] = case
+        return out
 
     def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
         """Return snapshots of the campaign's cases (in one stage, if given), by case id."""
