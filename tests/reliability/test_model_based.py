@@ -45,8 +45,16 @@ START = pendulum.datetime(2016, 1, 4, 9, tz=TZ)
 REPORT_DUE = pendulum.datetime(2016, 1, 18, tz=TZ)  # hard: submit_report refused after it
 MEETING_OPENS = pendulum.datetime(2016, 1, 11, tz=TZ)  # hold_meeting refused before it
 APPROVAL_DUE = pendulum.datetime(2016, 1, 25, tz=TZ)  # soft
+#: The report ladder (reminders 3 and 1 working days before the due time, at 09:00;
+#: escalation at it): the rungs fire while a case is in drafting, each once.
+RUNGS = (
+    ("remind-3wd", pendulum.datetime(2016, 1, 13, 9, tz=TZ)),
+    ("remind-1wd", pendulum.datetime(2016, 1, 15, 9, tz=TZ)),
+    ("escalate-at-due", REPORT_DUE),
+)
 BOUNDARIES = [
-    t.add(microseconds=d) for t in (MEETING_OPENS, REPORT_DUE, APPROVAL_DUE) for d in (-1, 0, 1)
+    t.add(microseconds=d)
+    for t in (MEETING_OPENS, REPORT_DUE, APPROVAL_DUE, RUNGS[0][1], RUNGS[1][1]) for d in (-1, 0, 1)
 ]
 END = pendulum.datetime(2016, 2, 20, tz=TZ)
 
@@ -121,6 +129,7 @@ class ModelCase:
     signatures: list[str] = attrs.Factory(list)
     channels: set[str] = attrs.Factory(set)
     refusals: int = 0
+    rungs: set[str] = attrs.Factory(set)
 
 
 def expected(case_id: str, m: ModelCase, event: str, actor: rf.Actor, valid: bool,
@@ -165,6 +174,19 @@ def advance(m: ModelCase, event: str, actor: rf.Actor, channel: str | None) -> N
         m.channels.add(channel)
     if dest is not None:
         m.stage = dest
+
+
+def sweep_supported(store: Store) -> bool:
+    """True when the engine has ``Campaign.sweep`` and ``store`` keeps the sweep's rows."""
+    if not hasattr(rf.Campaign, "sweep"):
+        return False
+    from reviewflow import _deadline_ops as ops
+
+    if isinstance(store, (rf.MemoryStore, ops.DeadlineIndex)):
+        return True
+    from reviewflow.store import sql
+
+    return ops.RungMark in getattr(sql, "_EXTRA_WRITERS", {})
 
 
 def attempt(call: Callable[..., rf.Case], *args: Any, **kwargs: Any,
@@ -217,6 +239,7 @@ class CampaignMachine(RuleBasedStateMachine):
         for c in CASE_IDS[:2]:
             self.model[c] = ModelCase()
         self.stats["examples"] += 1
+        self.sweeps = sweep_supported(self.store)
 
     # -- checks
 
@@ -323,6 +346,28 @@ class CampaignMachine(RuleBasedStateMachine):
         if to > self.clock.now():
             self.clock.set(to)
 
+    @precondition(lambda self: self.sweeps)
+    @rule()
+    def sweep(self) -> None:
+        """Run the deadline sweep: exactly the due, unfired rungs of drafting cases fire."""
+        now = self.clock.now()
+        due = {
+            case_id: [rung for rung, at in RUNGS if at <= now and rung not in m.rungs]
+            for case_id, m in self.model.items() if m.stage is S.DRAFTING
+        }
+        result = self.campaign.sweep()
+        assert not result.failed, result.failed
+        fired: dict[str, list[str]] = {}
+        for f in result.fired:
+            fired.setdefault(f.case_id, []).append(f.rung.id)
+        assert fired == {c: r for c, r in due.items() if r}, (fired, due)
+        for case_id, rungs in fired.items():
+            m = self.model[case_id]
+            m.rungs |= set(rungs)
+            m.version += len(rungs)
+            self.stats["rungs"] += len(rungs)
+            self.check_case(case_id)
+
     def teardown(self) -> None:
         report = self.campaign.verify()
         assert report.ok, report
@@ -335,7 +380,8 @@ class CampaignMachine(RuleBasedStateMachine):
             assert (case.stage, case.version) == (m.stage, m.version)
             assert journal.get(case_id, 0) == m.refusals, case_id
             self.stats["deepest"] = max(self.stats["deepest"], case.stage.order)
-        self.stats["steps"] += sum(m.version - 1 + m.refusals for m in self.model.values())
+        self.stats["steps"] += sum(m.version - 1 + m.refusals - len(m.rungs)
+                                   for m in self.model.values())
 
 
 #: (examples, steps per example) per backend: CI form, long form.
@@ -350,7 +396,7 @@ BUDGET = {
 def run_machine(store: Store, examples: int, steps: int, policy: rf.Policy = POLICY, *,
                 shrink: bool = True, derandomize: bool = False) -> dict[str, Any]:
     """Run the machine on ``store``; return its figures."""
-    stats = {"examples": 0, "succeeded": 0, "refused": 0, "steps": 0, "deepest": 0}
+    stats = {"examples": 0, "succeeded": 0, "refused": 0, "steps": 0, "deepest": 0, "rungs": 0}
     machine: Callable[[], CampaignMachine] = type(
         "Machine", (CampaignMachine,), {"store": store, "stats": stats, "policy": policy},
     )
@@ -369,7 +415,7 @@ def run_machine(store: Store, examples: int, steps: int, policy: rf.Policy = POL
 def test_engine_matches_the_model(kind: str, make_store: Any, figure: Any) -> None:
     examples, steps = BUDGET[kind][0]
     stats = run_machine(make_store(kind), examples, steps)
-    figure(backend=kind, max_steps=steps, **stats)
+    figure(backend=kind, max_steps=steps, sweep=sweep_supported(make_store(kind)), **stats)
     assert stats["examples"] >= examples // 2  # Hypothesis ran the machine in earnest
     assert stats["succeeded"] > 0
     assert stats["refused"] > 0
