@@ -72,6 +72,9 @@ def _summary(runs: list[dict[str, Any]], n: int, per_case_steps: int) -> dict[st
         "spread_total_s": [min(totals), max(totals)],
         "us_per_case": total / n * 1e6,
         "us_per_transition": drive / (n * per_case_steps) * 1e6,
+        # The least disturbed run: on a shared machine, a check on the medians' ratios.
+        "best_us_per_case": min(totals) / n * 1e6,
+        "best_us_per_transition": min(r["drive_s"] for r in runs) / (n * per_case_steps) * 1e6,
         "transitions_per_case": per_case_steps,
         "raw": runs,
     }
@@ -237,6 +240,9 @@ def _ratios(results: dict[str, Any], sizes: Sequence[int]) -> dict[str, Any]:
             if trc:
                 r["per_case_vs_tr_C1"] = row["us_per_case"] / trc["us_per_case"]
                 r["per_transition_vs_tr_C1"] = row["us_per_transition"] / trc["us_per_transition"]
+                r["best_per_transition_vs_tr_C1"] = (
+                    row["best_us_per_transition"] / trc["best_us_per_transition"]
+                )
             if rf and name in ("tr_A", "psm"):
                 r["reviewflow_speedup_per_case"] = row["us_per_case"] / rf["us_per_case"]
             here[name] = r
@@ -273,6 +279,11 @@ def _targets(out: dict[str, Any]) -> list[dict[str, Any]]:
                 "what": f"reviewflow per transition vs bare transitions shared machine ({key})",
                 "target": "<= 2.0x", "value": value,
                 "met": value <= TARGETS["per_transition_vs_tr_C1"],
+            })
+            targets.append({
+                "what": f"  same, best run of each side ({key})",
+                "target": "<= 2.0x", "value": rf["best_per_transition_vs_tr_C1"],
+                "met": rf["best_per_transition_vs_tr_C1"] <= TARGETS["per_transition_vs_tr_C1"],
             })
             targets.append({
                 "what": f"reviewflow per case vs bare transitions shared machine ({key})",

@@ -112,7 +112,7 @@ def _memory_section(sizes: list[int]) -> dict[str, Any]:
     rows = []
     for n in sizes:
         stages = ("research", "drafting", "approval", "closed") if n <= 10_000 else (
-            "research", "drafting", "approval")
+            "research", "drafting")
         t0 = time.perf_counter()
         prof = rf_lifecycle.memory_profile(n, stages=stages, detail=n == max(sizes))
         print(f"  memory at {fmt_size(n)}: {time.perf_counter() - t0:.1f} s", flush=True)
