@@ -376,11 +376,15 @@ def _set(heap: list[tuple[int, str]], cur: dict[str, int], case_id: str, value: 
 
 def _upto(heap: list[tuple[int, str]], cur: Mapping[str, int], bound: int,
           limit: int | None) -> list[str]:
-    """Return the ids whose current value is <= bound, smallest first, without popping.
+    """Return the ids whose current value is <= bound, smallest first.
 
-    A heap's nodes at or below ``bound`` form a subtree at the root: the walk visits only
-    them and their children, so the cost follows the answer, not the heap's size.
+    Entries that no longer hold are dropped from the top first (each once); the entries
+    that do hold are read without popping. A heap's nodes at or below ``bound`` form a
+    subtree at the root: the walk visits only them and their children, so the cost
+    follows the answer, not the heap's size.
     """
+    while heap and cur.get(heap[0][1]) != heap[0][0]:  # entries that no longer hold
+        heapq.heappop(heap)
     found: list[tuple[int, str]] = []
     n = len(heap)
     stack = [0] if n else []
