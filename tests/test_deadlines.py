@@ -442,36 +442,15 @@ def test_bad_ladders_name_the_field(items: Any, field: str, words: str) -> None:
 # -- the campaign: sweep, forecast, explain, extend -------------------------------------------
 
 
-class _Wired(Campaign):
-    """A campaign that carries the deadline index rows on every commit.
-
-    The engine does this itself once it calls ``_deadline_ops.commit_extras``; until then
-    the tests wire it here.
-    """
-
-    def _commit(self, steps: Any) -> Any:
-        for s in steps:
-            source = Stage(s.record.from_stage) if s.record.from_stage else None
-            s.extras = (*tuple(s.extras), *ops.commit_extras(self, s.case, source))
-        return super()._commit(steps)
-
-
-def _engine_wires_deadlines() -> bool:
-    import inspect
-
-    return "commit_extras" in inspect.getsource(Campaign)
-
-
 def make_campaign(policy: Policy | None = None,
                   at: pendulum.DateTime | None = None) -> tuple[Campaign, rf.FrozenClock]:
     clock = rf.FrozenClock(at or t(2016, 1, 4, 9))
-    cls = Campaign if _engine_wires_deadlines() else _Wired
-    return cls(policy or Policy.default(year=2016), clock=clock), clock
+    return Campaign(policy or Policy.default(year=2016), clock=clock), clock
 
 
 def sweep(campaign: Campaign, now: pendulum.DateTime) -> ops.SweepResult:
-    method = getattr(campaign, "sweep", None)
-    return method(now) if method is not None else ops.sweep(campaign, now)
+    result: ops.SweepResult = campaign.sweep(now)
+    return result
 
 
 CAST = Cast.default()
@@ -620,7 +599,7 @@ def test_forecast_uses_the_sweep_and_changes_nothing() -> None:
     open_drafting(campaign, clock, "a", "b")
     drive_to(campaign, "b", Stage.APPROVAL, cast=CAST, clock=clock)
     versions = {c.case_id: c.version for c in campaign.cases()}
-    forecast = getattr(campaign, "forecast", None) or (lambda at: ops.forecast(campaign, at))
+    forecast = campaign.forecast
     seen = forecast(t(2016, 1, 18, 12))
     assert [(f.case_id, f.rung.id) for f in seen.rungs] == [
         ("a", "remind-3wd"), ("a", "remind-1wd"), ("a", "escalate-at-due"),
@@ -643,8 +622,7 @@ def test_forecast_uses_the_sweep_and_changes_nothing() -> None:
 def test_explain_due_for_a_case() -> None:
     campaign, clock = make_campaign()
     open_drafting(campaign, clock, "s1")
-    explain = getattr(campaign, "explain_due", None) or (
-        lambda cid, stage=None: ops.explain_due(campaign, cid, stage))
+    explain = campaign.explain_due
     e = explain("s1", "drafting")
     assert e.due == t(2016, 1, 18)
     assert e.state is DueState.ON_TIME
@@ -659,12 +637,8 @@ def test_explain_due_for_a_case() -> None:
     assert [done for _, _, done in explain("s1").rungs] == [True, False, False]
 
 
-def do_extend(campaign: Campaign, *args: Any, **kw: Any) -> Case:
-    method = getattr(campaign, "extend", None)
-    if method is not None:
-        result: Case = method(*args, **kw)
-        return result
-    return ops.extend(campaign, *args, **kw)
+def do_extend(campaign: Campaign, *args: Any) -> Case:
+    return campaign.extend(*args)
 
 
 def test_an_extension_is_an_event_moves_the_deadline_and_its_rungs() -> None:
