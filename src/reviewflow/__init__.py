@@ -5,9 +5,24 @@ from __future__ import annotations
 
 from reviewflow.audit import ChainProblem, VerifyReport
 from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts
+from reviewflow.calendar import WorkdayCalendar, WorkingCalendar
 from reviewflow.campaign import Campaign, FireResult, Permission
 from reviewflow.clock import Clock, FrozenClock, SystemClock
 from reviewflow.content import Finding, check_report
+from reviewflow.deadlines import (
+    After,
+    At,
+    DueState,
+    EarlierOf,
+    Entered,
+    LaterOf,
+    MeetingDate,
+    OnDay,
+    Rung,
+    StageDue,
+    deadline_status,
+    default_report_ladder,
+)
 from reviewflow.exceptions import (
     BallotError,
     ConflictError,
@@ -54,7 +69,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Actor",
+    "After",
     "ApprovalLevel",
+    "At",
     "Ballot",
     "BallotError",
     "Campaign",
@@ -66,7 +83,10 @@ __all__ = [
     "ConflictError",
     "ContentRules",
     "DeadlineError",
+    "DueState",
     "DuplicateCaseError",
+    "EarlierOf",
+    "Entered",
     "EventRecord",
     "Finding",
     "FireResult",
@@ -75,7 +95,10 @@ __all__ = [
     "GradeScale",
     "IdempotencyKeyReused",
     "InputError",
+    "LaterOf",
+    "MeetingDate",
     "MemoryStore",
+    "OnDay",
     "PaperCount",
     "Permission",
     "PluginError",
@@ -87,12 +110,14 @@ __all__ = [
     "Report",
     "ReviewflowError",
     "Rounding",
+    "Rung",
     "ScaleLevel",
     "SchemaVersionError",
     "ScoreResult",
     "ScoringError",
     "ScoringPolicy",
     "Stage",
+    "StageDue",
     "StageRule",
     "Store",
     "StoreError",
@@ -104,8 +129,12 @@ __all__ = [
     "Veto",
     "Vote",
     "VoteRules",
+    "WorkdayCalendar",
+    "WorkingCalendar",
     "check_report",
     "composite_score",
+    "deadline_status",
+    "default_report_ladder",
     "grade_cases",
     "hookimpl",
     "load_policy",

@@ -876,8 +876,6 @@ class Campaign:
 
         return _vote_ops.verify_votes(self)
 
-    # ------------------------------------------------------------------ audit
-
     # ------------------------------------------------------------------ deadlines
 
     def sweep(self, now: _dt.datetime | None = None, *, limit: int | None = None) -> Any:
@@ -920,6 +918,8 @@ class Campaign:
         from reviewflow import _deadline_ops
 
         return _deadline_ops.rebuild_index(self)
+
+    # ------------------------------------------------------------------ audit
 
     def verify(self) -> VerifyReport:
         """Recompute every case's hash chain; report the first broken link of each case."""

@@ -24,7 +24,7 @@ import attrs
 import pendulum
 
 from reviewflow.clock import DEFAULT_TZ
-from reviewflow.deadlines import At, DueRule
+from reviewflow.deadlines import At, DueRule, check_due_rules
 from reviewflow.exceptions import PolicyError
 from reviewflow.model import Stage
 from reviewflow.scoring import ScoringPolicy
@@ -242,6 +242,7 @@ def _check(p: Policy) -> None:
         ) from None
     for stage, rule in p.stages.items():
         _check_stage_rule(stage, rule)
+    check_due_rules(p.stages)
     for event, roles in p.permissions.items():
         if event not in EVENT_NAMES:
             raise PolicyError(
