@@ -132,9 +132,10 @@ class Meter:
                 "worst_seconds": round(self.worst_s, 3), "slowest": self.worst_what[:80],
                 "worst_peak_mb": round(self.worst_mb, 1), "errors": self.errors}
 
-    def check(self) -> None:
-        """Assert nothing escaped and memory stayed under 100 MB."""
-        assert self.escaped == []
+    def check(self, known: tuple[str, ...] = ()) -> None:
+        """Assert nothing escaped (but the ``known`` findings, each with an xfail test of
+        its own) and memory stayed under 100 MB."""
+        assert [e for e in self.escaped if not any(k in e for k in known)] == []
         assert self.worst_mb < 100
 
 
@@ -421,8 +422,30 @@ def test_fuzzed_imports(tmp_path: Path, figure: Any) -> None:
     figure(reader="read_cases (fuzzed)", **cases.figures())
     figure(reader_paper="read_paper_counts (fuzzed)",
            **{f"paper_{k}": v for k, v in paper.figures().items()})
-    cases.check()
+    cases.check(known=("NotImplementedError: zip file version",))  # see the xfail below
     paper.check()
+
+
+def _zip_version_too_new(data: bytes) -> bytes:
+    """Return ``data`` with every central-directory entry asking for zip version 16.2."""
+    out = bytearray(data)
+    at = out.find(b"PK\x01\x02")
+    while at != -1:
+        out[at + 6] = 162
+        at = out.find(b"PK\x01\x02", at + 4)
+    return bytes(out)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug in reviewflow.imports._read_xlsx (read_cases): a workbook whose zip directory asks "
+    "for a newer zip version raises NotImplementedError('zip file version 16.2') from "
+    "zipfile, which escapes instead of an InputError (found by the fuzzer); "
+    "reviewflow.ballots._rows_xlsx has the same gap. Catch NotImplementedError (and "
+    "zlib.error, EOFError) with the zip errors"))
+def test_case_import_of_a_workbook_needing_a_newer_zip_version(tmp_path: Path) -> None:
+    data = _zip_version_too_new(xlsx_bytes([["编号", "党组织", "书记"], ["s1", "第一中学", "张三"]]))
+    with pytest.raises(rf.InputError):
+        imports.read_cases(write(tmp_path, "new.xlsx", data))
 
 
 # ---------------------------------------------------------------------- exports
