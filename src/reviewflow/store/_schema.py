@@ -5,13 +5,13 @@ with the host application. The Alembic revisions in :mod:`reviewflow.migrations`
 build exactly this schema (a test compares them); a fresh database gets it from
 :func:`create_schema`, which stamps the head revision.
 
-Room for the features that write extra rows in the same transaction as a step
-(ballots, ballot tokens, deadline rung marks and their due index): add the table
-here, on :data:`metadata`, add an Alembic revision under
-``reviewflow/migrations/versions/`` (next number, ``down_revision`` the current
-head, and bump :data:`HEAD_REVISION`), and register how the extra row is written
-with :func:`reviewflow.store.sql.register_extra`. ``docs/how-to/persist.md`` has
-the steps.
+Features that write extra rows in the same transaction as a step keep their
+tables here too: the deadline index and rung marks, and the ballot box (tokens,
+ballots, vote rounds), all from revision 0003. A new one: add the table here, on
+:data:`metadata`, add an Alembic revision under ``reviewflow/migrations/versions/``
+(next number, ``down_revision`` the current head, and bump :data:`HEAD_REVISION`),
+and register how the extra row is written with
+:func:`reviewflow.store.sql.register_extra`. ``docs/how-to/persist.md`` has the steps.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -39,17 +40,22 @@ __all__ = [
     "HEAD_REVISION",
     "ID_LENGTH",
     "VERSION_TABLE",
+    "ballot_tokens",
+    "ballots",
     "campaigns",
     "cases",
+    "deadline_index",
     "events",
     "idempotency",
     "metadata",
     "outbox",
     "refusals",
+    "rung_marks",
+    "vote_rounds",
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -149,5 +155,80 @@ idempotency = Table(
     Column("case_id", String(ID_LENGTH), nullable=False),
     Column("version", Integer, nullable=False),
     PrimaryKeyConstraint("campaign_id", "key", name="rf_idempotency_pk"),
+    **TABLE_ARGS,
+)
+
+# ---------------------------------------------------------------------- deadlines (revision 0003)
+
+#: One row per case with a deadline: the current stage, its due time and the fire time of
+#: its next unfired rung, as microseconds since 1970-01-01 UTC (see reviewflow._deadline_ops).
+deadline_index = Table(
+    "rf_deadline_index", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("due_us", BigInteger, nullable=True),
+    Column("next_fire_us", BigInteger, nullable=True),
+    PrimaryKeyConstraint("campaign_id", "case_id", name="rf_deadline_index_pk"),
+    Index("rf_deadline_index_fire", "campaign_id", "next_fire_us"),
+    Index("rf_deadline_index_due", "campaign_id", "due_us"),
+    **TABLE_ARGS,
+)
+
+#: Fired rungs, insert-only: the key refuses a second firing of one rung for one due time.
+rung_marks = Table(
+    "rf_rung_marks", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("rung_id", String(64), nullable=False),
+    Column("due_us", BigInteger, nullable=False),
+    Column("fired_at", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    PrimaryKeyConstraint("campaign_id", "case_id", "stage", "rung_id", "due_us",
+                         name="rf_rung_marks_pk"),
+    **TABLE_ARGS,
+)
+
+# ---------------------------------------------------------------------- the ballot box (0003)
+
+#: One-time ballot tokens, by hash (the token itself is never stored).
+ballot_tokens = Table(
+    "rf_ballot_tokens", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("used", Boolean(name="rf_ballot_tokens_used"), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "token_hash", name="rf_ballot_tokens_pk"),
+    Index("rf_ballot_tokens_round", "campaign_id", "case_id", "round"),
+    **TABLE_ARGS,
+)
+
+#: Secret ballots: a random id, the round, the voter's category and the choice. No voter,
+#: no token, no time; on SQLite the rows are kept in ballot-id order, not in cast order.
+ballots = Table(
+    "rf_ballots", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("ballot_id", String(64), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("choice", String(64), nullable=True),
+    PrimaryKeyConstraint("campaign_id", "ballot_id", name="rf_ballots_pk"),
+    Index("rf_ballots_round", "campaign_id", "case_id", "round"),
+    sqlite_with_rowid=False,
+    **TABLE_ARGS,
+)
+
+#: Vote rounds that take ballots; ``frozen`` is set by the commit that closes (or voids) it.
+vote_rounds = Table(
+    "rf_vote_rounds", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("frozen", Boolean(name="rf_vote_rounds_frozen"), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "case_id", "round", name="rf_vote_rounds_pk"),
     **TABLE_ARGS,
 )
