@@ -7,7 +7,7 @@ from reviewflow.audit import ChainProblem, VerifyReport
 from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts
 from reviewflow.calendar import WorkdayCalendar, WorkingCalendar
 from reviewflow.campaign import Campaign, FireResult, Permission
-from reviewflow.clock import Clock, FrozenClock, SystemClock
+from reviewflow.clock import Clock, DatabaseClock, FrozenClock, SystemClock
 from reviewflow.content import Finding, check_report
 from reviewflow.deadlines import (
     After,
@@ -82,6 +82,7 @@ __all__ = [
     "Clock",
     "ConflictError",
     "ContentRules",
+    "DatabaseClock",
     "DeadlineError",
     "DueState",
     "DuplicateCaseError",
