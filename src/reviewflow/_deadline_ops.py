@@ -751,10 +751,13 @@ def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | N
     conflicts = 0
     todo = ids
     attempt = 0
+    get_many = getattr(store, "get_many", None)
     while todo:
         steps: list[_RungStep] = []
+        # One query per few hundred cases on a database, not one per case.
+        loaded = get_many(campaign.id, todo) if get_many is not None else None
         for case_id in todo:
-            case = store.get(campaign.id, case_id)
+            case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
             if case is None:
                 continue
             step = _rung_step(campaign, st, case, at)

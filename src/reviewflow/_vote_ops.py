@@ -10,7 +10,10 @@ ballot box; closing the vote records the tally and a digest of the ballots on th
 case's chain, so any later change to a stored ballot shows in :func:`verify_votes`.
 
 The ballot box is the store's ``ballot_box(campaign_id)`` when the store offers one
-(durable stores), else one kept in memory beside the store.
+(durable stores), else one kept in memory beside the store. A box with ``in_commit``
+set (the SQL store's) gets its tokens and its freezes as extra rows of the commits
+that issue tokens and close (or void) a round, so that they are written with the
+event or not at all: :class:`TokenRows` and :class:`RoundFrozen`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
 import pendulum
 
 from reviewflow.ballots import (
@@ -28,6 +32,7 @@ from reviewflow.ballots import (
     IssuedToken,
     MemoryTokenBook,
     PaperCount,
+    TokenGrant,
     Vote,
     VoteRound,
     category_results,
@@ -54,6 +59,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BallotBox",
+    "RoundFrozen",
+    "TokenRows",
     "cast",
     "close_vote",
     "enter_paper_counts",
@@ -82,6 +89,10 @@ class BallotBox(Protocol):
     ``cast`` must be atomic: redeem the token, check the round is not frozen, store the
     ballot, all or nothing. A SQL store implements it as one transaction
     (``UPDATE token SET used = true WHERE hash = ? AND NOT used`` + ``INSERT`` ballot).
+
+    A box whose ``in_commit`` attribute is true takes new tokens as :class:`TokenRows`
+    and freezes as :class:`RoundFrozen` extra rows of the step's commit instead of
+    through :meth:`add_tokens` and :meth:`freeze` (which then serve direct use only).
     """
 
     lock: threading.RLock
@@ -103,6 +114,38 @@ class BallotBox(Protocol):
         """Undo :meth:`freeze` (the close that froze it was not committed)."""
 
 
+@attrs.frozen(kw_only=True, slots=True)
+class TokenRows:
+    """Newly issued tokens (by hash) of one round, written with the ``issue_ballots`` commit."""
+
+    campaign_id: str
+    case_id: str
+    round: int
+    grants: tuple[TokenGrant, ...]
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class RoundFrozen:
+    """Freeze a round inside the commit that closes or voids it.
+
+    ``ballots`` is how many ballots the tally counted: a box holding another number
+    refuses the commit with a ConflictError (a ballot came in while closing), and the
+    close is computed again.
+    """
+
+    campaign_id: str
+    case_id: str
+    round: int
+    ballots: int
+
+
+def _grants(tokens: Sequence[IssuedToken]) -> tuple[TokenGrant, ...]:
+    from reviewflow.ballots import token_hash
+
+    return tuple(TokenGrant(token_hash=token_hash(t.token), case_id=t.case_id, round=t.round,
+                            category=t.category) for t in tokens)
+
+
 class _MemoryBox:
     """A ballot box in memory: a token book and ballots per (case, round), one lock."""
 
@@ -113,10 +156,7 @@ class _MemoryBox:
         self._frozen: set[tuple[str, int]] = set()
 
     def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
-        from reviewflow.ballots import TokenGrant, token_hash
-
-        self.book.add([TokenGrant(token_hash=token_hash(t.token), case_id=t.case_id,
-                                  round=t.round, category=t.category) for t in tokens])
+        self.book.add(list(_grants(tokens)))
 
     def cast(self, case_id: str, round: int, token: str, choice: str | None,
              build: Any) -> Ballot:
@@ -129,8 +169,8 @@ class _MemoryBox:
             return ballot
 
     def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
-        with self.lock:
-            return dict(self._ballots.get((case_id, round), {}))
+        with self.lock:  # by random id, never in the order cast
+            return dict(sorted(self._ballots.get((case_id, round), {}).items()))
 
     def freeze(self, case_id: str, round: int) -> None:
         with self.lock:
@@ -225,9 +265,10 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
     """
     role = _guarded(c, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
+    in_commit = bool(getattr(box, "in_commit", False))
     issued: list[IssuedToken] = []
 
-    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[Any, ...]]:
         _stage(case, "issue_ballots", VOTE_STAGES)
         vote = _vote_of(case)
         try:
@@ -239,11 +280,15 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
         by_cat: dict[str, int] = {}
         for t in tokens:
             by_cat[t.category] = by_cat.get(t.category, 0) + 1
-        return {"round": vote.rounds[-1].number, "issued": by_cat}, None, ()
+        number = vote.rounds[-1].number
+        extras = (TokenRows(campaign_id=c.id, case_id=case.case_id, round=number,
+                            grants=_grants(tokens)),) if in_commit else ()
+        return {"round": number, "issued": by_cat}, None, extras
 
     with box.lock:
         c._record(case_id, "issue_ballots", actor=actor, role=role, apply=apply)
-        box.add_tokens(issued)
+        if not in_commit:
+            box.add_tokens(issued)
     return issued
 
 
@@ -337,9 +382,11 @@ def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
     """
     role = _guarded(c, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
+    in_commit = bool(getattr(box, "in_commit", False))
     outcome: list[CloseResult] = []
 
-    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str | None, tuple[()]]:
+    def apply(case: Case, now: pendulum.DateTime
+              ) -> tuple[dict[str, Any], str | None, tuple[Any, ...]]:
         _stage(case, "close_vote", VOTE_STAGES)
         vote = _vote_of(case)
         r = vote.current
@@ -361,11 +408,16 @@ def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
             case.data["vote_tally"] = result.tally.to_json()
         shown = {k: (None if t is None else t.to_json())
                  for k, t in category_results(r, c.policy.scoring).items()}
+        extras = (RoundFrozen(campaign_id=c.id, case_id=case.case_id, round=r.number,
+                              ballots=len(r.ballots)),) if in_commit else ()
         return ({"round": r.number, "status": result.status, "tally": result.tally.to_json(),
                  "digest": result.digest, "by_category": shown},
-                result.reason if result.status == "void" else None, ())
+                result.reason if result.status == "void" else None, extras)
 
     with box.lock:
+        if in_commit:  # frozen by the close commit itself
+            c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
+            return outcome[0]
         current = _vote_of(c.case(case_id)).current
         number = current.number if current is not None else 0
         box.freeze(case_id, number)
@@ -386,10 +438,13 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
     """
     role = _guarded(c, case_id, "revote", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
+    in_commit = bool(getattr(box, "in_commit", False))
 
-    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str | None, tuple[()]]:
+    def apply(case: Case, now: pendulum.DateTime
+              ) -> tuple[dict[str, Any], str | None, tuple[Any, ...]]:
         vote = _vote_of(case)
         voided = None
+        extras: tuple[Any, ...] = ()
         try:
             if vote.current is not None and vote.current.status == "open":
                 if not void_reason:
@@ -397,6 +452,9 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
                 r = vote.current
                 r.ballots = box.ballots(case.case_id, r.number)
                 voided = void_round(vote, void_reason, c.policy.scoring)
+                if in_commit:
+                    extras = (RoundFrozen(campaign_id=c.id, case_id=case.case_id,
+                                          round=r.number, ballots=len(r.ballots)),)
             new = open_round(vote, reason=reason)
         except (BallotError, InputError) as exc:
             raise _ballot_error(case, "revote", exc) from None
@@ -406,9 +464,11 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
         if voided is not None:
             data["voided"] = {"round": voided.round, "digest": voided.digest,
                               "tally": voided.tally.to_json()}
-        return data, reason or void_reason, ()
+        return data, reason or void_reason, extras
 
     with box.lock:
+        if in_commit:  # a voided round is frozen by the revote commit itself
+            return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
         current = _vote_of(c.case(case_id)).current
         if current is not None and current.status == "open":
             box.freeze(case_id, current.number)

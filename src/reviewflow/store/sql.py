@@ -11,6 +11,15 @@ survives a power cut, not only a crash; ``?synchronous=normal`` in the URL trade
 that for speed) and waits up to 30 s for the write lock (``?timeout=SECONDS``).
 Write transactions begin with ``BEGIN IMMEDIATE``, so several processes queue
 for the lock instead of failing on upgrade.
+
+The store also keeps the deadline index (:meth:`SqlStore.deadline_due`, fed by the
+rung schedule rows every commit carries) and each campaign's ballot box
+(:meth:`SqlStore.ballot_box`). Commits that fire deadline rungs first claim their
+case rows: on PostgreSQL and MySQL 8 / MariaDB 10.6+ with ``FOR UPDATE SKIP
+LOCKED``, so that several sweepers share the due cases instead of queueing on the
+same rows (those another writer holds are written after, in a transaction that
+waits for them); exactly-once itself comes from the version check and the rung
+marks' key.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
+from reviewflow._deadline_ops import RungMark, RungSchedule
+from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.exceptions import (
     ConflictError,
     DuplicateCaseError,
@@ -37,7 +48,9 @@ from reviewflow.exceptions import (
     UnknownCaseError,
 )
 from reviewflow.model import Case, EventRecord
+from reviewflow.store import _ballots, _deadlines
 from reviewflow.store import _schema as s
+from reviewflow.store._ballots import SqlBallotBox
 from reviewflow.store._engine import (
     DEFAULT_URL,
     create_schema,
@@ -62,6 +75,7 @@ from reviewflow.store.base import Commit, Refusal
 
 __all__ = [
     "DEFAULT_URL",
+    "ExtraBatchWriter",
     "ExtraWriter",
     "SqlStore",
     "StoredChain",
@@ -75,7 +89,11 @@ __all__ = [
 #: Raise a :class:`~reviewflow.exceptions.ReviewflowError` to refuse the whole commit.
 ExtraWriter = Callable[["SqlStore", Connection, Any], None]
 
+#: Writes many extra rows of one type at once: ``writer(store, conn, extras)``.
+ExtraBatchWriter = Callable[["SqlStore", Connection, Sequence[Any]], None]
+
 _EXTRA_WRITERS: dict[type, ExtraWriter] = {}
+_EXTRA_BATCHES: dict[type, ExtraBatchWriter] = {}
 
 #: Retries of a whole transaction the database aborted to break a deadlock.
 _DEADLOCK_RETRIES = 5
@@ -88,15 +106,26 @@ _COLUMN_KEYS = frozenset(
 )
 
 
-def register_extra(kind: type, writer: ExtraWriter) -> None:
+def register_extra(kind: type, writer: ExtraWriter, *, batch: ExtraBatchWriter | None = None,
+                   ) -> None:
     """Register how the SQL store writes one extra row type inside a commit's transaction.
 
-    The feature that puts ``kind`` objects in :attr:`Commit.extras` (ballots, token
-    redemptions, deadline rung marks) calls this once at import. The writer runs on
-    the commit's connection, after the case row and events; raising refuses that
-    commit and rolls back everything it wrote.
+    The feature that puts ``kind`` objects in :attr:`Commit.extras` (ballot tokens,
+    vote freezes, deadline index rows and rung marks) calls this once at import. The
+    writer runs on the commit's connection, after the case row and events; raising
+    refuses that commit and rolls back everything it wrote. ``batch``, if given, writes
+    the rows of every commit of a batch at once (one statement instead of one per row);
+    when it raises, each commit is written again on its own to find the one that fails.
     """
     _EXTRA_WRITERS[kind] = writer
+    if batch is None:
+        _EXTRA_BATCHES.pop(kind, None)
+    else:
+        _EXTRA_BATCHES[kind] = batch
+
+
+def _fires_rungs(c: Commit) -> bool:
+    return any(type(x) is RungMark for x in c.extras)
 
 
 class StoredChain(NamedTuple):
@@ -134,6 +163,7 @@ class SqlStore:
         #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
         self.extra_handlers: dict[type, ExtraWriter] = {}
         self._known_campaigns: set[str] = set()
+        self._boxes: dict[str, SqlBallotBox] = {}
         self._marks: list[tuple[str, str, int]] = []
         self._marks_since = 0.0
         self._lock = threading.Lock()
@@ -253,6 +283,12 @@ class SqlStore:
             raise
 
     @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Open a connection for reads (autocommit on a server); database errors as StoreError."""
+        with self._translated(), self._read.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _translated(self) -> Iterator[None]:
         try:
             yield
@@ -313,6 +349,28 @@ class SqlStore:
                 f"no campaign {sorted(missing - found)[0]!r} in this store; "
                 "create it first (Campaign(...) does)"
             )
+
+    # -- the deadline index and the ballot box
+
+    def deadline_due(self, campaign_id: str, until_us: int, limit: int | None = None) -> list[str]:
+        """Return ids of cases whose next rung fires at or before ``until_us``, earliest first.
+
+        Times are microseconds since 1970-01-01 UTC; the query reads the
+        ``(campaign_id, next_fire_us)`` index, so its cost follows the answer.
+        """
+        return _deadlines.due_cases(self, campaign_id, until_us, limit, overdue=False)
+
+    def deadline_overdue(self, campaign_id: str, at_us: int, limit: int | None = None) -> list[str]:
+        """Return ids of cases whose current due time is before ``at_us``, earliest first."""
+        return _deadlines.due_cases(self, campaign_id, at_us, limit, overdue=True)
+
+    def ballot_box(self, campaign_id: str) -> SqlBallotBox:
+        """Return the campaign's ballot box: tokens, ballots and vote rounds in this database."""
+        with self._lock:
+            box = self._boxes.get(campaign_id)
+            if box is None:
+                box = self._boxes[campaign_id] = SqlBallotBox(self, campaign_id)
+            return box
 
     # -- rows
 
@@ -380,16 +438,27 @@ class SqlStore:
             }
         return CommitRows(update, case_row, events, outbox, idem)
 
-    def _write_extras(self, conn: Connection, c: Commit) -> None:
-        for extra in c.extras:
-            writer = self.extra_handlers.get(type(extra)) or _EXTRA_WRITERS.get(type(extra))
+    def _write_extras(self, conn: Connection, commits: Sequence[Commit]) -> None:
+        """Write the commits' extra rows, grouped by type (in one call per type if batched)."""
+        groups: dict[type, list[Any]] = {}
+        for c in commits:
+            for extra in c.extras:
+                groups.setdefault(type(extra), []).append(extra)
+        for kind, rows in groups.items():
+            own = self.extra_handlers.get(kind)
+            batch = None if own is not None else _EXTRA_BATCHES.get(kind)
+            if batch is not None:
+                batch(self, conn, rows)
+                continue
+            writer = own or _EXTRA_WRITERS.get(kind)
             if writer is None:
                 raise StoreError(
-                    f"no SQL writer is registered for {type(extra).__qualname__} rows; "
+                    f"no SQL writer is registered for {kind.__qualname__} rows; "
                     "the feature that makes them must call "
                     "reviewflow.store.sql.register_extra() (nothing was written)"
                 )
-            writer(self, conn, extra)
+            for extra in rows:
+                writer(self, conn, extra)
 
     # -- writes
 
@@ -439,8 +508,7 @@ class SqlStore:
                 raise self._find_duplicate(conn, commits) from None
             sp.commit()
             self._insert_rest(conn, rows)
-            for c in commits:
-                self._write_extras(conn, c)
+            self._write_extras(conn, commits)
 
         self._run_write(work)
 
@@ -499,21 +567,51 @@ class SqlStore:
                 results[i] = exc
         if not todo:
             return results
+        if not any(_fires_rungs(c) for _, c, _ in todo):
+            self._commit_todo(todo, results, claim=None)
+            return results
+        # Rung firings claim their cases: skip those another sweeper holds, then wait for them.
+        later = self._commit_todo(todo, results, claim="skip" if self.skip_locked else "wait")
+        if later:
+            self._commit_todo(later, results, claim="wait")
+        return results
 
-        def single(conn: Connection) -> None:
-            _, c, rows = todo[0]
-            try:
-                self._apply_one(conn, c, rows)
-            except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
-                raise _CommitFailed(None, exc) from None
-            except ReviewflowError as exc:
-                raise _CommitFailed(exc, None) from None
+    def _commit_todo(self, todo: Sequence[_Todo], results: list[Exception | None],
+                     claim: str | None) -> list[_Todo]:
+        """Write ``todo`` in one transaction, setting ``results``; return the commits deferred.
 
-        def batch(conn: Connection) -> list[Exception | None]:
-            out: list[Exception | None] = [None] * len(todo)
-            if self._apply_bulk(conn, todo):
-                return out
-            for n, (_, c, rows) in enumerate(todo):
+        ``claim`` (for rung firings): "skip" locks their case rows with SKIP LOCKED and
+        defers those another writer holds; "wait" locks them, waiting (in case-id order,
+        so two sweepers cannot deadlock). Either way a stale version is refused before
+        anything is written.
+        """
+        outcome: dict[int, Exception | None] = {}
+        deferred: list[_Todo] = []
+
+        def work(conn: Connection) -> None:
+            outcome.clear()
+            deferred.clear()
+            ready: Sequence[_Todo] = todo
+            if claim is not None:
+                ready, refused, later = self._claim(conn, todo, skip=claim == "skip")
+                outcome.update(refused)
+                deferred.extend(later)
+            if not ready:
+                return
+            if len(ready) == 1:
+                i, c, rows = ready[0]
+                try:
+                    self._apply_one(conn, c, rows)
+                except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
+                    raise _CommitFailed(None, exc, i) from None
+                except ReviewflowError as exc:
+                    raise _CommitFailed(exc, None, i) from None
+                outcome[i] = None
+                return
+            if self._apply_bulk(conn, ready):
+                outcome.update((i, None) for i, _, _ in ready)
+                return
+            for i, c, rows in ready:
                 sp = conn.begin_nested()
                 try:
                     self._apply_one(conn, c, rows)
@@ -521,25 +619,70 @@ class SqlStore:
                     raise
                 except Exception as exc:
                     sp.rollback()
-                    out[n] = self._explain(conn, c, exc)
+                    outcome[i] = self._explain(conn, c, exc)
                 else:
                     sp.commit()
-            return out
+                    outcome[i] = None
 
-        if len(todo) == 1:
-            i, c, _ = todo[0]
-            try:
-                self._run_write(single)
-            except _CommitFailed as failed:
-                results[i] = failed.error
-                if failed.db_error is not None:  # the transaction is gone: explain afresh
-                    with self._translated(), self._engine.connect() as conn:
-                        results[i] = self._explain(conn, c, failed.db_error)
-            return results
-        outcome = self._run_write(batch)
-        for (i, _, _), error in zip(todo, outcome, strict=True):
+        try:
+            self._run_write(work)
+        except _CommitFailed as failed:  # one commit failed: the transaction rolled back
+            commit = next(c for i, c, _ in todo if i == failed.index)
+            error: Exception | None = failed.error
+            if failed.db_error is not None:  # the transaction is gone: explain afresh
+                with self._translated(), self._engine.connect() as conn:
+                    error = self._explain(conn, commit, failed.db_error)
+            outcome[failed.index] = error
+        for i, error in outcome.items():
             results[i] = error
-        return results
+        return list(deferred)
+
+    def _claim(self, conn: Connection, todo: Sequence[_Todo], *, skip: bool
+               ) -> tuple[list[_Todo], dict[int, Exception], list[_Todo]]:
+        """Lock the case rows of the rung firings in ``todo``; sort them into ready, refused
+        (stale or unknown) and deferred (held by another writer, with ``skip``)."""
+        wanted: dict[str, set[str]] = {}
+        for _, c, _ in todo:
+            if _fires_rungs(c):
+                wanted.setdefault(c.case.campaign_id, set()).add(c.case.case_id)
+        versions: dict[tuple[str, str], int] = {}
+        cc = s.cases.c
+        locking = self.dialect != "sqlite"  # SQLite: this transaction holds the write lock
+        for campaign_id, ids in wanted.items():
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), 1000):
+                query = (
+                    sa.select(cc.case_id, cc.version)
+                    .where(cc.campaign_id == campaign_id)
+                    .where(cc.case_id.in_(ordered[start:start + 1000]))
+                    .order_by(cc.case_id)
+                )
+                if locking:
+                    query = query.with_for_update(skip_locked=skip)
+                for row in conn.execute(query):
+                    versions[(campaign_id, str(row.case_id))] = int(row.version)
+        ready: list[_Todo] = []
+        refused: dict[int, Exception] = {}
+        later: list[_Todo] = []
+        for item in todo:
+            i, c, _ = item
+            if not _fires_rungs(c):
+                ready.append(item)
+                continue
+            key = (c.case.campaign_id, c.case.case_id)
+            version = versions.get(key)
+            if version is None:
+                if skip and locking:
+                    later.append(item)
+                else:
+                    refused[i] = UnknownCaseError(
+                        f"no case {c.case.case_id!r} in campaign {c.case.campaign_id!r}")
+            elif version != c.expected_version:
+                refused[i] = ConflictError(c.case.case_id, c.expected_version, version)
+            else:
+                versions[key] = c.case.version
+                ready.append(item)
+        return ready, refused, later
 
     def _apply_bulk(self, conn: Connection, todo: Sequence[tuple[int, Commit, CommitRows]]) -> bool:
         """Write a whole batch with one statement per table; False (nothing written) on a failure."""
@@ -564,8 +707,7 @@ class SqlStore:
                     conn.execute(self._insert_idem, idem)
             else:
                 self._insert_rest(conn, all_rows)
-            for _, c, _ in todo:
-                self._write_extras(conn, c)
+            self._write_extras(conn, [c for _, c, _ in todo])
         except sa_exc.OperationalError:
             raise
         except Exception:
@@ -587,7 +729,7 @@ class SqlStore:
                 conn.exec_driver_sql(self._sql_outbox, rows.outbox)
         if rows.idem is not None:
             conn.execute(self._insert_idem, rows.idem)
-        self._write_extras(conn, c)
+        self._write_extras(conn, [c])
 
     def _stale(self, conn: Connection, c: Commit) -> ReviewflowError:
         row = conn.execute(
@@ -850,7 +992,18 @@ class _Retry(Exception):
 class _CommitFailed(Exception):
     """Internal: carries a per-commit failure out of a transaction that must roll back."""
 
-    def __init__(self, error: ReviewflowError | None, db_error: sa_exc.DBAPIError | None) -> None:
+    def __init__(self, error: ReviewflowError | None, db_error: sa_exc.DBAPIError | None,
+                 index: int) -> None:
         super().__init__(str(error or db_error))
         self.error = error
         self.db_error = db_error
+        self.index = index
+
+
+#: One commit of a batch: its position in the batch, the commit and its rows.
+_Todo = tuple[int, Commit, CommitRows]
+
+register_extra(RungSchedule, _deadlines.write_schedule, batch=_deadlines.write_schedules)
+register_extra(RungMark, _deadlines.write_mark, batch=_deadlines.write_marks)
+register_extra(TokenRows, _ballots.write_token_row, batch=_ballots.write_token_rows)
+register_extra(RoundFrozen, _ballots.write_frozen_one, batch=_ballots.write_frozen)

@@ -1,0 +1,211 @@
+"""The SQL store's ballot box: one-time tokens, secret ballots and vote rounds in tables.
+
+* Tokens are kept by hash (``rf_ballot_tokens``), written by the commit that issues them
+  (a :class:`~reviewflow._vote_ops.TokenRows` extra row), so any process on the database
+  can redeem them later.
+* A cast is one transaction: check the round is not frozen (a shared lock on its row),
+  ``UPDATE ... SET used = true WHERE token_hash = ? AND NOT used`` (exactly one row, or
+  the token is unknown, of another case or used), insert the ballot. The ballot row has
+  a random id, the round, the category and the choice: no voter, token or time, and
+  ballots are listed by id, never in the order they were cast.
+* Closing (or voiding) a round freezes it inside the closing commit (a
+  :class:`~reviewflow._vote_ops.RoundFrozen` extra row): the freeze waits for casts in
+  flight, then checks that the box holds exactly the ballots the tally counted; if a
+  ballot came in meanwhile, the commit is refused with a ConflictError and the close is
+  computed again. So no ballot can land after the tally.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from reviewflow._vote_ops import RoundFrozen, TokenRows
+from reviewflow.ballots import Ballot, IssuedToken, TokenGrant, _check_grant, token_hash
+from reviewflow.exceptions import BallotError, ConflictError
+from reviewflow.store import _schema as s
+
+if TYPE_CHECKING:
+    from reviewflow.store.sql import SqlStore
+
+__all__ = ["SqlBallotBox", "write_frozen", "write_token_rows"]
+
+_T = s.ballot_tokens.c
+_B = s.ballots.c
+_R = s.vote_rounds.c
+
+
+def _round_where(campaign_id: str, case_id: str, round_no: int) -> sa.ColumnElement[bool]:
+    return sa.and_(_R.campaign_id == campaign_id, _R.case_id == case_id, _R.round == round_no)
+
+
+def _insert_grants(conn: Connection, campaign_id: str, grants: Sequence[TokenGrant]) -> None:
+    if not grants:
+        return
+    for case_id, round_no in sorted({(g.case_id, g.round) for g in grants}):
+        exists = conn.execute(
+            sa.select(_R.frozen).where(_round_where(campaign_id, case_id, round_no))
+        ).first()
+        if exists is None:
+            conn.execute(sa.insert(s.vote_rounds), {
+                "campaign_id": campaign_id, "case_id": case_id, "round": round_no,
+                "frozen": False,
+            })
+    conn.execute(sa.insert(s.ballot_tokens), [
+        {"campaign_id": campaign_id, "token_hash": g.token_hash, "case_id": g.case_id,
+         "round": g.round, "category": g.category, "used": False}
+        for g in grants
+    ])
+
+
+def _set_frozen(conn: Connection, campaign_id: str, case_id: str, round_no: int,
+                frozen: bool) -> None:
+    done = conn.execute(
+        sa.update(s.vote_rounds).where(_round_where(campaign_id, case_id, round_no))
+        .values(frozen=frozen)
+    ).rowcount
+    if done == 0:
+        conn.execute(sa.insert(s.vote_rounds), {
+            "campaign_id": campaign_id, "case_id": case_id, "round": round_no, "frozen": frozen,
+        })
+
+
+def _count(conn: Connection, campaign_id: str, case_id: str, round_no: int) -> int:
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(s.ballots)
+        .where(_B.campaign_id == campaign_id).where(_B.case_id == case_id)
+        .where(_B.round == round_no)
+    ).scalar_one())
+
+
+def write_token_rows(store: SqlStore, conn: Connection, rows: Sequence[TokenRows]) -> None:
+    """Keep newly issued tokens (by hash) and open their round, inside the issuing commit."""
+    for r in rows:
+        _insert_grants(conn, r.campaign_id, r.grants)
+
+
+def write_token_row(store: SqlStore, conn: Connection, row: TokenRows) -> None:
+    """Keep one batch of newly issued tokens (see :func:`write_token_rows`)."""
+    write_token_rows(store, conn, [row])
+
+
+def write_frozen(store: SqlStore, conn: Connection, rows: Sequence[RoundFrozen]) -> None:
+    """Freeze rounds inside the closing commit; refuse it if the box has other ballots."""
+    for r in rows:
+        # Waits for casts in flight (they hold a shared lock on the round row).
+        _set_frozen(conn, r.campaign_id, r.case_id, r.round, True)
+        stored = _count(conn, r.campaign_id, r.case_id, r.round)
+        if stored != r.ballots:
+            error = ConflictError(r.case_id, r.ballots, stored)
+            error.args = (
+                f"case {r.case_id!r}: round {r.round} holds {stored} ballots, the tally counted "
+                f"{r.ballots}: a ballot was cast while the vote was closing; nothing was "
+                "written, close it again (the tally is computed afresh)",
+            )
+            raise error
+
+
+def write_frozen_one(store: SqlStore, conn: Connection, row: RoundFrozen) -> None:
+    """Freeze one round (see :func:`write_frozen`)."""
+    write_frozen(store, conn, [row])
+
+
+class SqlBallotBox:
+    """A campaign's ballot box in the SQL store (``SqlStore.ballot_box(campaign_id)``)."""
+
+    #: New tokens and freezes travel as extra rows of the step's own commit.
+    in_commit = True
+
+    def __init__(self, store: SqlStore, campaign_id: str) -> None:
+        self.lock = threading.RLock()
+        self.campaign_id = campaign_id
+        self._store = store
+
+    def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
+        """Keep tokens issued outside a commit (their hashes), in a transaction of their own."""
+        grants = [TokenGrant(token_hash=token_hash(t.token), case_id=t.case_id, round=t.round,
+                             category=t.category) for t in tokens]
+        self._store._run_write(lambda conn: _insert_grants(conn, self.campaign_id, grants))
+
+    def cast(self, case_id: str, round: int, token: str, choice: str | None,
+             build: Callable[[int, str], Ballot]) -> Ballot:
+        """Redeem ``token`` and store ``build(round, category)``'s ballot, in one transaction.
+
+        Raises BallotError (``vote_closed``, ``unknown_token``, ``wrong_case``,
+        ``wrong_round``, ``token_used``) and stores nothing then.
+        """
+        digest = token_hash(token)
+        campaign_id = self.campaign_id
+
+        def work(conn: Connection) -> Ballot:
+            frozen = conn.execute(
+                sa.select(_R.frozen).where(_round_where(campaign_id, case_id, round))
+                .with_for_update(read=True)
+            ).first()
+            if frozen is not None and frozen[0]:
+                raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
+            row = conn.execute(
+                sa.select(_T.case_id, _T.round, _T.category, _T.used)
+                .where(_T.campaign_id == campaign_id).where(_T.token_hash == digest)
+            ).first()
+            grant = None if row is None else TokenGrant(
+                token_hash=digest, case_id=row.case_id, round=row.round, category=row.category)
+            grant = _check_grant(grant, bool(row is not None and row.used), case_id, round)
+            redeemed = conn.execute(
+                sa.update(s.ballot_tokens)
+                .where(_T.campaign_id == campaign_id).where(_T.token_hash == digest)
+                .where(_T.used == sa.false())
+                .values(used=True)
+            ).rowcount
+            if redeemed != 1:  # another cast redeemed it meanwhile
+                raise BallotError("token_used", "this ballot token has already been used")
+            ballot = build(grant.round, grant.category)
+            conn.execute(sa.insert(s.ballots), {
+                "campaign_id": campaign_id, "ballot_id": ballot.ballot_id, "case_id": case_id,
+                "round": ballot.round, "category": ballot.category, "choice": ballot.choice,
+            })
+            return ballot
+
+        result: Ballot = self._store._run_write(work)
+        return result
+
+    def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
+        """Return the round's ballots by id, in id order (never in the order cast)."""
+        query = (
+            sa.select(_B.ballot_id, _B.round, _B.category, _B.choice)
+            .where(_B.campaign_id == self.campaign_id).where(_B.case_id == case_id)
+            .where(_B.round == round).order_by(_B.ballot_id)
+        )
+        with self._store.reading() as conn:
+            rows = conn.execute(query).all()
+        out = {str(r.ballot_id): Ballot(ballot_id=str(r.ballot_id), round=int(r.round),
+                                        category=str(r.category), choice=r.choice)
+               for r in rows}
+        return dict(sorted(out.items()))  # the database's collation may order otherwise
+
+    def unused(self, case_id: str, round: int) -> int:
+        """Return how many tokens of the case's round are still unused."""
+        query = (
+            sa.select(sa.func.count()).select_from(s.ballot_tokens)
+            .where(_T.campaign_id == self.campaign_id).where(_T.case_id == case_id)
+            .where(_T.round == round).where(_T.used == sa.false())
+        )
+        with self._store.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def freeze(self, case_id: str, round: int) -> None:
+        """Refuse further casts in the round (closing a vote does this in its own commit)."""
+        self._store._run_write(
+            lambda conn: _set_frozen(conn, self.campaign_id, case_id, round, True))
+
+    def thaw(self, case_id: str, round: int) -> None:
+        """Undo :meth:`freeze`."""
+        self._store._run_write(
+            lambda conn: _set_frozen(conn, self.campaign_id, case_id, round, False))
+
+    def __repr__(self) -> str:
+        return f"SqlBallotBox({self._store.url!r}, {self.campaign_id!r})"
