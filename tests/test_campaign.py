@@ -604,3 +604,27 @@ class TestSideSteps:
                                         role="organizer", apply=apply)
         assert [r.ok for r in results] == [True, False]
         assert campaign.case("a").version == 2
+
+
+class TestSnapshotAudit:
+    """verify() also ties the stored snapshot to the events."""
+
+    def test_an_edited_score_is_found(self) -> None:
+        campaign, clock = seed_campaign()
+        open_one(campaign)
+        drive_to(campaign, "s1", rf.Stage.GROUP_TALK, clock=clock)
+        stored = campaign.store._campaigns[campaign.id].cases["s1"]  # type: ignore[attr-defined]
+        stored.data = {**stored.data, "evaluation": {"score": "99", "rounded": "99.00"}}
+
+        report = campaign.verify()
+
+        assert not report.ok
+        assert "stored evaluation" in report.problems[0].message
+
+    def test_an_edited_stage_is_found(self) -> None:
+        campaign, clock = seed_campaign()
+        open_one(campaign)
+        drive_to(campaign, "s1", rf.Stage.APPROVAL, clock=clock)
+        campaign.store._campaigns[campaign.id].cases["s1"].stage = rf.Stage.MEETING  # type: ignore[attr-defined]
+
+        assert not campaign.verify().ok

@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from reviewflow.model import GENESIS_HASH, EventRecord
 
-__all__ = ["ChainProblem", "VerifyReport", "verify_chain"]
+__all__ = ["ChainProblem", "VerifyReport", "verify_chain", "verify_snapshot"]
 
 
 @attrs.frozen
@@ -83,4 +84,41 @@ def verify_chain(
     if expected_hash is not None and records and expected_hash != prev:
         return [ChainProblem(case_id, len(records),
                              "the case's last hash does not match its last event")]
+    return []
+
+
+#: Snapshot fields that must equal what the last event of a kind recorded:
+#: (event, snapshot key, keys of the record's data that the snapshot holds).
+_RECORDED_FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("finish_evaluation", "evaluation", ("score", "rounded")),
+    ("publish_results", "publication", None),
+)
+
+
+def verify_snapshot(
+    case_id: str, stage: str, data: Mapping[str, Any], records: Sequence[EventRecord],
+) -> list[ChainProblem]:
+    """Return where a case's stored snapshot disagrees with its (verified) events.
+
+    The chain proves the events; this ties the snapshot to them: the stage is where the
+    last event led, and the recorded results (the evaluation's score, the publication)
+    equal what their events recorded, so an edit of the stored score is found too.
+    """
+    if records and records[-1].to_stage != stage:
+        return [ChainProblem(case_id, len(records),
+                             f"the case is in stage {stage!r} but its last event leads to "
+                             f"{records[-1].to_stage!r}: the snapshot was edited")]
+    for event, key, keys in _RECORDED_FIELDS:
+        last = next((r for r in reversed(records) if r.event == event), None)
+        if last is None:
+            continue
+        recorded = last.data if keys is None else {k: last.data.get(k) for k in keys}
+        stored = data.get(key)
+        if keys is not None and isinstance(stored, Mapping):
+            stored = {k: stored.get(k) for k in keys}
+        if stored != recorded:
+            return [ChainProblem(case_id, last.seq,
+                                 f"the stored {key} ({stored!r}) differs from what event "
+                                 f"{last.seq} ({event}) recorded ({recorded!r}): the snapshot "
+                                 "was edited")]
     return []

@@ -23,7 +23,7 @@ import pluggy
 from reviewflow import hooks as _hooks
 from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
-from reviewflow.audit import VerifyReport, verify_chain
+from reviewflow.audit import VerifyReport, verify_chain, verify_snapshot
 from reviewflow.clock import Clock, SystemClock
 from reviewflow.deadlines import At, DueContext, fmt_time
 from reviewflow.exceptions import (
@@ -922,15 +922,21 @@ class Campaign:
     # ------------------------------------------------------------------ audit
 
     def verify(self) -> VerifyReport:
-        """Recompute every case's hash chain; report the first broken link of each case."""
+        """Recompute every case's hash chain and check its snapshot against its events;
+        report the first problem of each case."""
         problems = []
         events = 0
         count = 0
+        snapshots = {case.case_id: case for case in self.store.cases(self.id)}
         for case_id, version, last_hash, records in self._chains():
             count += 1
             events += len(records)
-            problems += verify_chain(case_id, records, expected_version=version,
-                                     expected_hash=last_hash)
+            found = verify_chain(case_id, records, expected_version=version,
+                                 expected_hash=last_hash)
+            snapshot = snapshots.get(case_id)
+            if not found and snapshot is not None:
+                found = verify_snapshot(case_id, snapshot.stage.value, snapshot.data, records)
+            problems += found
         return VerifyReport(count, events, tuple(problems))
 
     def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
