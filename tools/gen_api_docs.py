@@ -11,7 +11,6 @@ from pathlib import Path
 
 import reviewflow as rf
 
-
 GROUPS = {
     "The campaign": ["Campaign", "FireResult", "Permission", "Case", "Stage", "Actor", "Report",
                      "Problem", "EventRecord"],
@@ -48,7 +47,7 @@ def signature(obj: object, name: str) -> str:
 def main() -> None:
     errors = [n for n in rf.__all__ if n.endswith("Error") or n in ("TransitionRefused",
                                                                        "IdempotencyKeyReused")]
-    listed = set(sum(GROUPS.values(), [])) | set(errors)
+    listed = {n for names in GROUPS.values() for n in names} | set(errors)
     missing = [n for n in rf.__all__ if n not in listed]
     if missing:
         raise SystemExit(f"add these names to a group in tools/gen_api_docs.py: {missing}")
