@@ -45,6 +45,7 @@ from reviewflow.ballots import (
 )
 from reviewflow.exceptions import (
     BallotError,
+    ConflictError,
     InputError,
     ReviewflowError,
     ScoringError,
@@ -379,6 +380,11 @@ def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
 
     Refused with ``quorum_not_met`` or ``no_valid_ballots`` (nothing changed). More
     ballots returned than issued voids the round (recorded; hold a re-vote).
+
+    With a durable ballot box the freeze is written by the closing commit itself, which
+    is refused if a ballot came in after the tally was computed; if that keeps happening
+    (three times), casts are stopped first in a write of their own, then the vote is
+    closed (and reopened if the close fails).
     """
     role = _guarded(c, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
@@ -416,8 +422,11 @@ def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
 
     with box.lock:
         if in_commit:  # frozen by the close commit itself
-            c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
-            return outcome[0]
+            try:
+                c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
+                return outcome[0]
+            except ConflictError:
+                pass  # ballots kept coming in while closing: stop the casts first (below)
         current = _vote_of(c.case(case_id)).current
         number = current.number if current is not None else 0
         box.freeze(case_id, number)
@@ -468,7 +477,10 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
 
     with box.lock:
         if in_commit:  # a voided round is frozen by the revote commit itself
-            return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
+            try:
+                return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
+            except ConflictError:
+                pass  # ballots kept coming in meanwhile: stop the casts first (below)
         current = _vote_of(c.case(case_id)).current
         if current is not None and current.status == "open":
             box.freeze(case_id, current.number)

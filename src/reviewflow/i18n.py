@@ -80,6 +80,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "upgraded": ("database at revision {rev} (was {old})", "数据库已升级到 {rev}（原为 {old}）"),
     "tokens_written": ("{n} ballot tokens written to {path}", "已生成 {n} 张测评票凭证：{path}"),
     "ballots_imported": ("{n} ballots imported", "已导入 {n} 张测评票"),
+    "ballot_cast": ("ballot cast in the vote of {case}", "已在 {case} 的测评中投票"),
     "vote_closed": ("vote of {case} closed", "{case} 的测评已结束"),
     "written": ("written: {path}", "已写入：{path}"),
 }

@@ -298,11 +298,12 @@ def _backend(obj: Any, names: tuple[str, ...], what: str, env: Env) -> Any:
 
 @click.group()
 def ballots() -> None:
-    """Ballots of the on-site vote (现场测评): issue tokens, import ballots or counts, close.
+    """Ballots of the on-site vote (现场测评): issue tokens, cast, import counts, close.
 
     \b
     Examples:
       reviewflow ballots issue school-01 --count 40 --category party_members --actor bureau
+      reviewflow ballots cast school-01 --token 7KQ2M-XR4PA --choice 好
       reviewflow ballots import school-01 counts.xlsx --actor bureau
       reviewflow ballots close school-01 --actor bureau
     """
@@ -355,6 +356,30 @@ def ballots_issue(env: Env, case_id: str, count: int, category: str, actor_id: s
         text = buf.getvalue()
     path = _write_text(out, text)
     out_console().print(env.msgs("tokens_written", n=len(tokens), path=path))
+    return 0
+
+
+@ballots.command("cast")
+@click.argument("case_id", metavar="CASE")
+@click.option("--token", "token", prompt="token", hide_input=True, metavar="TOKEN",
+              help="The one-time token from the slip (asked for, unseen, when left out).")
+@click.option("--choice", "choice", metavar="OPTION",
+              help="The option: a key or label of the policy's scale (good or 好, ...).")
+@click.option("--blank", is_flag=True, help="Cast a blank ballot (弃权) instead of a choice.")
+@click.pass_obj
+def ballots_cast(env: Env, case_id: str, token: str, choice: str | None, blank: bool) -> int:
+    """Cast one secret ballot with a one-time token (no voter, token or time is stored).
+
+    \b
+    Example:
+      reviewflow ballots cast school-01 --token 7KQ2M-XR4PA --choice 好
+    """
+    if blank == (choice is not None):
+        raise InputError("give either --choice OPTION or --blank")
+    campaign = env.campaign()
+    cast = _backend(campaign, ("cast_ballot",), "casting a ballot", env)
+    cast(case_id, token, choice)
+    out_console().print(env.msgs("ballot_cast", case=case_id))
     return 0
 
 
