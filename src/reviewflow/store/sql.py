@@ -17,9 +17,9 @@ rung schedule rows every commit carries) and each campaign's ballot box
 (:meth:`SqlStore.ballot_box`). Commits that fire deadline rungs first claim their
 case rows: on PostgreSQL and MySQL 8 / MariaDB 10.6+ with ``FOR UPDATE SKIP
 LOCKED``, so that several sweepers share the due cases instead of queueing on the
-same rows (those another writer holds are written after, in a transaction that
-waits for them); exactly-once itself comes from the version check and the rung
-marks' key.
+same rows (a case another writer holds is refused with a ConflictError, and the
+sweep's retry of it waits for that writer); exactly-once itself comes from the
+version check and the rung marks' key.
 """
 
 from __future__ import annotations
@@ -128,6 +128,16 @@ def _fires_rungs(c: Commit) -> bool:
     return any(type(x) is RungMark for x in c.extras)
 
 
+def _held_by_another(c: Commit) -> ConflictError:
+    error = ConflictError(c.case.case_id, c.expected_version, None)
+    error.args = (
+        f"case {c.case.case_id!r} is being written by another writer (another sweeper has "
+        "claimed it); nothing was written: reload the case and try again (a retry of the "
+        "same step waits for the other writer)",
+    )
+    return error
+
+
 class StoredChain(NamedTuple):
     """One case's stored version, last hash and events, for verifying its hash chain."""
 
@@ -164,6 +174,9 @@ class SqlStore:
         self.extra_handlers: dict[type, ExtraWriter] = {}
         self._known_campaigns: set[str] = set()
         self._boxes: dict[str, SqlBallotBox] = {}
+        #: Rung firings refused once because another writer held their case: (campaign, case,
+        #: expected version). The same step again waits for the holder instead.
+        self._held: set[tuple[str, str, int]] = set()
         self._marks: list[tuple[str, str, int]] = []
         self._marks_since = 0.0
         self._lock = threading.Lock()
@@ -570,10 +583,27 @@ class SqlStore:
         if not any(_fires_rungs(c) for _, c, _ in todo):
             self._commit_todo(todo, results, claim=None)
             return results
-        # Rung firings claim their cases: skip those another sweeper holds, then wait for them.
+        # Rung firings claim their cases. Those another writer holds are skipped and
+        # refused with a ConflictError the first time (the sweep goes on with the other
+        # cases and retries them later); a retry of the same step waits for the holder.
         later = self._commit_todo(todo, results, claim="skip" if self.skip_locked else "wait")
-        if later:
-            self._commit_todo(later, results, claim="wait")
+        if not later:
+            return results
+        wait: list[_Todo] = []
+        with self._lock:
+            if len(self._held) > 100_000:
+                self._held.clear()
+            for item in later:
+                i, c, _ = item
+                key = (c.case.campaign_id, c.case.case_id, c.expected_version)
+                if key in self._held:
+                    self._held.discard(key)
+                    wait.append(item)
+                else:
+                    self._held.add(key)
+                    results[i] = _held_by_another(c)
+        if wait:
+            self._commit_todo(wait, results, claim="wait")
         return results
 
     def _commit_todo(self, todo: Sequence[_Todo], results: list[Exception | None],
