@@ -75,12 +75,27 @@ def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
     if autocommit:
         kwargs["isolation_level"] = "AUTOCOMMIT"
     try:
-        return sa.create_engine(u, **kwargs)
+        engine = sa.create_engine(u, **kwargs)
     except ImportError as exc:
         raise StoreError(
             f"the driver for {shown(u)} is not installed ({exc}); install "
             "reviewflow[postgresql] or reviewflow[mysql]"
         ) from None
+    if backend == "postgresql":
+        sa_event.listen(engine, "connect", _binary_arrays)
+    return engine
+
+
+def _binary_arrays(dbapi_conn: Any, _record: Any) -> None:
+    """Send Python lists (the store's unnest() batches) as binary arrays.
+
+    psycopg's text format escapes every element of a text array with a regular
+    expression (JSON documents are full of quotes); the binary format copies them,
+    about ten times faster for a batch of case states.
+    """
+    from psycopg.types.array import ListBinaryDumper
+
+    dbapi_conn.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def _sqlite_engine(u: URL) -> Engine:

@@ -238,6 +238,11 @@ class SqlStore:
         # The hot statements go to the driver as written: no per-row parameter processing.
         mark = "?" if self._engine.dialect.name == "sqlite" else "%s"
         self._sql_update, self._sql_events, self._sql_outbox = driver_sql(mark)
+        self._mark = mark
+        self._sql_delete_outbox = (
+            f"DELETE FROM rf_outbox WHERE campaign_id = {mark} AND case_id = {mark} "  # noqa: S608
+            f"AND seq = {mark}"
+        )
         self._insert_case = sa.insert(s.cases)
         cc = s.cases.c
         self._select_case = (
@@ -251,13 +256,6 @@ class SqlStore:
             .where(cc.case_id.in_(sa.bindparam("k_cases", expanding=True)))
         )
         self._insert_idem = sa.insert(s.idempotency)
-        o = s.outbox.c
-        self._delete_outbox = (
-            sa.delete(s.outbox)
-            .where(o.campaign_id == sa.bindparam("k_campaign"))
-            .where(o.case_id == sa.bindparam("k_case"))
-            .where(o.seq == sa.bindparam("k_seq"))
-        )
 
     # -- public helpers for features that keep their own rows
 
@@ -676,21 +674,25 @@ class SqlStore:
             if _fires_rungs(c):
                 wanted.setdefault(c.case.campaign_id, set()).add(c.case.case_id)
         versions: dict[tuple[str, str], int] = {}
-        cc = s.cases.c
         locking = self.dialect != "sqlite"  # SQLite: this transaction holds the write lock
+        lock = (" FOR UPDATE SKIP LOCKED" if skip else " FOR UPDATE") if locking else ""
+        mark = self._mark
         for campaign_id, ids in wanted.items():
             ordered = sorted(ids)
-            for start in range(0, len(ordered), 1000):
-                query = (
-                    sa.select(cc.case_id, cc.version)
-                    .where(cc.campaign_id == campaign_id)
-                    .where(cc.case_id.in_(ordered[start:start + 1000]))
-                    .order_by(cc.case_id)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start:start + 500]
+                params: tuple[Any, ...]
+                if self._pg:
+                    where, params = "= ANY(%s)", (campaign_id, chunk)
+                else:
+                    where = f"IN ({', '.join([mark] * len(chunk))})"
+                    params = (campaign_id, *chunk)
+                rows = conn.exec_driver_sql(
+                    f"SELECT case_id, version FROM rf_cases WHERE campaign_id = {mark} "  # noqa: S608
+                    f"AND case_id {where} ORDER BY case_id{lock}", params,
                 )
-                if locking:
-                    query = query.with_for_update(skip_locked=skip)
-                for row in conn.execute(query):
-                    versions[(campaign_id, str(row.case_id))] = int(row.version)
+                for case_id, version in rows:
+                    versions[(campaign_id, str(case_id))] = int(version)
         ready: list[_Todo] = []
         refused: dict[int, Exception] = {}
         later: list[_Todo] = []
@@ -989,10 +991,13 @@ class SqlStore:
                 self._marks[:0] = marks
 
     def _delete_marks(self, conn: Connection, marks: list[tuple[str, str, int]]) -> None:
-        if marks:
-            conn.execute(self._delete_outbox, [
-                {"k_campaign": a, "k_case": b, "k_seq": n} for a, b, n in marks
-            ])
+        if not marks:
+            return
+        if self._pg:  # one statement for the whole list
+            conn.exec_driver_sql(_PG_DELETE_OUTBOX, tuple(
+                list(column) for column in zip(*marks, strict=True)))
+            return
+        conn.exec_driver_sql(self._sql_delete_outbox, marks)
 
     def flush(self) -> None:
         """Write the dispatch marks kept in memory now."""
@@ -1029,6 +1034,11 @@ class _CommitFailed(Exception):
         self.db_error = db_error
         self.index = index
 
+
+_PG_DELETE_OUTBOX = (
+    "DELETE FROM rf_outbox AS o USING unnest(%s::text[], %s::text[], %s::int[]) AS v(c, k, n) "
+    "WHERE o.campaign_id = v.c AND o.case_id = v.k AND o.seq = v.n"
+)
 
 #: One commit of a batch: its position in the batch, the commit and its rows.
 _Todo = tuple[int, Commit, CommitRows]
