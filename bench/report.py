@@ -137,17 +137,27 @@ def demo(section: dict[str, Any]) -> str:
     )
 
 
-def generic(section: dict[str, Any]) -> str:
-    """Return a section written by another module: its rows (if any) and its targets."""
-    parts = []
+#: Column names of the tables other sections print, for results that carry rows only.
+KNOWN_HEADERS = {
+    "store": ["db", "what", "transitions", "per s", "vs bare"],
+    "scoring": ["what", "n", "s", "rate", "speed vs bare loop"],
+}
+
+
+def generic(section: dict[str, Any], name: str = "") -> str:
+    """Return a section written by another module: its rows (if any) as a table."""
     rows = section.get("rows")
-    if isinstance(rows, list) and rows:
-        width = max(len(r) for r in rows)
-        headers = section.get("headers") or ["what", *[""] * (width - 1)]
-        parts.append(_table(headers, [[*r, *[""] * (width - len(r))] for r in rows]))
-    elif section.get("status") != "ok":
-        parts.append(str(section.get("status")))
-    return "\n".join(parts)
+    if not isinstance(rows, list) or not rows:
+        return "" if section.get("status") == "ok" else str(section.get("status"))
+    if all(isinstance(r, dict) for r in rows):
+        headers = list(rows[0])
+        body = [[fmt_num(v) if isinstance(v, float) else v for v in r.values()] for r in rows]
+        return _table(headers, body)
+    width = max(len(r) for r in rows)
+    headers = section.get("headers") or KNOWN_HEADERS.get(name)
+    if not headers or len(headers) != width:
+        headers = ["", *[""] * (width - 1)]
+    return _table(headers, [[*r, *[""] * (width - len(r))] for r in rows])
 
 
 def targets(data: dict[str, Any]) -> str:
@@ -175,7 +185,7 @@ def render(data: dict[str, Any]) -> str:
         elif name == "demo":
             parts.append(demo(section))
         else:
-            parts.append(generic(section))
+            parts.append(generic(section, name))
     return "\n".join(parts) + "\n"
 
 
