@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
+import struct
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -392,6 +396,82 @@ def test_not_a_workbook(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read"):
         read_paper_counts(tmp_path / "nope.csv")
+
+
+def _counts_workbook() -> bytes:
+    wb = openpyxl.Workbook()
+    wb.active.append(["类别", "好", "较好", "一般", "差"])
+    wb.active.append(["党员", 1, 2, 3, 4])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_a_device_behind_the_path_is_refused_unread(tmp_path: Path) -> None:
+    link = tmp_path / "counts.csv"
+    link.symlink_to(os.devnull)  # before the fix: read as an empty file; /dev/zero: read forever
+    with pytest.raises(InputError, match="not a regular file") as info:
+        read_paper_counts(link)
+    assert str(link) in str(info.value)
+
+
+def test_a_fifo_behind_the_path_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "counts.csv"
+    os.mkfifo(fifo)
+    done: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_paper_counts(fifo)
+            done.append(None)
+        except BaseException as exc:
+            done.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():
+        with open(fifo, "wb"):  # unblock the reader before failing
+            pass
+        pytest.fail("read_paper_counts blocked on a FIFO")
+    assert isinstance(done[0], InputError)
+    assert "not a regular file" in str(done[0])
+
+
+def test_a_file_over_the_limit_is_refused(tmp_path: Path) -> None:
+    from reviewflow.ballots import MAX_IMPORT_BYTES
+
+    path = tmp_path / "counts.csv"
+    with path.open("wb") as fh:
+        fh.truncate(MAX_IMPORT_BYTES + 1)
+    with pytest.raises(InputError, match="larger than 10 MB"):
+        read_paper_counts(path)
+
+
+def test_a_workbook_with_damaged_deflate_data_is_an_input_error(tmp_path: Path) -> None:
+    data = bytearray(_counts_workbook())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        at = archive.getinfo("xl/worksheets/sheet1.xml").header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])
+    data[at + 30 + name_len + extra_len] = 0xFF  # an invalid deflate block type: zlib.error
+    path = tmp_path / "counts.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"not a readable XLSX workbook \(error: Error -3") as info:
+        read_paper_counts(path)
+    assert str(path) in str(info.value)
+    assert "save it again" in str(info.value)
+
+
+def test_a_workbook_needing_a_newer_zip_version_is_an_input_error(tmp_path: Path) -> None:
+    data = bytearray(_counts_workbook())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        data[at + 6] = 162  # "version needed to extract": 16.2
+        at = data.find(b"PK\x01\x02", at + 4)
+    path = tmp_path / "counts.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"not a readable XLSX workbook \(NotImplementedError: zip"):
+        read_paper_counts(path)
 
 
 # --------------------------------------------------------------------------- properties

@@ -310,7 +310,7 @@ def test_init_refuses_an_existing_campaign_file(workdir: Path, capsys: pytest.Ca
     ("again.csv", "case_id,organization,secretary\nschool-01,一,甲\n", "already open"),
     ("gbk.csv", None, "not UTF-8"),
     ("empty.csv", "", "empty"),
-    ("fake.xlsx", "not a workbook", "not an XLSX"),
+    ("fake.xlsx", "not a workbook", "not a readable XLSX"),
     ("cell.csv", "编号,党组织,书记\ns3,,甲\n", "row 2, column B"),
     ("group.csv", "编号,党组织,书记,指导组\ns3,一,甲,nogroup\n", "unknown guidance group"),
 ])
@@ -367,6 +367,44 @@ def test_fire_refuses_bad_input_with_exit_2(workdir: Path, capsys: pytest.Captur
         assert code == 2, (args, err)
         assert "Traceback" not in err
     assert counts(db) == before
+
+
+def test_a_device_as_data_file_or_campaign_file_is_refused_unread(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = counts(workdir / "reviewflow.db")
+    (workdir / "zero.json").symlink_to("/dev/zero")  # before the fix: read without end
+    code, _out, err = cli("fire", "school-01", "finish_research", "--actor", "bureau",
+                          "--data-file", "zero.json", capsys=capsys)
+    assert code == 2
+    assert "--data-file zero.json: is not a regular file" in err
+    (workdir / "zero.toml").symlink_to("/dev/zero")
+    code, _out, err = cli("--config", "zero.toml", "status", capsys=capsys)
+    assert code == 2
+    assert "campaign file zero.toml: is not a regular file" in err
+    (workdir / "huge.toml").write_text("db = " + "9" * 5000 + "\n", encoding="utf-8")
+    code, _out, err = cli("--config", "huge.toml", "status", capsys=capsys)
+    assert code == 2
+    assert "Traceback" not in err
+    assert counts(workdir / "reviewflow.db") == before
+
+
+def test_a_line_break_in_a_name_cannot_start_a_csv_row() -> None:
+    import csv
+    import io
+    import re
+
+    from reviewflow.cli._results import _csv_text
+    from reviewflow.export.results import ResultRow
+    from reviewflow.export.xlsx import FORMULA_START
+
+    names = ["第一中学\r=HYPERLINK(\"http://x\")", "\n@SUM(A1)", "二中\r\n+1"]
+    text = _csv_text([ResultRow(case_id=f"c{i}", organization=name, secretary="张三",
+                                stage="closed") for i, name in enumerate(names)])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == 1 + len(names)
+    assert [r[2] for r in rows[1:]] == ["第一中学\r'=HYPERLINK(\"http://x\")", "\n'@SUM(A1)",
+                                        "二中\r\n'+1"]
+    assert not [line for line in re.split(r"\r\n|\r|\n", text) if line.startswith(FORMULA_START)]
 
 
 def test_fire_with_a_wrong_meeting_date_exits_2(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,7 +24,7 @@ from reviewflow.export import (
     write_workbook,
 )
 from reviewflow.export.diagram import dot, edges
-from reviewflow.export.xlsx import FORMULA_START
+from reviewflow.export.xlsx import FORMULA_START, csv_text
 from reviewflow.testing import Cast, drive_to, seed_campaign
 
 HOSTILE = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
@@ -88,6 +88,31 @@ def test_the_workbook_has_one_row_per_case_and_a_formula_sheet(tmp_path: Path) -
 def test_csv_cells_get_an_apostrophe() -> None:
     assert [safe_text(t)[0] for t in HOSTILE[:6]] == ["'"] * 6
     assert safe_text("第一中学") == "第一中学"
+
+
+def test_control_characters_in_names_are_written_as_a_visible_replacement(tmp_path: Path) -> None:
+    names = ["第一\x01中学", "\x1b=1+1", "a\x00b\x0bc\x7fd"]
+    rows = rank_rows([row(f"c{i}", 80, organization=n, secretary=n, grade=n)
+                      for i, n in enumerate(names)])
+    path = write_workbook(rows, tmp_path / "r.xlsx", title="标题\x02")
+    texts = [c.value for c in all_cells(path) if isinstance(c.value, str)]
+    assert "第一\ufffd中学" in texts
+    assert "\ufffd=1+1" in texts
+    assert "a\ufffdb\ufffdc\x7fd" in texts  # DEL is allowed in a workbook
+    assert "标题\ufffd" in texts
+
+
+def test_csv_text_quotes_line_breaks_and_guards_every_line_start() -> None:
+    import csv
+    import io
+
+    text = csv_text([["name", "n"], ["第一中学\r=1+1", 1], ["-2", Decimal("-2.5")], ["普通", 3]])
+    assert text.endswith("\r\n")
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["name", "n"], ["第一中学\r'=1+1", "1"], ["'-2", "-2.5"], ["普通", "3"]]
+    assert safe_text("a\n\t=x") == "a\n'\t=x"
+    assert safe_text("a\r\r=x") == "a\r'\r'=x"
+    assert safe_text("a\nb") == "a\nb"
 
 
 def test_equal_scores_share_a_rank() -> None:

@@ -92,7 +92,7 @@ def test_files_too_large_or_of_the_wrong_kind_are_refused(tmp_path: Path) -> Non
     assert MAX_IMPORT_BYTES < 50 * 1024 * 1024
     with pytest.raises(rf.InputError, match="MB"):
         read_cases(big)
-    with pytest.raises(rf.InputError, match="not an XLSX"):
+    with pytest.raises(rf.InputError, match="not a readable XLSX"):
         read_cases(csv_file(tmp_path, "hello", "fake.xlsx"))
     with pytest.raises(rf.InputError, match="unknown file type"):
         read_cases(csv_file(tmp_path, "x", "cases.json"))
@@ -107,6 +107,61 @@ def test_a_zip_bomb_workbook_is_refused_before_unpacking(tmp_path: Path) -> None
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("xl/worksheets/sheet1.xml", b"\0" * (210 * 1024 * 1024))
     with pytest.raises(rf.InputError, match="unpacks to"):
+        read_cases(path)
+
+
+def _workbook_bytes(tmp_path: Path) -> bytearray:
+    return bytearray(xlsx_file(tmp_path, [["编号", "党组织", "书记"], ["s1", "一中", "张三"]],
+                               "good.xlsx").read_bytes())
+
+
+def test_a_workbook_needing_a_newer_zip_version_is_an_input_error(tmp_path: Path) -> None:
+    data = _workbook_bytes(tmp_path)
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        data[at + 6] = 162  # "version needed to extract": 16.2, which zipfile cannot read
+        at = data.find(b"PK\x01\x02", at + 4)
+    path = tmp_path / "new.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(rf.InputError, match=r"not a readable XLSX workbook \(NotImplementedError") \
+            as info:
+        read_cases(path)
+    assert str(path) in str(info.value)
+    assert "save it again" in str(info.value)
+
+
+def test_a_workbook_with_damaged_deflate_data_is_an_input_error(tmp_path: Path) -> None:
+    import struct
+    import zipfile
+
+    data = _workbook_bytes(tmp_path)
+    with zipfile.ZipFile(tmp_path / "good.xlsx") as archive:
+        at = archive.getinfo("xl/worksheets/sheet1.xml").header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])
+    data[at + 30 + name_len + extra_len] = 0xFF  # an invalid deflate block type
+    path = tmp_path / "damaged.xlsx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(rf.InputError, match=r"not a readable XLSX workbook \(error: Error -3"):
+        read_cases(path)
+
+
+def test_a_device_or_fifo_behind_the_path_is_refused_unread(tmp_path: Path) -> None:
+    import os
+
+    link = tmp_path / "cases.csv"
+    link.symlink_to(os.devnull)
+    with pytest.raises(rf.InputError, match="not a regular file"):
+        read_cases(link)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # refused before it is opened: no writer needed, nothing blocks
+    with pytest.raises(rf.InputError, match="not a regular file"):
+        read_cases(fifo)
+
+
+def test_a_csv_field_past_the_parsers_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, '编号,党组织,书记\ns1,"' + "x" * 200_000 + '",张三\n')
+    with pytest.raises(rf.InputError, match=r"row 2: not a readable CSV file \(not valid CSV: "
+                                            "field larger than field limit"):
         read_cases(path)
 
 

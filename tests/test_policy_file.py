@@ -622,3 +622,21 @@ def test_line_index_finds_keys_in_tables_inline_tables_and_arrays() -> None:
     assert index.line_of("assignments.三中.分校") == 14
     assert index.line_of("content.min_chars") is None
     assert index.field_at(8) == "approval.levels[1]"
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_policy_error_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'name = "x"\n\n[stages.drafting]\nhard = ' + "9" * 5000 + "\n")
+    with pytest.raises(PolicyError, match="too long to read") as info:
+        load_policy(path)
+    assert (info.value.source, info.value.line) == (str(path), 4)
+    assert info.value.field == "stages.drafting.hard"
+
+
+def test_a_symlink_to_a_device_is_refused_without_reading_it(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    link = tmp_path / "policy.toml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(PolicyError, match="not a regular file") as info:
+        load_policy(link)
+    assert info.value.source == str(link)

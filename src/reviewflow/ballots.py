@@ -12,16 +12,14 @@ their random ids, never in the order they were cast.
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import hashlib
-import io
 import json
 import math
 import operator
 import os
 import secrets
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
@@ -30,6 +28,7 @@ from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from reviewflow._files import csv_rows, read_capped, size_text, xlsx_rows
 from reviewflow.exceptions import BallotError, InputError, ScoringError, TransitionRefused
 from reviewflow.scoring import GradeScale, ScoreResult, ScoringPolicy, VoteRules, score
 
@@ -60,7 +59,8 @@ __all__ = [
     "void_round",
 ]
 
-#: The largest import file read (bytes) and the most rows; beyond them the file is refused.
+#: The largest import file (bytes; at most one more byte is read) and the most rows; beyond
+#: them the file is refused.
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MAX_IMPORT_ROWS = 100_000
 #: Paper entries without a category are kept under this key.
@@ -830,38 +830,21 @@ def _cell_int(value: Any, where: str) -> int:
 
 
 def _rows_csv(data: bytes, name: str) -> list[list[Any]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: the file is not UTF-8 text; save it as 'CSV UTF-8'") from None
-    try:
-        return list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InputError(f"{name}: not a readable CSV file: {exc}") from None
+    rows: list[list[Any]] = []
+    for row in csv_rows(data, name):
+        rows.append(list(row))
+        if len(rows) > MAX_IMPORT_ROWS + 1:
+            break
+    return rows
 
 
 def _rows_xlsx(data: bytes, name: str) -> list[list[Any]]:
-    import zipfile
-
-    try:
-        import openpyxl
-    except ImportError:  # pragma: no cover - openpyxl is a dependency
-        raise InputError("reading XLSX needs openpyxl (pip install openpyxl)") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # styles/extensions a workbook may carry
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                ws = wb.worksheets[0]
-                rows = []
-                for row in ws.iter_rows(values_only=True):
-                    rows.append(list(row))
-                    if len(rows) > MAX_IMPORT_ROWS + 1:
-                        break
-            finally:
-                wb.close()
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, IndexError) as exc:
-        raise InputError(f"{name}: not a readable XLSX workbook ({type(exc).__name__})") from None
+    rows: list[list[Any]] = []
+    with contextlib.closing(xlsx_rows(data, name)) as values:
+        for row in values:
+            rows.append(row)
+            if len(rows) > MAX_IMPORT_ROWS + 1:
+                break
     return rows
 
 
@@ -880,19 +863,20 @@ def read_paper_counts(
     """
     policy = policy or ScoringPolicy()
     if hasattr(source, "read"):
-        data = source.read(MAX_IMPORT_BYTES + 1)
         name = str(getattr(source, "name", "<file>"))
-    else:
-        path = Path(source)
-        name = str(path)
         try:
-            if path.stat().st_size > MAX_IMPORT_BYTES:
-                raise InputError(f"{name}: the file is larger than {MAX_IMPORT_BYTES} bytes")
-            data = path.read_bytes()
+            data = source.read(MAX_IMPORT_BYTES + 1)
         except OSError as exc:
-            raise InputError(f"{name}: cannot read the file: {exc.strerror}") from None
-    if len(data) > MAX_IMPORT_BYTES:
-        raise InputError(f"{name}: the file is larger than {MAX_IMPORT_BYTES} bytes")
+            raise InputError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
+        if not isinstance(data, bytes):
+            raise InputError(f"{name}: open the file in binary mode ('rb') to import it")
+        if len(data) > MAX_IMPORT_BYTES:
+            raise InputError(f"{name}: the file is larger than {size_text(MAX_IMPORT_BYTES)}, "
+                             "the limit for a paper-count file; split it by case")
+    else:
+        name = str(Path(source))
+        data = read_capped(source, MAX_IMPORT_BYTES, "a paper-count file (.csv or .xlsx)",
+                           too_large="split it by case")
     fmt = format or ("xlsx" if name.lower().endswith((".xlsx", ".xlsm"))
                      or data[:2] == b"PK" else "csv")
     rows = _rows_xlsx(data, name) if fmt == "xlsx" else _rows_csv(data, name)

@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,8 @@ _EVENT_LABELS = {name: label for name, _s, _d, label in EVENTS}
 _EVENT_DEST = {name: dest for name, _s, dest, _l in EVENTS}
 _VALUE = {stage: stage.value for stage in Stage}
 _LIFECYCLE: Lifecycle | None = None
+#: Control characters: refused in case ids and names (they break exports and displays).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _lifecycle() -> Lifecycle:
@@ -312,6 +315,12 @@ class Campaign:
         if not isinstance(secretary, Actor):
             raise InputError(f"case {case_id!r}: secretary must be a reviewflow.Actor, "
                              f"got {type(secretary).__name__}")
+        for what, text in (("case_id", case_id), ("organization", organization),
+                           ("secretary's name", secretary.name)):
+            if _CONTROL.search(text):
+                raise InputError(f"row {index + 1}: the {what} {text!r} contains a control "
+                                 "character (a tab, line break or other invisible code); "
+                                 "remove it and open the case again")
         group = row.get("guidance_group") or self.policy.assignments.get(case_id)
         if group is not None and group not in self.policy.guidance_groups:
             raise InputError(f"case {case_id!r}: unknown guidance group {group!r}; the policy "

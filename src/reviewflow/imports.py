@@ -30,27 +30,22 @@ column, and :meth:`~reviewflow.Campaign.open_cases` then writes all rows or none
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
-import warnings
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from reviewflow._files import csv_rows, read_capped, xlsx_rows
 from reviewflow.exceptions import InputError
 from reviewflow.model import Actor
 
 __all__ = ["COLUMNS", "MAX_IMPORT_BYTES", "MAX_ROWS", "CaseImport", "read_cases"]
 
-#: Files larger than this are refused before they are read.
+#: Files larger than this are refused (at most this many bytes and one more are read).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
-#: An XLSX whose parts would unpack to more than this is refused (a zip bomb).
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 #: At most this many data rows per file.
 MAX_ROWS = 200_000
 MAX_CELL_CHARS = 2000
@@ -99,57 +94,6 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _read_csv(path: Path, data: bytes) -> Iterator[list[str]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        hint = ""
-        try:
-            data.decode("gb18030")
-            hint = " (it looks like GBK/GB18030: in Excel, save as \"CSV UTF-8\")"
-        except UnicodeDecodeError:
-            pass
-        raise InputError(f"{path}: not UTF-8 text at byte {exc.start}{hint}; save the file as "
-                         "UTF-8 and import it again") from None
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", "\t", ";", "，"), key=first.count) if first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        yield from reader
-    except csv.Error as exc:
-        raise InputError(f"{path}, row {reader.line_num}: not valid CSV: {exc}") from None
-
-
-def _read_xlsx(path: Path, data: bytes) -> Iterator[list[str]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        raise InputError(f"{path}: not an XLSX workbook (not a zip file); save it as .xlsx "
-                         "or as CSV UTF-8") from None
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise InputError(f"{path}: the workbook unpacks to {unpacked // (1024 * 1024)} MB, over the "
-                         f"{MAX_UNPACKED_BYTES // (1024 * 1024)} MB limit; split it")
-    from openpyxl import load_workbook
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about styles it does not know
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise InputError(f"{path}: cannot read the workbook: {type(exc).__name__}: {exc}") from None
-    try:
-        sheet = wb.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
-            yield [_cell_text(v) for v in values]
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read the workbook: {type(exc).__name__}: {exc}") from None
-    finally:
-        wb.close()
-
-
 def _header(path: Path, cells: Sequence[str]) -> tuple[dict[str, int], list[str]]:
     found: dict[str, int] = {}
     ignored: list[str] = []
@@ -186,17 +130,15 @@ def read_cases(
     column of the first problem; nothing is returned half-read.
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    size = p.stat().st_size
-    if size > MAX_IMPORT_BYTES:
-        raise InputError(f"{p}: {size // (1024 * 1024)} MB is over the "
-                         f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB limit for a case file; split it")
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
         raise InputError(f"{p}: unknown file type {suffix or '(none)'}; give a .csv (UTF-8) or .xlsx file")
-    data = p.read_bytes()
-    reader = _read_xlsx(p, data) if suffix in (".xlsx", ".xlsm") else _read_csv(p, data)
+    data = read_capped(p, MAX_IMPORT_BYTES, "a case file (.csv or .xlsx)", too_large="split it")
+    reader: Iterator[list[str]]
+    if suffix in (".xlsx", ".xlsm"):
+        reader = ([_cell_text(v) for v in values] for values in xlsx_rows(data, str(p)))
+    else:
+        reader = csv_rows(data, str(p), delimiters=(",", "\t", ";", "，"), strict=True)
     header: list[str] | None = None
     columns: dict[str, int] = {}
     ignored: list[str] = []

@@ -19,7 +19,7 @@ import difflib
 import json
 import os
 import re
-import stat
+import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import pendulum
 
 from reviewflow import deadlines
+from reviewflow._files import read_capped
 from reviewflow.clock import DEFAULT_TZ
 from reviewflow.deadlines import At, DueRule
 from reviewflow.exceptions import PolicyError
@@ -88,6 +89,8 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, source, text) from None
+    except ValueError as exc:  # int() past Python's digit limit (sys.get_int_max_str_digits)
+        raise _number_error(exc, source, text) from None
     except RecursionError:
         line = _deep_line(text)
         raise PolicyError(
@@ -108,31 +111,11 @@ def policy_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> P
 
 
 def _read_text(source: str) -> str:
-    try:
-        info = os.stat(source)
-    except FileNotFoundError:
-        raise PolicyError(
-            "no such file; check the path (relative paths start from the current directory)",
-            source=source,
-        ) from None
-    except OSError as exc:
-        raise PolicyError(f"cannot open the file: {exc.strerror}", source=source) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise PolicyError("is a directory; give the path of a .toml policy file", source=source)
-    if not stat.S_ISREG(info.st_mode):
-        raise PolicyError("is not a regular file; give the path of a .toml policy file",
-                          source=source)
-    try:
-        with open(source, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise PolicyError(f"cannot read the file: {exc.strerror}", source=source) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise PolicyError(
-            f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a policy file is a few "
-            "KiB: check that this is the right file",
-            source=source,
-        )
+    raw = read_capped(
+        source, MAX_FILE_BYTES, "a .toml policy file",
+        too_large="a policy file is a few KiB: check that this is the right file",
+        fail=lambda message: PolicyError(message, source=source),
+    )
     if raw.startswith(b"\xef\xbb\xbf"):  # editors on Windows often add a UTF-8 BOM
         raw = raw[3:]
     try:
@@ -165,6 +148,19 @@ def _deep_line(text: str) -> int | None:
         if line.count("[") + line.count("{") > MAX_DEPTH:
             return number
     return None
+
+
+def _number_error(exc: ValueError, source: str, text: str) -> PolicyError:
+    """Turn tomllib's ValueError for a number it cannot convert into a PolicyError."""
+    digits = sys.get_int_max_str_digits() or 4300
+    found = re.search(rf"[0-9_]{{{digits + 1},}}", text)
+    line = None if found is None else text.count("\n", 0, found.start()) + 1
+    return PolicyError(
+        f"a number here is too long to read ({str(exc).split(';')[0]}); numbers in a policy "
+        "file are short (a year, a count): check this line",
+        field=None if line is None else _LineIndex(text).field_at(line),
+        source=source, line=line,
+    )
 
 
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")

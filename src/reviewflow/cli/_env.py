@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from reviewflow._files import read_capped
 from reviewflow.campaign import Campaign
 from reviewflow.exceptions import InputError, PolicyError
 from reviewflow.i18n import Messages
@@ -83,13 +84,10 @@ def read_json_data(text: str | None, path: str | None) -> dict[str, Any]:
         text = sys.stdin.read(MAX_DATA_BYTES + 1)
     elif path is not None:
         where = path
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"--data-file {path}: no such file")
-        if p.stat().st_size > MAX_DATA_BYTES:
-            raise InputError(f"--data-file {path}: larger than {MAX_DATA_BYTES // (1024 * 1024)} MB")
+        raw = read_capped(path, MAX_DATA_BYTES, "a JSON file of the event's data",
+                          fail=lambda message: InputError(f"--data-file {path}: {message}"))
         try:
-            text = p.read_bytes().decode("utf-8-sig")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     if text is None:
@@ -142,18 +140,22 @@ class Env:
         self._config = {}
         if path is None:
             return self._config
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"campaign file {path} not found; create one with "
                              "`reviewflow init POLICY.toml` or drop --config")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise InputError(f"campaign file {path} is larger than 1 MB; it should be a few lines")
+        raw = read_capped(path, MAX_CONFIG_BYTES, "a campaign file (reviewflow.toml)",
+                          too_large="it should be a few lines",
+                          fail=lambda message: InputError(f"campaign file {path}: {message}"))
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            text = raw.decode("utf-8-sig")
             data = tomllib.loads(text)
         except UnicodeDecodeError:
             raise InputError(f"campaign file {path} is not UTF-8 text; save it as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"campaign file {path}: {exc}") from None
+        except ValueError as exc:  # a number past Python's int-string digit limit
+            raise InputError(f"campaign file {path}: a value cannot be read ({exc}); the file "
+                             "holds a few short settings: check it") from None
         except RecursionError:
             raise InputError(f"campaign file {path}: nested too deeply") from None
         known = {"db", "campaign", "policy", "actors"}

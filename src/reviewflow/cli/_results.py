@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from pathlib import Path
@@ -108,26 +106,22 @@ def _results_rows(env: Env) -> list[Any]:
 
 def _csv_text(rows: list[Any]) -> str:
     from reviewflow.export.results import OPTIONS
-    from reviewflow.export.xlsx import safe_text
+    from reviewflow.export.xlsx import csv_text
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["rank", "case_id", "organization", "secretary", "stage",
-                     *[k for k, _l, _p in OPTIONS], "valid", "score", "rounded", "grade"])
-    for r in rows:
-        writer.writerow([
-            "" if r.rank is None else r.rank, safe_text(r.case_id), safe_text(r.organization),
-            safe_text(r.secretary), r.stage, *[r.counts.get(k, 0) for k, _l, _p in OPTIONS],
-            r.valid, "" if r.score is None else r.score, "" if r.rounded is None else r.rounded,
-            safe_text(r.grade),
-        ])
-    return buf.getvalue()
+    header = ["rank", "case_id", "organization", "secretary", "stage",
+              *[k for k, _l, _p in OPTIONS], "valid", "score", "rounded", "grade"]
+    return csv_text([header, *([
+        "" if r.rank is None else r.rank, r.case_id, r.organization, r.secretary, r.stage,
+        *[r.counts.get(k, 0) for k, _l, _p in OPTIONS], r.valid,
+        "" if r.score is None else r.score, "" if r.rounded is None else r.rounded,
+        r.grade,
+    ] for r in rows)])
 
 
 def _write_text(path: str, text: str) -> Path:
     target = Path(path)
     tmp = target.with_name(target.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", newline="")  # keep CSV's CR LF as written
     tmp.replace(target)
     return target
 
@@ -346,14 +340,10 @@ def ballots_issue(env: Env, case_id: str, count: int, category: str, actor_id: s
                 ".t{display:inline-block;border:1px dashed #888;padding:1em;margin:.3em;"
                 "font-family:monospace}</style>" + cells + "\n")
     else:
-        from reviewflow.export.xlsx import safe_text
+        from reviewflow.export.xlsx import csv_text
 
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["case_id", "round", "category", "token"])
-        for t in tokens:
-            writer.writerow([safe_text(case_id), t.round, t.category, t.token])
-        text = buf.getvalue()
+        text = csv_text([["case_id", "round", "category", "token"],
+                         *([case_id, t.round, t.category, t.token] for t in tokens)])
     path = _write_text(out, text)
     out_console().print(env.msgs("tokens_written", n=len(tokens), path=path))
     return 0

@@ -1,25 +1,38 @@
-"""The results workbook (XLSX): one row per case, and a sheet with the formula and the policy.
+"""The results workbook (XLSX), and spreadsheet-safe CSV text.
 
 No cell is ever written as a formula: text that starts with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return (the characters spreadsheet programs read as
 the start of a formula) is stored as plain text with Excel's quote prefix, so
 an organisation named ``=HYPERLINK(...)`` shows as that text and runs nothing.
+Characters a workbook cannot hold (control characters other than tab, line feed
+and carriage return) are written as U+FFFD, so one odd name cannot stop the export.
+
+CSV cells get an apostrophe instead (:func:`safe_text`), after every line break
+inside the cell too, and :func:`csv_text` quotes every cell holding a line break,
+so no reader can take the text after it for a new row.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from reviewflow.export.results import OPTIONS, ResultRow
 
-__all__ = ["FORMULA_START", "safe_text", "write_workbook"]
+__all__ = ["FORMULA_START", "csv_text", "safe_text", "workbook_text", "write_workbook"]
 
 #: First characters that make a spreadsheet treat a cell as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A line break inside a cell followed by a formula start.
+_RISKY_LINE_START = re.compile(r"(\r\n|\r|\n)(?=[=+\-@\t\r])")
+#: What openpyxl refuses in a cell (the same set as ``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _HEADERS = {
     "zh": ["名次", "案例编号", "党组织", "书记", "阶段", *[label for _k, label, _p in OPTIONS],
@@ -32,15 +45,45 @@ _HEADERS = {
 def safe_text(value: str) -> str:
     """Return text for a CSV cell that no spreadsheet will run as a formula (apostrophe prefix).
 
-    >>> safe_text("=1+1"), safe_text("第一中学")
-    ("'=1+1", '第一中学')
+    The apostrophe goes before the cell's first character and after any line break
+    that a formula character follows, for readers that split rows at line breaks.
+
+    >>> safe_text("=1+1"), safe_text("第一中学"), safe_text("第一中学\\r=1")
+    ("'=1+1", '第一中学', "第一中学\\r'=1")
     """
+    value = _RISKY_LINE_START.sub(r"\1'", value)
     return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def csv_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Return rows as CSV text that is safe to open in a spreadsheet.
+
+    Every text cell goes through :func:`safe_text`; cells holding a line break (a bare
+    carriage return included) are quoted, and rows end with CR LF (RFC 4180).
+
+    >>> csv_text([["name", "n"], ["=1+1", 2], ["一中\\r=2", 3]]).split("\\r\\n")
+    ['name,n', "'=1+1,2", '"一中\\r\\'=2",3', '']
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([safe_text(v) if isinstance(v, str) else v for v in row])
+    return buf.getvalue()
+
+
+def workbook_text(value: str) -> str:
+    """Return ``value`` with each character a workbook cannot hold replaced by U+FFFD.
+
+    >>> workbook_text("第一\\x01中学")
+    '第一\ufffd中学'
+    """
+    return _ILLEGAL.sub("\ufffd", value)
 
 
 def _put(ws: Any, row: int, col: int, value: Any) -> None:
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):
+        value = workbook_text(value)
         cell.value = value
         # openpyxl turns text starting with "=" into a formula: force plain text
         cell.data_type = "s"

@@ -1,0 +1,206 @@
+"""Read the files users hand to reviewflow: regular files only, never more than a limit.
+
+Every reader of a user-supplied path (policy files, case imports, paper-ballot counts,
+the CLI's ``--data-file`` and campaign file) goes through :func:`read_capped`; every
+CSV and XLSX table goes through :func:`csv_rows` or :func:`xlsx_rows`. Whatever goes
+wrong below them (a device or FIFO behind the path, a damaged zip, a workbook openpyxl
+cannot parse, a CSV the parser refuses) comes out as one
+:class:`~reviewflow.exceptions.InputError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+import warnings
+import zipfile
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any
+
+from reviewflow.exceptions import InputError, ReviewflowError
+
+__all__ = ["MAX_UNPACKED_BYTES", "csv_rows", "decode_utf8", "read_capped", "size_text", "xlsx_rows"]
+
+#: A workbook whose parts would unpack to more than this is refused (a zip bomb).
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+#: Opened without blocking: a FIFO behind the path must not wait for a writer.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_BINARY", 0))
+
+_XLSX_ADVICE = ("open it in Excel or WPS and save it again as an Excel workbook (.xlsx), "
+                "or save it as CSV UTF-8")
+_CSV_ADVICE = "open it in Excel or WPS and save it again as CSV UTF-8"
+
+
+def size_text(n: int) -> str:
+    """Return a byte count as people write it: ``20 MB``, ``256 KiB``, ``900 bytes``.
+
+    >>> size_text(20 * 1024 * 1024), size_text(256 * 1024), size_text(900)
+    ('20 MB', '256 KiB', '900 bytes')
+    """
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
+
+
+def _detail(exc: BaseException) -> str:
+    text = str(exc)[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_capped(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str,
+    *,
+    too_large: str = "check that this is the right file",
+    fail: Callable[[str], ReviewflowError] | None = None,
+) -> bytes:
+    """Return the bytes of the regular file at ``path``, refusing it past ``limit`` bytes.
+
+    A directory, device, FIFO or socket is refused without reading it (the file is
+    opened without blocking and checked again once open, so a path swapped for a FIFO
+    in between changes nothing); at most ``limit + 1`` bytes are ever read. ``what``
+    names the kind of file expected (``"a case file (.csv or .xlsx)"``) and ``too_large``
+    says what to do with a file over the limit. Every refusal is an :class:`InputError`
+    starting with the path, or what ``fail`` makes of the message.
+    """
+    name = os.fspath(path)
+
+    def refuse(message: str) -> ReviewflowError:
+        return fail(message) if fail is not None else InputError(f"{name}: {message}")
+
+    def too_big() -> ReviewflowError:
+        return refuse(f"the file is larger than {size_text(limit)}, the limit for {what}; "
+                      f"{too_large}")
+
+    def check(info: os.stat_result) -> None:
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse(f"is a directory; give the path of {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(f"is not a regular file (a device, FIFO or socket); give the path "
+                         f"of {what}")
+        if info.st_size > limit:
+            raise too_big()
+
+    try:
+        check(os.stat(name))  # refuse a device before even opening it
+        fd = os.open(name, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise refuse("cannot read the file: no such file; check the path (relative paths "
+                     "start from the current directory)") from None
+    except OSError as exc:
+        raise refuse(f"cannot open the file: {exc.strerror or exc}") from None
+    try:
+        with open(fd, "rb", buffering=0, closefd=False) as fh:
+            info = os.fstat(fh.fileno())
+            check(info)
+            # Read in steps the size of the file, never a buffer of the whole limit at once,
+            # and never more than limit + 1 bytes (a file may grow while it is read).
+            want, got, parts = limit + 1, 0, []
+            step = max(info.st_size + 1, 64 * 1024)
+            while got < want:
+                chunk = fh.read(min(step, want - got))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = b"".join(parts)
+    except OSError as exc:
+        raise refuse(f"cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # a file that grew, or one whose size the system does not know
+        raise too_big()
+    return data
+
+
+def decode_utf8(data: bytes, name: str, what: str = "the file") -> str:
+    """Return ``data`` decoded as UTF-8 (a byte-order mark is dropped); InputError if it is not.
+
+    The message gives the byte offset, and says so when the bytes look like GBK/GB 18030
+    (what Excel writes for "CSV" on a Chinese Windows).
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        hint = ""
+        try:
+            data.decode("gb18030")
+            hint = " (it looks like GBK/GB18030: in Excel, save as \"CSV UTF-8\")"
+        except UnicodeDecodeError:
+            pass
+        raise InputError(f"{name}: {what} is not UTF-8 text (byte {exc.start}){hint}; save it "
+                         "as UTF-8 and try again") from None
+
+
+def csv_rows(data: bytes, name: str, *, delimiters: Sequence[str] = (",",),
+             strict: bool = False) -> Iterator[list[str]]:
+    """Yield the rows of a UTF-8 CSV file, as lists of strings.
+
+    The delimiter is whichever of ``delimiters`` the first line holds most of. Any
+    error of the CSV layer is an :class:`InputError` naming the file and the row.
+    """
+    text = decode_utf8(data, name)
+    first = text.split("\n", 1)[0]
+    delimiter = max(delimiters, key=first.count) if first else delimiters[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
+    try:
+        yield from reader
+    except Exception as exc:  # csv.Error, and anything else the parser may raise
+        detail = str(exc)[:200] if isinstance(exc, csv.Error) else _detail(exc)
+        raise InputError(f"{name}, row {reader.line_num}: not a readable CSV file (not valid "
+                         f"CSV: {detail}); check the quotes on that row, or {_CSV_ADVICE}") from None
+
+
+def xlsx_rows(data: bytes, name: str) -> Generator[list[Any], None, None]:
+    """Yield the rows of a workbook's first sheet, as lists of cell values (cached results,
+    never formulas).
+
+    A workbook that would unpack to more than :data:`MAX_UNPACKED_BYTES` is refused before
+    anything is unpacked. Any error of the zip or openpyxl layer (a damaged or truncated
+    file, a zip version Python cannot read, XML openpyxl refuses) is an
+    :class:`InputError` saying the file is not a readable XLSX workbook and what to do.
+    The caller stops reading when it has enough rows; the workbook is closed then.
+    """
+
+    def unreadable(exc: BaseException) -> InputError:
+        return InputError(f"{name}: not a readable XLSX workbook ({_detail(exc)}); {_XLSX_ADVICE}")
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except Exception as exc:  # BadZipFile, NotImplementedError (zip version), OSError...
+        raise unreadable(exc) from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InputError(f"{name}: the workbook unpacks to {unpacked // (1024 * 1024)} MB, over "
+                         f"the {MAX_UNPACKED_BYTES // (1024 * 1024)} MB limit; split it")
+    from openpyxl import load_workbook
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # styles and extensions openpyxl does not know
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl, zipfile, zlib and XML parsers raise many kinds
+        raise unreadable(exc) from None
+    try:
+        if not wb.worksheets:
+            raise InputError(f"{name}: the workbook has no worksheet; {_XLSX_ADVICE}")
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        while True:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    values = next(rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # zlib.error, EOFError, ValueError... from a damaged part
+                raise unreadable(exc) from None
+            yield list(values)
+    finally:
+        wb.close()
