@@ -669,9 +669,12 @@ class Campaign:
     def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
         outbox = self._outbox
         extras_for = self._deadline_extras
+        # A case's deadline index entry depends on its stage (and on extensions and fired
+        # rungs, whose own steps write it): only a step that moves the stage rewrites it.
         commits = [
             Commit(s.case, s.expected_version, (s.record,), s.idempotency_key, s.fingerprint,
-                   (*s.extras, *extras_for(self, s.case, s.record.from_stage)), outbox)
+                   s.extras if s.record.from_stage == s.record.to_stage
+                   else (*s.extras, *extras_for(self, s.case, s.record.from_stage)), outbox)
             for s in steps
         ]
         errors = self.store.commit(commits)

@@ -14,6 +14,7 @@ live here too, so that one policy field, ``Policy.scoring``, carries all of ä¸‰è
 from __future__ import annotations
 
 import decimal
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -192,6 +193,11 @@ class Rounding:
     def describe(self) -> str:
         """Say the rule in words: ``2 places, half-up``."""
         return f"{self.places} places, {_MODE_TEXT[self.mode]}"
+
+
+@functools.lru_cache(maxsize=64)
+def _rounding(places: int, mode: str) -> Rounding:
+    return Rounding(places=places, mode=mode)
 
 
 # --------------------------------------------------------------------------- the scale
@@ -691,7 +697,7 @@ class ScoringPolicy:
     @property
     def rounding_rule(self) -> Rounding:
         """The presentation rounding as a :class:`Rounding`."""
-        return Rounding(places=self.places, mode=self.rounding)
+        return _rounding(self.places, self.rounding)
 
     @property
     def weight_total(self) -> Decimal:
