@@ -600,22 +600,32 @@ class Campaign:
             replay = self._replay(case_id, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
+        return self._step_with_retries(
+            case_id, lambda case: self._prepare(case, event, actor, data), retries,
+            idempotency_key, fingerprint,
+        )
+
+    def _step_with_retries(
+        self, case_id: str, build: Callable[[Case], _Step], retries: int,
+        idempotency_key: str | None, fingerprint: str | None,
+    ) -> Case:
+        """Build a step on the current case and commit it; on a conflict, reload and build
+        again (every rule re-checked), up to ``retries`` times."""
         attempt = 0
         while True:
-            step = self._prepare(self.case(case_id), event, actor, data)
+            step = build(self.case(case_id))
             step.idempotency_key = idempotency_key
             step.fingerprint = fingerprint
             error = self._commit([step])[0]
             if error is None:
                 return step.case
-            if isinstance(error, ConflictError) and attempt < retries:
-                attempt += 1
-                if idempotency_key is not None:
-                    replay = self._replay(case_id, idempotency_key, fingerprint)
-                    if replay is not None:
-                        return replay
-                continue
-            raise error
+            if not isinstance(error, ConflictError) or attempt >= retries:
+                raise error
+            attempt += 1
+            if idempotency_key is not None:
+                replay = self._replay(case_id, idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
 
     def _replay(self, case_id: str, key: str, fingerprint: str | None) -> Case | None:
         found = self.store.find_idempotent(self.id, key)
@@ -747,18 +757,10 @@ class Campaign:
         the same transaction (see :class:`~reviewflow.store.Commit`). A conflict reloads
         the case and calls ``apply`` again, up to ``retries`` times.
         """
-        attempt = 0
-        while True:
-            step = self._side_step(self.case(case_id), event, actor, role, apply)
-            step.idempotency_key = idempotency_key
-            step.fingerprint = fingerprint
-            error = self._commit([step])[0]
-            if error is None:
-                return step.case
-            if isinstance(error, ConflictError) and attempt < retries:
-                attempt += 1
-                continue
-            raise error
+        return self._step_with_retries(
+            case_id, lambda case: self._side_step(case, event, actor, role, apply), retries,
+            idempotency_key, fingerprint,
+        )
 
     def _record_many(
         self, case_ids: Iterable[str], event: str, *, actor: Actor, role: str, apply: SideStep,
