@@ -26,7 +26,7 @@ from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.audit import VerifyReport, verify_chain, verify_snapshot
 from reviewflow.clock import Clock, SystemClock
-from reviewflow.deadlines import At, DueContext, fmt_time
+from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import (
     ConflictError,
     IdempotencyKeyReused,
@@ -142,11 +142,6 @@ class Campaign:
         self.plugin_errors: list[PluginError] = []
         self._last_now: pendulum.DateTime | None = None
         self._last_iso = ""
-        self._fixed_due: dict[Stage, pendulum.DateTime | None] = {}
-        for stage in Stage:
-            rule = policy.stage(stage)
-            if isinstance(rule.due, At):
-                self._fixed_due[stage] = rule.due.at.in_timezone(self._tz)
         if calendar is not None and not hasattr(calendar, "is_working_day"):
             raise InputError(f"calendar must have is_working_day(date), got {calendar!r}; "
                              "use reviewflow.WorkingCalendar.china(...) or your own")
@@ -156,9 +151,8 @@ class Campaign:
         self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
         from reviewflow import _deadline_ops
 
-        self._resolver: Callable[..., pendulum.DateTime | None] | None = getattr(
-            _deadline_ops, "resolve_due", None
-        )
+        # Due times (fixed or relative, with extensions) come from the deadline module.
+        self._resolve_due = _deadline_ops.resolve_due
         # Deadline index rows ride on every commit; see reviewflow._deadline_ops.
         self._deadline_extras = _deadline_ops.commit_extras
         self._deliver_deadline = _deadline_ops.deliver_record
@@ -246,22 +240,7 @@ class Campaign:
 
     def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
         """Return the case's due time for leaving ``stage`` (extensions included), or None."""
-        resolver = self._resolver
-        if resolver is not None:
-            result: pendulum.DateTime | None = resolver(self, case, stage)
-            return result
-        ext = case.data.get("extensions", {}).get(stage.value)
-        fixed = self._fixed_due.get(stage)
-        if fixed is None:
-            rule = self.policy.stage(stage).due
-            if rule is None:
-                return None
-            fixed = rule.resolve(DueContext(case=case, tz=self.policy.tz))
-        if ext is not None and fixed is not None:
-            until = pendulum.parse(ext["until"])
-            assert isinstance(until, pendulum.DateTime)  # stored by extend()
-            return max(fixed, until.in_timezone(self._tz))
-        return fixed
+        return self._resolve_due(self, case, stage)
 
     # ------------------------------------------------------------------ cases
 
