@@ -49,7 +49,7 @@ def _text(data: dict[str, Any], key: str, case: Case, event: str, *, required: b
 
 
 def _check_keys(data: dict[str, Any], allowed: set[str], case: Case, event: str) -> None:
-    unknown = set(data) - allowed - {"_extras"}
+    unknown = set(data) - allowed
     if unknown:
         raise _refuse("invalid_data", case, event,
                       f"unknown data {', '.join(sorted(unknown))}; {event} takes "

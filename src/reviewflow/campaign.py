@@ -710,8 +710,7 @@ class Campaign:
         )
         case.version = expected + 1
         case.last_hash = record.hash
-        extras = tuple(data.pop("_extras", ())) if "_extras" in data else ()
-        return _Step(case, expected, record, extras)
+        return _Step(case, expected, record)
 
     # ------------------------------------------------------------------ side steps
 
