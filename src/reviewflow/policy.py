@@ -64,7 +64,10 @@ EVENTS: tuple[tuple[str, Stage | None, Stage | None, str], ...] = (
     ("hold_talk", Stage.GROUP_TALK, Stage.REPORT_BACK, "集体约谈"),
     ("submit_special_report", Stage.REPORT_BACK, Stage.CLOSED, "报送专题报告"),
 )
-EVENT_NAMES = frozenset(e[0] for e in EVENTS)
+#: Steps that keep the stage and have a permission of their own (the vote's operations
+#: follow ``record_vote``; scores, vetoes and publication follow ``finish_evaluation``).
+SIDE_EVENTS: Mapping[str, str] = {"extend": "延期"}
+EVENT_NAMES = frozenset(e[0] for e in EVENTS) | frozenset(SIDE_EVENTS)
 
 _DEFAULT_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "finish_research": frozenset({"organizer"}),
@@ -77,6 +80,7 @@ _DEFAULT_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "finish_evaluation": frozenset({"organizer"}),
     "hold_talk": frozenset({"superior_secretary", "organizer"}),
     "submit_special_report": frozenset({"secretary", "party_office"}),
+    "extend": frozenset({"organizer"}),
 }
 
 
