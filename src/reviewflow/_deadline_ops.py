@@ -28,8 +28,8 @@ How the sweep fires each rung exactly once
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
-import heapq
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -356,72 +356,61 @@ def set_calendar(campaign: Campaign, calendar: Any) -> None:
 # -- the in-memory store's index ---------------------------------------------------------------
 
 
-class _CampaignIndex:
-    """Next fire times and due times of one campaign's cases, as lazily pruned heaps."""
+class _TimeIndex:
+    """Case ids by a time (microseconds): buckets of ids per distinct time, and the sorted
+    distinct times. Most cases share a few times (a fixed due date, the same ladder), so
+    keeping an entry current is a dict update, and a query reads only the due buckets."""
 
-    __slots__ = ("due_cur", "due_heap", "fire_cur", "fire_heap")
+    __slots__ = ("buckets", "cur", "times")
 
     def __init__(self) -> None:
-        self.fire_heap: list[tuple[int, str]] = []
-        self.fire_cur: dict[str, int] = {}
-        self.due_heap: list[tuple[int, str]] = []
-        self.due_cur: dict[str, int] = {}
+        self.cur: dict[str, int] = {}
+        self.buckets: dict[int, dict[str, None]] = {}
+        self.times: list[int] = []
+
+    def set(self, case_id: str, value: int | None) -> None:
+        old = self.cur.get(case_id)
+        if old == value:
+            return
+        if old is not None:
+            was = self.buckets[old]
+            del was[case_id]
+            if not was:
+                del self.buckets[old]
+                del self.times[bisect.bisect_left(self.times, old)]
+        if value is None:
+            del self.cur[case_id]
+            return
+        self.cur[case_id] = value
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            bucket = self.buckets[value] = {}
+            bisect.insort(self.times, value)
+        bucket[case_id] = None
+
+    def upto(self, bound: int, limit: int | None) -> list[str]:
+        """Return the ids whose time is <= bound, by time, then id; at most ``limit``."""
+        out: list[str] = []
+        for time in self.times[: bisect.bisect_right(self.times, bound)]:
+            for case_id in sorted(self.buckets[time]):
+                out.append(case_id)
+                if limit is not None and len(out) >= limit:
+                    return out
+        return out
+
+
+class _CampaignIndex:
+    """Next fire times and due times of one campaign's cases."""
+
+    __slots__ = ("due", "fire")
+
+    def __init__(self) -> None:
+        self.fire = _TimeIndex()
+        self.due = _TimeIndex()
 
     def put(self, case_id: str, due_us: int | None, next_us: int | None) -> None:
-        _set(self.fire_heap, self.fire_cur, case_id, next_us)
-        _set(self.due_heap, self.due_cur, case_id, due_us)
-
-
-def _set(heap: list[tuple[int, str]], cur: dict[str, int], case_id: str, value: int | None) -> None:
-    old = cur.get(case_id)
-    if old == value:
-        return
-    if value is None:
-        del cur[case_id]
-    else:
-        cur[case_id] = value
-        heapq.heappush(heap, (value, case_id))
-    if len(heap) > 2 * len(cur) + 1024:  # drop entries that no longer hold
-        heap[:] = [(v, c) for c, v in cur.items()]
-        heapq.heapify(heap)
-
-
-def _upto(heap: list[tuple[int, str]], cur: Mapping[str, int], bound: int,
-          limit: int | None) -> list[str]:
-    """Return the ids whose current value is <= bound, smallest first.
-
-    Entries that no longer hold are dropped from the top first (each once); the entries
-    that do hold are read without popping. A heap's nodes at or below ``bound`` form a
-    subtree at the root: the walk visits only them and their children, so the cost
-    follows the answer, not the heap's size.
-    """
-    while heap and cur.get(heap[0][1]) != heap[0][0]:  # entries that no longer hold
-        heapq.heappop(heap)
-    found: list[tuple[int, str]] = []
-    n = len(heap)
-    stack = [0] if n else []
-    while stack:
-        i = stack.pop()
-        value, case_id = heap[i]
-        if value > bound:
-            continue
-        if cur.get(case_id) == value:
-            found.append((value, case_id))
-        left = 2 * i + 1
-        if left < n:
-            stack.append(left)
-            if left + 1 < n:
-                stack.append(left + 1)
-    found.sort()
-    seen: set[str] = set()
-    out: list[str] = []
-    for _, case_id in found:
-        if case_id not in seen:
-            seen.add(case_id)
-            out.append(case_id)
-            if limit is not None and len(out) >= limit:
-                break
-    return out
+        self.fire.set(case_id, next_us)
+        self.due.set(case_id, due_us)
 
 
 class _MemoryIndex:
@@ -445,14 +434,14 @@ class _MemoryIndex:
             index = self.campaigns.get(campaign_id)
             if index is None:
                 return []
-            return _upto(index.fire_heap, index.fire_cur, until_us, limit)
+            return index.fire.upto(until_us, limit)
 
     def deadline_overdue(self, campaign_id: str, at_us: int, limit: int | None = None) -> list[str]:
         with self.lock:
             index = self.campaigns.get(campaign_id)
             if index is None:
                 return []
-            return _upto(index.due_heap, index.due_cur, at_us - 1, limit)
+            return index.due.upto(at_us - 1, limit)
 
 
 _MEMORY_INDEXES: weakref.WeakKeyDictionary[Any, _MemoryIndex] = weakref.WeakKeyDictionary()
