@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import reviewflow as rf
 from reviewflow.policy import EVENTS
-from reviewflow.testing import SAMPLE_VOTE, Cast, _step, passing_report
+from reviewflow.testing import Cast, _step, valid_data
 
 CAST = Cast.default()
 CASES = ("a", "b", "c")
@@ -33,18 +33,7 @@ EVENT_NAMES = [e[0] for e in EVENTS] + ["no_such_event"]
 def data_for(event: str, valid: bool) -> dict[str, Any]:
     if not valid:
         return {"problems": []} if event == "finish_research" else {"bogus": 1}
-    return {
-        "finish_research": {"problems": ["组织生活不规范"]},
-        "submit_report": {"report": passing_report()},
-        "sign_off": {"comment": "同意"},
-        "return_for_revision": {"reason": "重写"},
-        "hold_meeting": {"attendance": {"party_members": 12}},
-        "comment": {"text": "点评"},
-        "record_vote": {"vote": SAMPLE_VOTE},
-        "finish_evaluation": {"vote": SAMPLE_VOTE},
-        "hold_talk": {"notes": "约谈"},
-        "submit_special_report": {"text": "专题报告"},
-    }.get(event, {})
+    return valid_data(event)
 
 
 class LifecycleMachine(RuleBasedStateMachine):

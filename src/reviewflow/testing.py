@@ -24,7 +24,7 @@ from reviewflow.model import Actor, Case, Problem, Report, Stage
 from reviewflow.policy import Policy
 from reviewflow.store.base import Store
 
-__all__ = ["Cast", "HookRecorder", "drive_to", "passing_report", "seed_campaign"]
+__all__ = ["Cast", "HookRecorder", "drive_to", "passing_report", "seed_campaign", "valid_data"]
 
 
 def seed_campaign(
@@ -96,6 +96,24 @@ def passing_report(problems: Iterable[str] = ("组织生活不规范",), *,
 
 #: The seed's on-site vote used by :func:`drive_to`: scores 79.
 SAMPLE_VOTE = {"good": 10, "fairly_good": 5, "average": 3, "poor": 2}
+
+
+def valid_data(event: str) -> dict[str, Any]:
+    """Return data that passes ``event``'s own checks (the rules of stage, role and time
+    still apply); an empty dict for an event that needs none or is unknown."""
+    samples: dict[str, dict[str, Any]] = {
+        "finish_research": {"problems": ["组织生活不规范"]},
+        "submit_report": {"report": passing_report()},
+        "sign_off": {"comment": "同意"},
+        "return_for_revision": {"reason": "问题查摆不深入"},
+        "hold_meeting": {"attendance": {"party_members": 12}},
+        "comment": {"text": "点评"},
+        "record_vote": {"vote": SAMPLE_VOTE},
+        "finish_evaluation": {"vote": SAMPLE_VOTE},
+        "hold_talk": {"notes": "约谈"},
+        "submit_special_report": {"text": "专题报告"},
+    }
+    return samples.get(event, {})
 
 
 def drive_to(campaign: Campaign, case_id: str, target: Stage, *, cast: Cast | None = None,

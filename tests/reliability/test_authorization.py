@@ -22,7 +22,8 @@ import pendulum
 import pytest
 
 import reviewflow as rf
-from reviewflow.testing import SAMPLE_VOTE, Cast, drive_to, passing_report
+from reviewflow.policy import EVENTS
+from reviewflow.testing import Cast, drive_to, valid_data
 
 TZ = "Asia/Shanghai"
 CAST = Cast.default()
@@ -48,18 +49,7 @@ SOURCE = {
     "record_vote": S.EVALUATION, "finish_evaluation": S.EVALUATION, "hold_talk": S.GROUP_TALK,
     "submit_special_report": S.REPORT_BACK,
 }
-DATA: dict[str, dict[str, Any]] = {
-    "finish_research": {"problems": ["组织生活不规范"]},
-    "submit_report": {"report": passing_report()},
-    "sign_off": {"comment": "同意"},
-    "return_for_revision": {"reason": "问题查摆不深入"},
-    "hold_meeting": {"attendance": {"party_members": 12}},
-    "comment": {"text": "点评"},
-    "record_vote": {"vote": SAMPLE_VOTE},
-    "finish_evaluation": {"vote": SAMPLE_VOTE},
-    "hold_talk": {"notes": "约谈"},
-    "submit_special_report": {"text": "专题报告"},
-}
+DATA: dict[str, dict[str, Any]] = {event: valid_data(event) for event, *_ in EVENTS}
 ROLES = ("organizer", "guidance_group", "superior_secretary", "department_delegate",
          "party_office", "scrutineer")
 #: (state name, stage, approval signatures already given)

@@ -36,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 import reviewflow as rf
 from reviewflow.audit import verify_chain
 from reviewflow.store.base import Store
-from reviewflow.testing import SAMPLE_VOTE, passing_report
+from reviewflow.testing import valid_data
 
 TZ = "Asia/Shanghai"
 POLICY = rf.Policy.default(year=2016)
@@ -87,18 +87,7 @@ ROLES: dict[str, set[str]] = {
 #: The two approval levels: who signs each.
 LEVELS = ({"guidance_group"}, {"organizer"})
 EVENTS = [*GRAPH, "no_such_event"]
-VALID: dict[str, dict[str, Any]] = {
-    "finish_research": {"problems": ["组织生活不规范"]},
-    "submit_report": {"report": passing_report()},
-    "sign_off": {"comment": "同意"},
-    "return_for_revision": {"reason": "问题查摆不深入"},
-    "hold_meeting": {"attendance": {"party_members": 12}},
-    "comment": {"text": "点评"},
-    "record_vote": {"vote": SAMPLE_VOTE},
-    "finish_evaluation": {"vote": SAMPLE_VOTE},
-    "hold_talk": {"notes": "约谈"},
-    "submit_special_report": {"text": "专题报告"},
-}
+VALID: dict[str, dict[str, Any]] = {event: valid_data(event) for event in GRAPH}
 ALL_ROLES = {"organizer", "guidance_group", "superior_secretary", "department_delegate",
              "party_office", "scrutineer"}
 STAFF = (
