@@ -184,3 +184,11 @@ def test_any_bytes_give_rows_or_an_input_error(tmp_path_factory: pytest.TempPath
     except rf.InputError:
         return
     assert all(r["case_id"] and r["organization"] for r in loaded.rows)
+
+
+def test_a_line_break_inside_an_organisation_name_names_its_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text('case_id,organization,secretary\nc1,"第一中学\n党支部",张三\n', encoding="utf-8")
+    with pytest.raises(rf.InputError, match="organization") as info:
+        read_cases(path)
+    assert "row" in str(info.value)

@@ -63,6 +63,10 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 _HEADER_TO_COLUMN = {alias.casefold(): name for name, aliases, _r in COLUMNS for alias in aliases}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Names and ids take no control character at all (tab, line breaks and C1 included), as
+#: Campaign.open_cases requires: refusing them here names the row and column.
+_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_STRICT_COLUMNS = frozenset({"case_id", "organization", "secretary"})
 _ID = re.compile(r"^[^\s/]{1,200}$")
 
 
@@ -180,8 +184,10 @@ def _row(p: Path, line_no: int, cells: Sequence[str], columns: dict[str, int], h
         value = cells[i].strip()
         if len(value) > MAX_CELL_CHARS:
             raise InputError(f"{where(column)}: longer than {MAX_CELL_CHARS} characters")
-        if _CONTROL.search(value):
-            raise InputError(f"{where(column)}: contains control characters")
+        pattern = _CONTROL_STRICT if column in _STRICT_COLUMNS else _CONTROL
+        if pattern.search(value):
+            raise InputError(f"{where(column)}: contains control characters (a tab, line break "
+                             "or other invisible character); remove them and import again")
         return value
 
     for column in ("case_id", "organization", "secretary"):
