@@ -1,0 +1,107 @@
+"""The deadline index of the in-memory store: case ids by next fire time and by due time."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import weakref
+from typing import Any
+
+from reviewflow._deadlines.rows import RungSchedule
+
+# -- the in-memory store's index ---------------------------------------------------------------
+
+
+class _TimeIndex:
+    """Case ids by a time (microseconds): buckets of ids per distinct time, and the sorted
+    distinct times. Most cases share a few times (a fixed due date, the same ladder), so
+    keeping an entry current is a dict update, and a query reads only the due buckets."""
+
+    __slots__ = ("buckets", "cur", "times")
+
+    def __init__(self) -> None:
+        self.cur: dict[str, int] = {}
+        self.buckets: dict[int, dict[str, None]] = {}
+        self.times: list[int] = []
+
+    def set(self, case_id: str, value: int | None) -> None:
+        old = self.cur.get(case_id)
+        if old == value:
+            return
+        if old is not None:
+            was = self.buckets[old]
+            del was[case_id]
+            if not was:
+                del self.buckets[old]
+                del self.times[bisect.bisect_left(self.times, old)]
+        if value is None:
+            del self.cur[case_id]
+            return
+        self.cur[case_id] = value
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            bucket = self.buckets[value] = {}
+            bisect.insort(self.times, value)
+        bucket[case_id] = None
+
+    def upto(self, bound: int, limit: int | None) -> list[str]:
+        """Return the ids whose time is <= bound, by time, then id; at most ``limit``."""
+        out: list[str] = []
+        for time in self.times[: bisect.bisect_right(self.times, bound)]:
+            for case_id in sorted(self.buckets[time]):
+                out.append(case_id)
+                if limit is not None and len(out) >= limit:
+                    return out
+        return out
+
+
+class _CampaignIndex:
+    """Next fire times and due times of one campaign's cases."""
+
+    __slots__ = ("due", "fire")
+
+    def __init__(self) -> None:
+        self.fire = _TimeIndex()
+        self.due = _TimeIndex()
+
+    def put(self, case_id: str, due_us: int | None, next_us: int | None) -> None:
+        self.fire.set(case_id, next_us)
+        self.due.set(case_id, due_us)
+
+
+class _MemoryIndex:
+    """The deadline index of one :class:`~reviewflow.store.memory.MemoryStore`."""
+
+    __slots__ = ("campaigns", "lock")
+
+    def __init__(self) -> None:
+        self.campaigns: dict[str, _CampaignIndex] = {}
+        self.lock = threading.Lock()
+
+    def apply(self, row: RungSchedule) -> None:
+        with self.lock:
+            index = self.campaigns.get(row.campaign_id)
+            if index is None:
+                index = self.campaigns[row.campaign_id] = _CampaignIndex()
+            index.put(row.case_id, row.due_us, row.next_fire_us)
+
+    def deadline_due(self, campaign_id: str, until_us: int, limit: int | None = None) -> list[str]:
+        with self.lock:
+            index = self.campaigns.get(campaign_id)
+            if index is None:
+                return []
+            return index.fire.upto(until_us, limit)
+
+    def deadline_overdue(self, campaign_id: str, at_us: int, limit: int | None = None) -> list[str]:
+        with self.lock:
+            index = self.campaigns.get(campaign_id)
+            if index is None:
+                return []
+            return index.due.upto(at_us - 1, limit)
+
+
+_MEMORY_INDEXES: weakref.WeakKeyDictionary[Any, _MemoryIndex] = weakref.WeakKeyDictionary()
+
+
+def _memory_index(store: Any) -> _MemoryIndex | None:
+    return _MEMORY_INDEXES.get(store)

@@ -1,0 +1,270 @@
+"""The sweep: fire every rung that is due, exactly once, and tell the hooks."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pendulum
+
+from reviewflow._deadlines.index import _memory_index
+from reviewflow._deadlines.results import FiredRung, SweepResult
+from reviewflow._deadlines.rows import (
+    _CHUNK,
+    _SYSTEM_ROLE,
+    RUNG_EVENT,
+    SYSTEM_ACTOR,
+    DeadlineIndex,
+    RungMark,
+    to_us,
+)
+from reviewflow._deadlines.state import _commit, _pending, _schedule_row, _State, _state
+from reviewflow.calendar import in_zone
+from reviewflow.clock import ensure_aware
+from reviewflow.deadlines import Rung, fmt_time, ladder_from_json
+from reviewflow.exceptions import ConflictError, ReviewflowError
+from reviewflow.model import Case, EventRecord, Stage
+from reviewflow.store.base import Commit
+
+if TYPE_CHECKING:
+    from reviewflow.campaign import Campaign
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+
+
+@attrs.define(slots=True)
+class _RungStep:
+    case_id: str
+    before: Case
+    after: Case
+    commit: Commit
+    fired: list[FiredRung]
+    records: list[EventRecord]
+
+
+def _now(campaign: Campaign, now: _dt.datetime | None) -> pendulum.DateTime:
+    tz = campaign.policy.tz
+    if now is None:
+        return ensure_aware(campaign.clock.now(), what="the clock's time", tz=tz)
+    return ensure_aware(now, what="now", tz=tz)
+
+
+def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTime) -> _RungStep | None:
+    """Build the step that fires every rung of the case that is due at ``now``, or None.
+
+    The sweep commits it; the forecast only reads what it would fire (the same code).
+    """
+    stage = case.stage
+    due = st.due(case, stage)
+    if due is None:
+        return None
+    pending = _pending(st, case, stage, due)
+    if not pending or pending[0][1] > now:
+        return None
+    iso = now.isoformat()
+    after = case.copy()
+    rungs_data = dict(after.data.get("rungs") or {})
+    marks = dict(rungs_data.get(stage.value) or {})
+    records: list[EventRecord] = []
+    fired: list[FiredRung] = []
+    extras: list[Any] = []
+    seq = case.version
+    prev = case.last_hash
+    due_iso = due.isoformat()
+    due_us = to_us(due)
+    for rung, fire_at, key in pending:
+        if fire_at > now:
+            break
+        seq += 1
+        marks[key] = iso
+        data: dict[str, Any] = {
+            "stage": stage.value, "rung": st.rung_json(rung), "due": due_iso,
+            "fire_at": fire_at.isoformat(),
+        }
+        record = EventRecord.make(
+            campaign.id, case.case_id, seq, RUNG_EVENT, SYSTEM_ACTOR.id, _SYSTEM_ROLE, iso,
+            stage.value, stage.value, None, data, prev,
+        )
+        prev = record.hash
+        records.append(record)
+        fired.append(FiredRung(case_id=case.case_id, stage=stage, rung=rung, due=due,
+                               fire_at=fire_at, seq=seq))
+        if st.indexed:
+            extras.append(RungMark(campaign_id=campaign.id, case_id=case.case_id,
+                                   stage=stage.value, rung_id=rung.id, due_us=due_us,
+                                   fired_at=iso, seq=seq))
+        if rung.auto == "mark_missed":
+            missed = dict(after.data.get("missed") or {})
+            missed[stage.value] = {"due": due_iso, "at": iso, "rung": rung.id}
+            after.data["missed"] = missed
+        elif rung.auto == "return_report" and stage is Stage.APPROVAL:
+            rungs_data[stage.value] = marks
+            after.data["rungs"] = rungs_data
+            after.version, after.last_hash = seq, prev
+            back = _return_report(campaign, after, due, iso, seq + 1)
+            records.append(back)
+            seq, prev = back.seq, back.hash
+            break  # the stage is left: its later rungs no longer apply
+    rungs_data[stage.value] = marks
+    after.data["rungs"] = rungs_data
+    after.version = seq
+    after.last_hash = prev
+    if st.indexed:
+        same = after.stage is stage
+        row = (_schedule_row(campaign, st, after, force=True, due=due) if same
+               else _schedule_row(campaign, st, after, force=True))
+        if row is not None:
+            extras.append(row)
+    commit = _commit(after, case.version, tuple(records), tuple(extras), campaign)
+    return _RungStep(case.case_id, case, after, commit, fired, records)
+
+
+def _return_report(campaign: Campaign, case: Case, due: pendulum.DateTime, iso: str,
+                   seq: int) -> EventRecord:
+    """Send an overdue report back to drafting (the ``return_report`` automatic action)."""
+    reason = f"not signed off by the due time {fmt_time(due)}; returned automatically"
+    level = len(case.data.get("signatures", ()))
+    case.data["signatures"] = []
+    case.data["returns"] = case.data.get("returns", 0) + 1
+    lifecycle = getattr(campaign, "_lifecycle", None)
+    if lifecycle is not None:
+        lifecycle.step(case, "return_for_revision")
+    else:  # pragma: no cover  # the engine always has its lifecycle
+        case.stage = Stage.DRAFTING
+    case.data["entered"] = {**case.data.get("entered", {}), case.stage.value: iso}
+    return EventRecord.make(
+        campaign.id, case.case_id, seq, "return_for_revision", SYSTEM_ACTOR.id, _SYSTEM_ROLE,
+        iso, Stage.APPROVAL.value, case.stage.value, reason,
+        {"at_level": level + 1, "automatic": True}, case.last_hash,
+    )
+
+
+def _candidates(campaign: Campaign, st: _State, until: pendulum.DateTime, *, overdue: bool,
+                limit: int | None = None) -> list[str]:
+    store = campaign.store
+    mem = _memory_index(store)
+    source: Any = mem if mem is not None else (store if isinstance(store, DeadlineIndex) else None)
+    bound = to_us(until)
+    if source is not None:
+        if overdue:
+            return list(source.deadline_overdue(campaign.id, bound, limit))
+        return list(source.deadline_due(campaign.id, bound, limit))
+    # No index: scan every case (correct, slow; durable stores should index).
+    out: list[str] = []
+    for case in store.cases(campaign.id):
+        due = st.due(case, case.stage)
+        if due is None:
+            continue
+        if overdue:
+            if due < until:
+                out.append(case.case_id)
+            continue
+        pending = _pending(st, case, case.stage, due)
+        if pending and pending[0][1] <= until:
+            out.append(case.case_id)
+    return out[:limit] if limit is not None else out
+
+
+def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | None = None,
+          retries: int = 3) -> SweepResult:
+    """Fire every rung that is due at ``now`` (default: the campaign's clock), exactly once.
+
+    Each case's rungs are committed as ``deadline_rung`` events with their marks, under the
+    version check; then ``reviewflow_deadline_rung`` is called for each. A case another
+    writer changed first is reloaded and tried again (up to ``retries`` times). ``limit``
+    caps the number of cases taken in this call (the rest wait for the next sweep).
+    """
+    at = _now(campaign, now)
+    st = _state(campaign)
+    ids = _candidates(campaign, st, at, overdue=False, limit=limit)
+    store = campaign.store
+    fired: list[FiredRung] = []
+    failed: list[tuple[str, ReviewflowError]] = []
+    conflicts = 0
+    todo = ids
+    attempt = 0
+    get_many = getattr(store, "get_many", None)
+    while todo:
+        steps: list[_RungStep] = []
+        # One query per few hundred cases on a database, not one per case.
+        loaded = get_many(campaign.id, todo) if get_many is not None else None
+        for case_id in todo:
+            case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
+            if case is None:
+                continue
+            step = _rung_step(campaign, st, case, at)
+            if step is not None:
+                steps.append(step)
+        retry: list[str] = []
+        for start in range(0, len(steps), _CHUNK):
+            chunk = steps[start:start + _CHUNK]
+            errors = store.commit([s.commit for s in chunk])
+            done: list[_RungStep] = []
+            for step, error in zip(chunk, errors, strict=True):
+                if error is None:
+                    fired.extend(step.fired)
+                    done.append(step)
+                elif isinstance(error, ConflictError) and attempt < retries:
+                    conflicts += 1
+                    retry.append(step.case_id)
+                else:
+                    failed.append((step.case_id, error if isinstance(error, ReviewflowError)
+                                   else ReviewflowError(str(error))))
+            _deliver(campaign, done)
+        todo = retry
+        attempt += 1
+    return SweepResult(now=at, fired=tuple(fired), failed=tuple(failed), conflicts=conflicts,
+                       candidates=len(ids))
+
+
+def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
+    """Tell the hooks of committed rung steps, then mark their events dispatched."""
+    if not steps:
+        return
+    has_hooks = bool(getattr(campaign, "_has_hooks", False))
+    call = getattr(campaign, "_call_hook", None)
+    dispatched: list[str] = []
+    for step in steps:
+        case = step.after.bind(campaign.store)
+        if has_hooks and call is not None:
+            fired = iter(step.fired)
+            for record in step.records:
+                if record.event == RUNG_EVENT:
+                    f = next(fired)
+                    call("reviewflow_deadline_rung", campaign=campaign, case=case,
+                         stage=f.stage, rung=f.rung, due=f.due)
+                else:  # an automatic action's step
+                    call("reviewflow_step", campaign=campaign, case=case, record=record)
+        dispatched.extend(r.event_id for r in step.records)
+    if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
+        campaign.store.mark_dispatched(campaign.id, dispatched)
+
+
+def rung_of_record(campaign: Campaign, record: EventRecord) -> tuple[Stage, Rung, pendulum.DateTime] | None:
+    """Return ``(stage, rung, due)`` for a ``deadline_rung`` event record, else None."""
+    if record.event != RUNG_EVENT:
+        return None
+    data = record.data
+    stage = Stage(data["stage"])
+    rung = ladder_from_json([data["rung"]], "rung")[0]
+    due = in_zone(_dt.datetime.fromisoformat(data["due"]), campaign.policy.tz)
+    return stage, rung, due
+
+
+def deliver_record(campaign: Campaign, case: Case, record: EventRecord) -> bool:
+    """Call ``reviewflow_deadline_rung`` for a committed ``deadline_rung`` record.
+
+    Returns False (and calls nothing) for any other record: the engine's dispatcher (also
+    ``dispatch_pending`` after a crash) calls this first and sends the others to
+    ``reviewflow_step``.
+    """
+    call = getattr(campaign, "_call_hook", None)
+    found = rung_of_record(campaign, record)
+    if call is None or found is None:
+        return False
+    stage, rung, due = found
+    call("reviewflow_deadline_rung", campaign=campaign, case=case, stage=stage, rung=rung, due=due)
+    return True
