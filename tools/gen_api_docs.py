@@ -11,13 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-
 # Default values such as frozensets print in hash order: fix the seed so the page is stable.
 if os.environ.get("PYTHONHASHSEED") != "0":
     os.environ["PYTHONHASHSEED"] = "0"
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+    os.execv(sys.executable, [sys.executable, *sys.argv])  # noqa: S606  # same interpreter, same args
 
-import reviewflow as rf  # noqa: E402  # after the re-exec above
+import reviewflow as rf  # after the re-exec above
 
 GROUPS = {
     "The campaign": ["Campaign", "FireResult", "Permission", "Case", "Stage", "Actor", "Report",
