@@ -425,11 +425,12 @@ def fire(env: Env, case_id: str, event: str, actor_id: str, roles: tuple[str, ..
       reviewflow fire school-01 sign_off --actor li --data '{"comment": "同意"}'
       reviewflow fire school-01 submit_report --actor sec-school-01 --data-file report.json
     """
-    from reviewflow.policy import EVENT_NAMES
+    from reviewflow.policy import EVENTS
 
     payload = read_json_data(data, data_file)
-    if event not in EVENT_NAMES:
-        raise InputError(f"unknown event {event!r}; events are: {', '.join(sorted(EVENT_NAMES))}")
+    lifecycle = sorted(name for name, *_ in EVENTS)
+    if event not in lifecycle:
+        raise InputError(f"unknown event {event!r}; events are: {', '.join(lifecycle)}")
     campaign = env.campaign()
     actor = env.actor(actor_id, roles)
     for reserved in ("actor", "idempotency_key", "retries"):
