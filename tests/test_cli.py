@@ -467,3 +467,19 @@ def test_svg_without_graphviz_is_a_clear_error(workdir: Path, monkeypatch: pytes
     code, _out, err = cli("diagram", "--format", "svg", capsys=capsys)
     assert code == 2
     assert "Graphviz" in err
+
+
+def test_extend_as_a_subprocess(workdir: Path) -> None:
+    env = {"REVIEWFLOW_NOW": NOW}
+    refused = run("extend", "school-01", "drafting", "--until", "2016-01-22T18:00+08:00",
+                  "--reason", "外出学习", "--actor", "sec-school-01", cwd=workdir, env=env)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    bad = run("extend", "school-01", "drafting", "--until", "next week", "--reason", "x",
+              "--actor", "bureau", cwd=workdir, env=env)
+    assert bad.returncode == 2
+    done = run("extend", "school-01", "drafting", "--until", "2016-01-22T18:00+08:00",
+               "--reason", "外出学习", "--actor", "bureau", cwd=workdir, env=env)
+    assert done.returncode == 0, done.stderr
+    shown = run("show", "school-01", "--json", cwd=workdir, env=env)
+    assert "2016-01-22T18:00:00+08:00" in shown.stdout
