@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+import heapq
 import threading
 import weakref
 from typing import Any
@@ -13,9 +13,11 @@ from reviewflow._deadlines.rows import RungSchedule
 
 
 class _TimeIndex:
-    """Case ids by a time (microseconds): buckets of ids per distinct time, and the sorted
-    distinct times. Most cases share a few times (a fixed due date, the same ladder), so
-    keeping an entry current is a dict update, and a query reads only the due buckets."""
+    """Case ids by a time (microseconds): a bucket of ids per distinct time, and a heap of
+    the distinct times. Most cases share a few times (a fixed due date, the same ladder),
+    so keeping an entry current is usually a dict update; a new distinct time is a heap
+    push (no list shifting however many times there are), and a time whose bucket emptied
+    stays on the heap until a query or a compaction drops it."""
 
     __slots__ = ("buckets", "cur", "times")
 
@@ -33,22 +35,45 @@ class _TimeIndex:
             del was[case_id]
             if not was:
                 del self.buckets[old]
-                del self.times[bisect.bisect_left(self.times, old)]
         if value is None:
             del self.cur[case_id]
-            return
-        self.cur[case_id] = value
-        bucket = self.buckets.get(value)
-        if bucket is None:
-            bucket = self.buckets[value] = {}
-            bisect.insort(self.times, value)
-        bucket[case_id] = None
+        else:
+            self.cur[case_id] = value
+            bucket = self.buckets.get(value)
+            if bucket is None:
+                bucket = self.buckets[value] = {}
+                heapq.heappush(self.times, value)
+            bucket[case_id] = None
+        if len(self.times) > 2 * len(self.buckets) + 1024:  # drop times no bucket holds
+            self.times[:] = list(self.buckets)
+            heapq.heapify(self.times)
 
     def upto(self, bound: int, limit: int | None) -> list[str]:
-        """Return the ids whose time is <= bound, by time, then id; at most ``limit``."""
+        """Return the ids whose time is <= bound, by time, then id; at most ``limit``.
+
+        The heap's nodes at or below ``bound`` form a subtree at its root: the walk visits
+        only them and their children, so the cost follows the answer, not the index's size.
+        """
+        times, buckets = self.times, self.buckets
+        while times and times[0] not in buckets:  # times whose bucket emptied
+            heapq.heappop(times)
+        due: list[int] = []
+        n = len(times)
+        stack = [0] if n else []
+        while stack:
+            i = stack.pop()
+            if times[i] > bound:
+                continue
+            if times[i] in buckets:
+                due.append(times[i])
+            left = 2 * i + 1
+            if left < n:
+                stack.append(left)
+                if left + 1 < n:
+                    stack.append(left + 1)
         out: list[str] = []
-        for time in self.times[: bisect.bisect_right(self.times, bound)]:
-            for case_id in sorted(self.buckets[time]):
+        for time in sorted(set(due)):
+            for case_id in sorted(buckets[time]):
                 out.append(case_id)
                 if limit is not None and len(out) >= limit:
                     return out
