@@ -84,6 +84,7 @@ class WorkingCalendar:
         "_extra_worked",
         "_flags",
         "_lock",
+        "_shifts",
         "_source",
         "_years",
         "country",
@@ -122,6 +123,9 @@ class WorkingCalendar:
         self._years: dict[int, _Year] = {}
         #: Working or not, by date ordinal: filled as years are resolved.
         self._flags: dict[int, bool] = {}
+        #: Results of :meth:`_shift_ordinal` by (ordinal, n): due times and rungs of many
+        #: cases count from the same few days.
+        self._shifts: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()
         self._source = country
 
@@ -230,6 +234,17 @@ class WorkingCalendar:
     # -- internals ---------------------------------------------------------------------------
 
     def _shift_ordinal(self, ordinal: int, n: int) -> int:
+        key = (ordinal, n)
+        hit = self._shifts.get(key)
+        if hit is not None:
+            return hit
+        result = self._count_ordinal(ordinal, n)
+        if len(self._shifts) > 65536:
+            self._shifts.clear()
+        self._shifts[key] = result
+        return result
+
+    def _count_ordinal(self, ordinal: int, n: int) -> int:
         step = 1 if n >= 0 else -1
         remaining = abs(n)
         gap = 0
@@ -380,6 +395,31 @@ def _stable_day(tz: Any, year: int, month: int, day: int) -> bool:
     return stable
 
 
+_DAY_OFFSETS: dict[tuple[Any, int], _dt.timedelta] = {}
+
+
+def utc_offset(value: _dt.datetime) -> _dt.timedelta | None:
+    """Return ``value.utcoffset()``, remembered per zone and day when the day has one offset.
+
+    The same as calling ``utcoffset()`` (None for a naive value), several times cheaper for
+    the many due and fire times the deadline work converts: a pendulum time's own
+    ``utcoffset()`` goes through the zone's slow path for datetime subclasses.
+    """
+    tz = value.tzinfo
+    if tz is None:
+        return None
+    key = (tz, _dt.date.toordinal(value))
+    off = _DAY_OFFSETS.get(key)
+    if off is not None:
+        return off
+    off = value.utcoffset()
+    if off is not None and _stable_day(tz, value.year, value.month, value.day):
+        if len(_DAY_OFFSETS) > 200_000:
+            _DAY_OFFSETS.clear()
+        _DAY_OFFSETS[key] = off
+    return off
+
+
 def wall_time(
     tz: Any, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
     microsecond: int = 0,
@@ -402,7 +442,7 @@ def in_zone(value: _dt.datetime, tz: Any) -> pendulum.DateTime:
         tz = zone(tz)
     if isinstance(value, pendulum.DateTime) and value.tzinfo is tz:
         return value
-    off = value.utcoffset()
+    off = utc_offset(value)
     if off is None:
         return ensure_aware(value, what="time")  # raises the clear DeadlineError
     utc = _dt.datetime(value.year, value.month, value.day, value.hour, value.minute,

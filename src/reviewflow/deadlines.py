@@ -42,6 +42,7 @@ from reviewflow.calendar import (
     WorkingCalendar,
     in_zone,
     shift_date,
+    utc_offset,
     wall_time,
     weekday_abbr,
     zone,
@@ -762,12 +763,17 @@ def rung_key(rung: Rung, due: _dt.datetime) -> str:
     The due time is part of the key: when a case re-enters a stage or is extended, its new
     due time gets its own reminders.
     """
-    off = due.utcoffset()
+    return f"{rung.id}@{due_tag(due)}"
+
+
+def due_tag(due: _dt.datetime) -> str:
+    """Return the due-time part of :func:`rung_key` (the same for every rung of one due time)."""
+    off = utc_offset(due)
     if off is None:
         raise DeadlineError(f"due time {due!r} has no time zone")
     utc = _dt.datetime(due.year, due.month, due.day, due.hour, due.minute, due.second,
                        due.microsecond) - off
-    return f"{rung.id}@{utc.isoformat(timespec='microseconds')}Z"
+    return f"{utc.isoformat(timespec='microseconds')}Z"
 
 
 def rung_schedule(

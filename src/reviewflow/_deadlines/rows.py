@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 import pendulum
 
-from reviewflow.calendar import in_zone
+from reviewflow.calendar import in_zone, utc_offset
 from reviewflow.exceptions import DeadlineError
 from reviewflow.model import Actor
 
@@ -39,7 +39,7 @@ def to_us(value: _dt.datetime) -> int:
     hit = _US_CACHE.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1]
-    off = value.utcoffset()
+    off = utc_offset(value)
     if off is None:
         raise DeadlineError(f"{value!r} has no time zone")
     days = _dt.date.toordinal(value) - _EPOCH_ORDINAL

@@ -16,7 +16,7 @@ import pendulum
 from reviewflow._deadlines.index import _MEMORY_INDEXES, _CampaignIndex, _memory_index, _MemoryIndex
 from reviewflow._deadlines.rows import _CHUNK, DeadlineIndex, RungMark, RungSchedule, to_us
 from reviewflow.calendar import calendar_from_policy, in_zone
-from reviewflow.deadlines import At, DueContext, Rung, effective_due, rung_key
+from reviewflow.deadlines import At, DueContext, Rung, due_tag, effective_due
 from reviewflow.exceptions import DeadlineError
 from reviewflow.model import Case, EventRecord, Stage
 from reviewflow.store.base import Commit
@@ -87,7 +87,8 @@ class _State:
                 ((rung.fire_at(due, ctx), i, rung) for i, rung in enumerate(ladder)),
                 key=lambda t: (t[0], t[1]),
             )
-            cached = [(rung, at, rung_key(rung, due)) for at, _, rung in timed]
+            tag = due_tag(due)  # the rung_key of each rung, its due-time part made once
+            cached = [(rung, at, f"{rung.id}@{tag}") for at, _, rung in timed]
             if len(self.ladder_times) > 65536:
                 self.ladder_times.clear()
             self.ladder_times[key] = cached

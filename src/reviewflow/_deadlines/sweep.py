@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -18,6 +19,7 @@ from reviewflow._deadlines.rows import (
     SYSTEM_ACTOR,
     DeadlineIndex,
     RungMark,
+    RungSchedule,
     to_us,
 )
 from reviewflow._deadlines.state import _commit, _pending, _schedule_row, _State, _state
@@ -113,11 +115,17 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
     after.version = seq
     after.last_hash = prev
     if st.indexed:
-        same = after.stage is stage
-        row = (_schedule_row(campaign, st, after, force=True, due=due) if same
-               else _schedule_row(campaign, st, after, force=True))
-        if row is not None:
-            extras.append(row)
+        if after.stage is stage:
+            # The rungs still pending are those after the ones just fired (firing order).
+            rest = pending[len(fired):]
+            extras.append(RungSchedule(
+                campaign_id=campaign.id, case_id=case.case_id, stage=stage.value,
+                due_us=due_us, next_fire_us=to_us(rest[0][1]) if rest else None,
+            ))
+        else:
+            row = _schedule_row(campaign, st, after, force=True)
+            if row is not None:
+                extras.append(row)
     commit = _commit(after, case.version, tuple(records), tuple(extras), campaign)
     return _RungStep(case.case_id, case, after, commit, fired, records)
 
@@ -176,48 +184,106 @@ def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | N
     version check; then ``reviewflow_deadline_rung`` is called for each. A case another
     writer changed first is reloaded and tried again (up to ``retries`` times). ``limit``
     caps the number of cases taken in this call (the rest wait for the next sweep).
+
+    The cases go in batches of a thousand, each committed in one transaction. On a
+    database the next batch is loaded and built while the previous one commits (in a
+    worker thread: the database's own work and the sweep's Python work overlap); hooks
+    are always called from the calling thread, batch by batch, after each commit.
     """
     at = _now(campaign, now)
     st = _state(campaign)
     ids = _candidates(campaign, st, at, overdue=False, limit=limit)
     store = campaign.store
-    fired: list[FiredRung] = []
-    failed: list[tuple[str, ReviewflowError]] = []
-    conflicts = 0
+    run = _Run(campaign, retries)
     todo = ids
-    attempt = 0
-    get_many = getattr(store, "get_many", None)
+    pipelined = bool(getattr(store, "durable", False)) and len(ids) > _CHUNK
     while todo:
-        steps: list[_RungStep] = []
-        # One query per few hundred cases on a database, not one per case.
-        loaded = get_many(campaign.id, todo) if get_many is not None else None
-        for case_id in todo:
-            case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
-            if case is None:
-                continue
-            step = _rung_step(campaign, st, case, at)
-            if step is not None:
-                steps.append(step)
-        retry: list[str] = []
-        for start in range(0, len(steps), _CHUNK):
-            chunk = steps[start:start + _CHUNK]
-            errors = store.commit([s.commit for s in chunk])
-            done: list[_RungStep] = []
-            for step, error in zip(chunk, errors, strict=True):
-                if error is None:
-                    fired.extend(step.fired)
-                    done.append(step)
-                elif isinstance(error, ConflictError) and attempt < retries:
-                    conflicts += 1
-                    retry.append(step.case_id)
-                else:
-                    failed.append((step.case_id, error if isinstance(error, ReviewflowError)
-                                   else ReviewflowError(str(error))))
-            _deliver(campaign, done)
-        todo = retry
-        attempt += 1
-    return SweepResult(now=at, fired=tuple(fired), failed=tuple(failed), conflicts=conflicts,
-                       candidates=len(ids))
+        run.retry = []
+        if pipelined:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reviewflow-sweep") as pool:
+                _pipeline(run, st, todo, at, pool)
+        else:
+            for start in range(0, len(todo), _CHUNK):
+                steps = _build(campaign, st, todo[start:start + _CHUNK], at)
+                if steps:
+                    run.finish(steps, store.commit([s.commit for s in steps]))
+        todo = run.retry
+        run.attempt += 1
+    return SweepResult(now=at, fired=tuple(run.fired), failed=tuple(run.failed),
+                       conflicts=run.conflicts, candidates=len(ids))
+
+
+class _Run:
+    """What one sweep has done so far: rungs fired, cases failed, cases to retry."""
+
+    __slots__ = ("attempt", "campaign", "conflicts", "failed", "fired", "retries", "retry")
+
+    def __init__(self, campaign: Campaign, retries: int) -> None:
+        self.campaign = campaign
+        self.retries = retries
+        self.attempt = 0
+        self.conflicts = 0
+        self.fired: list[FiredRung] = []
+        self.failed: list[tuple[str, ReviewflowError]] = []
+        self.retry: list[str] = []
+
+    def finish(self, steps: Sequence[_RungStep], errors: Sequence[Exception | None]) -> None:
+        """Sort a committed batch's outcomes; tell the hooks of the steps that committed."""
+        done: list[_RungStep] = []
+        for step, error in zip(steps, errors, strict=True):
+            if error is None:
+                self.fired.extend(step.fired)
+                done.append(step)
+            elif isinstance(error, ConflictError) and self.attempt < self.retries:
+                self.conflicts += 1
+                self.retry.append(step.case_id)
+            else:
+                self.failed.append((step.case_id, error if isinstance(error, ReviewflowError)
+                                    else ReviewflowError(str(error))))
+        _deliver(self.campaign, done)
+
+
+def _build(campaign: Campaign, st: _State, ids: Sequence[str], at: pendulum.DateTime
+           ) -> list[_RungStep]:
+    """Load a batch of cases (one query on a database) and build their rung steps."""
+    store = campaign.store
+    get_many = getattr(store, "get_many", None)
+    loaded = get_many(campaign.id, ids) if get_many is not None else None
+    steps: list[_RungStep] = []
+    for case_id in ids:
+        case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
+        if case is None:
+            continue
+        step = _rung_step(campaign, st, case, at)
+        if step is not None:
+            steps.append(step)
+    return steps
+
+
+def _pipeline(run: _Run, st: _State, todo: Sequence[str], at: pendulum.DateTime,
+              pool: ThreadPoolExecutor) -> None:
+    """Build batch n+1 while batch n commits in ``pool``; finish batches in order."""
+    store = run.campaign.store
+    flight: tuple[list[_RungStep], Future[list[Exception | None]]] | None = None
+    try:
+        for start in range(0, len(todo), _CHUNK):
+            steps = _build(run.campaign, st, todo[start:start + _CHUNK], at)
+            landed = flight
+            flight = None
+            errors = landed[1].result() if landed is not None else None
+            if steps:
+                flight = (steps, pool.submit(store.commit, [s.commit for s in steps]))
+            if landed is not None and errors is not None:
+                run.finish(landed[0], errors)
+        if flight is not None:
+            landed, flight = flight, None
+            run.finish(landed[0], landed[1].result())
+    finally:
+        if flight is not None:
+            # Something failed while a batch was committing: let it land (or not) before
+            # the error goes up; hooks of what it committed stay in the outbox for
+            # dispatch_pending().
+            wait([flight[1]])
 
 
 def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
