@@ -54,7 +54,8 @@ def _now(campaign: Campaign, now: _dt.datetime | None) -> pendulum.DateTime:
     return ensure_aware(now, what="now", tz=tz)
 
 
-def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTime) -> _RungStep | None:
+def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTime,
+               iso: str | None = None) -> _RungStep | None:
     """Build the step that fires every rung of the case that is due at ``now``, or None.
 
     The sweep commits it; the forecast only reads what it would fire (the same code).
@@ -66,7 +67,8 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
     pending = _pending(st, case, stage, due)
     if not pending or pending[0][1] > now:
         return None
-    iso = now.isoformat()
+    if iso is None:
+        iso = now.isoformat()
     after = case.copy()
     rungs_data = dict(after.data.get("rungs") or {})
     marks = dict(rungs_data.get(stage.value) or {})
@@ -250,11 +252,12 @@ def _build(campaign: Campaign, st: _State, ids: Sequence[str], at: pendulum.Date
     get_many = getattr(store, "get_many", None)
     loaded = get_many(campaign.id, ids) if get_many is not None else None
     steps: list[_RungStep] = []
+    iso = at.isoformat()  # the same for every case of the sweep
     for case_id in ids:
         case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
         if case is None:
             continue
-        step = _rung_step(campaign, st, case, at)
+        step = _rung_step(campaign, st, case, at, iso)
         if step is not None:
             steps.append(step)
     return steps
