@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class _State:
     """What a campaign's deadline work keeps between calls: calendar, caches, index."""
 
-    __slots__ = ("_rung_json", "calendar", "fixed", "indexed", "ladder_times", "lock", "policy",
+    __slots__ = ("_bare", "_rung_json", "calendar", "fixed", "indexed", "ladder_times", "lock", "policy",
                  "tz")
 
     def __init__(self, campaign: Campaign) -> None:
@@ -53,6 +53,8 @@ class _State:
         self.indexed = False
         self.lock = threading.Lock()
         self._rung_json: dict[Rung, dict[str, Any]] = {}
+        #: The context of each stage without a case (a rung's fire time needs no case).
+        self._bare: dict[Stage, DueContext] = {}
 
     def ctx(self, case: Case | None, stage: Stage) -> DueContext:
         return DueContext(case=case, tz=self.tz, calendar=self.calendar,
@@ -82,11 +84,12 @@ class _State:
         key = (stage, to_us(due))
         cached = self.ladder_times.get(key)
         if cached is None:
-            ctx = self.ctx(None, stage)
-            timed = sorted(
-                ((rung.fire_at(due, ctx), i, rung) for i, rung in enumerate(ladder)),
-                key=lambda t: (t[0], t[1]),
-            )
+            ctx = self._bare.get(stage)
+            if ctx is None:
+                ctx = self._bare[stage] = self.ctx(None, stage)
+            timed = [(rung.fire_at(due, ctx), i, rung) for i, rung in enumerate(ladder)]
+            if any(timed[j][0] > timed[j + 1][0] for j in range(len(timed) - 1)):
+                timed.sort(key=lambda t: (t[0], t[1]))  # stable: ties keep the ladder's order
             tag = due_tag(due)  # the rung_key of each rung, its due-time part made once
             cached = [(rung, at, f"{rung.id}@{tag}") for at, _, rung in timed]
             if len(self.ladder_times) > 65536:
