@@ -20,6 +20,7 @@ __all__ = ["Lifecycle"]
 _STAGES: dict[str, Stage] = {
     **{stage.name: stage for stage in Stage}, **{stage.value: stage for stage in Stage},
 }
+_NAMES: dict[Stage, str] = {stage: stage.name for stage in Stage}
 
 
 def _is_last_level(event_data: Any) -> bool:
@@ -65,9 +66,16 @@ class Lifecycle:
 
     def step(self, case: Case, event: str, **kwargs: Any) -> None:
         """Move ``case`` by ``event`` (the caller has checked every rule)."""
-        if not self._triggers[event](case, **kwargs):  # pragma: no cover  # guarded by callers
-            raise RuntimeError(f"lifecycle refused {event} from {case.stage}")
-        case.stage = _STAGES[case.stage]
+        source = case.stage
+        # The machine reads the state by name: hand it the name (a Stage member would cost
+        # it an enum ``.name`` lookup per read), and put the member back afterwards.
+        case.stage = _NAMES[source]  # type: ignore[assignment]  # the machine's own state name
+        try:
+            moved = self._triggers[event](case, **kwargs)
+        finally:
+            case.stage = _STAGES[case.stage]
+        if not moved:  # pragma: no cover  # guarded by callers
+            raise RuntimeError(f"lifecycle refused {event} from {source}")
 
     def edges(self) -> list[tuple[str, str, str]]:
         """Return ``(source, event, destination)`` for every edge, for diagrams."""
