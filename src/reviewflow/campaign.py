@@ -48,6 +48,8 @@ _EVENT_LABELS = {name: label for name, _s, _d, label in EVENTS}
 _EVENT_DEST = {name: dest for name, _s, dest, _l in EVENTS}
 _VALUE = {stage: stage.value for stage in Stage}
 _LIFECYCLE: Lifecycle | None = None
+_NOBODY: frozenset[str] = frozenset()
+_SECRETARY = frozenset({"secretary"})
 #: Control characters: refused in case ids and names (they break exports and displays).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -135,6 +137,7 @@ class Campaign:
         self.store.setup_campaign(self.id, policy.to_json())
         self._tz = pendulum.timezone(policy.tz)
         self._lifecycle = _lifecycle()
+        self._sources = self._lifecycle.sources
         self._pm = pluggy.PluginManager(_hooks.PROJECT)
         self._pm.add_hookspecs(_hooks)
         self._has_hooks = False
@@ -276,9 +279,12 @@ class Campaign:
             commits.append(self._opening(row, i, opener, iso))
         self.store.insert_cases(commits)
         cases = []
+        outbox = self._has_hooks or self.store.durable
         for c in commits:
-            case = c.case.copy().bind(self.store)
-            self._after_commit(c.events, case)
+            # The store keeps its own snapshot (as for every commit): the caller gets ours.
+            case = c.case.bind(self.store)
+            if outbox:
+                self._after_commit(c.events, case)
             cases.append(case)
         return cases
 
@@ -386,7 +392,7 @@ class Campaign:
         """The roles an actor holds for this case: ``secretary`` only for their own case."""
         roles = actor.roles
         if "secretary" in roles and actor.id != case.secretary.id:
-            roles = roles - {"secretary"}
+            roles = roles - _SECRETARY
         return roles
 
     def _guard(
@@ -395,7 +401,7 @@ class Campaign:
         """Check stage, role and time rules; return the acting role and the refusals."""
         refusals: list[TransitionRefused] = []
         cid = case.case_id
-        source = self._lifecycle.sources[event]
+        source = self._sources[event]
         if case.stage is not source:
             refusals.append(TransitionRefused(
                 "wrong_stage",
@@ -405,8 +411,11 @@ class Campaign:
             ))
             if not collect:
                 return "", refusals
-        permitted = self.policy.permissions.get(event, frozenset())
-        held = self._roles_for(case, actor) & permitted
+        permitted = self.policy.permissions.get(event, _NOBODY)
+        roles = actor.roles
+        if "secretary" in roles and actor.id != case.secretary.id:  # see _roles_for
+            roles = roles - _SECRETARY
+        held = roles & permitted
         role = ""
         if event == "sign_off":
             role = self._sign_off_role(case, actor, held, refusals)
@@ -573,6 +582,15 @@ class Campaign:
                 f"unknown event {event!r}; events are: {', '.join(_EVENT_DEST)}",
                 case_id=case_id, event=event,
             )
+        if idempotency_key is None and not retries:  # the common path: one attempt
+            case = self.store.get(self.id, case_id)
+            if case is None:
+                case = self.case(case_id)  # raises UnknownCaseError
+            step = self._prepare(case, event, actor, data)
+            error = self._commit_one(step)
+            if error is not None:
+                raise error
+            return step.case
         fingerprint = None
         if idempotency_key is not None:
             fingerprint = _fingerprint(event, actor, data)
@@ -595,7 +613,7 @@ class Campaign:
             step = build(self.case(case_id))
             step.idempotency_key = idempotency_key
             step.fingerprint = fingerprint
-            error = self._commit([step])[0]
+            error = self._commit_one(step)
             if error is None:
                 return step.case
             if not isinstance(error, ConflictError) or attempt >= retries:
@@ -656,7 +674,7 @@ class Campaign:
                     raise error
 
     def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
-        outbox = self._outbox
+        outbox = self._has_hooks or self.store.durable
         extras_for = self._deadline_extras
         # A case's deadline index entry depends on its stage (and on extensions and fired
         # rungs, whose own steps write it): only a step that moves the stage rewrites it.
@@ -667,10 +685,26 @@ class Campaign:
             for s in steps
         ]
         errors = self.store.commit(commits)
-        for step, error in zip(steps, errors, strict=True):
-            if error is None:
-                self._after_commit((step.record,), step.case)
+        if outbox:
+            for step, error in zip(steps, errors, strict=True):
+                if error is None:
+                    self._after_commit((step.record,), step.case)
         return errors
+
+    def _commit_one(self, step: _Step) -> Exception | None:
+        """Commit one step: :meth:`_commit` for a single command, without its lists."""
+        record = step.record
+        extras = step.extras
+        if record.from_stage != record.to_stage:
+            extras = (*extras, *self._deadline_extras(self, step.case, record.from_stage))
+        outbox = self._has_hooks or self.store.durable
+        error = self.store.commit([Commit(
+            step.case, step.expected_version, (record,), step.idempotency_key, step.fingerprint,
+            extras, outbox,
+        )])[0]
+        if error is None and outbox:
+            self._after_commit((record,), step.case)
+        return error
 
     def _refuse(self, case: Case, event: str, actor: Actor, error: TransitionRefused,
                 iso: str) -> TransitionRefused:

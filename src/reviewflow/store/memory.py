@@ -73,20 +73,29 @@ class MemoryStore:
 
     def _apply(self, c: Commit) -> None:
         data = self._campaigns[c.case.campaign_id]
-        for extra in c.extras:
-            handler = self.extra_handlers.get(type(extra))
-            if handler is not None:
-                handler(self, extra)  # type: ignore[operator]  # handlers are callables
-        stored = c.case.copy().bind(self)
-        data.cases[stored.case_id] = stored
-        events = data.history.setdefault(stored.case_id, [])
+        if c.extras:
+            handlers = self.extra_handlers
+            for extra in c.extras:
+                handler = handlers.get(type(extra))
+                if handler is not None:
+                    handler(self, extra)  # type: ignore[operator]  # handlers are callables
+        case = c.case
+        # The store's own snapshot: never the committed object, which its caller keeps.
+        stored = Case(case.campaign_id, case.case_id, case.organization, case.secretary,
+                      case.stage, case.version, case.last_hash, dict(case.data),
+                      case.previous_case_id, self)
+        case_id = stored.case_id
+        data.cases[case_id] = stored
+        events = data.history.get(case_id)
+        if events is None:
+            events = data.history[case_id] = []
         events.extend(c.events)
         if c.outbox:
             for record in c.events:
                 data.outbox[record.event_id] = record
         if c.idempotency_key is not None:
             data.idempotency[c.idempotency_key] = (
-                c.fingerprint or "", stored.case_id, stored.version,
+                c.fingerprint or "", case_id, stored.version,
             )
 
     def get(self, campaign_id: str, case_id: str) -> Case | None:
@@ -95,7 +104,11 @@ class MemoryStore:
         if data is None:
             return None
         case = data.cases.get(case_id)
-        return None if case is None else case.copy()
+        if case is None:
+            return None
+        return Case(case.campaign_id, case.case_id, case.organization, case.secretary,
+                    case.stage, case.version, case.last_hash, dict(case.data),
+                    case.previous_case_id, self)
 
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return copies of many cases by id (missing ids are left out)."""
@@ -125,17 +138,19 @@ class MemoryStore:
     def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
         """Apply each commit whose expected version still holds."""
         results: list[Exception | None] = []
+        campaigns = self._campaigns
         with self._lock:
             for c in commits:
-                data = self._campaigns.get(c.case.campaign_id)
-                current = None if data is None else data.cases.get(c.case.case_id)
+                case = c.case
+                data = campaigns.get(case.campaign_id)
+                current = None if data is None else data.cases.get(case.case_id)
                 if current is None:
                     results.append(UnknownCaseError(
-                        f"no case {c.case.case_id!r} in campaign {c.case.campaign_id!r}"
+                        f"no case {case.case_id!r} in campaign {case.campaign_id!r}"
                     ))
                     continue
                 if current.version != c.expected_version:
-                    results.append(ConflictError(c.case.case_id, c.expected_version, current.version))
+                    results.append(ConflictError(case.case_id, c.expected_version, current.version))
                     continue
                 try:
                     self._apply(c)
