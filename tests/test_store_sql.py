@@ -4,8 +4,12 @@ extra-row writers, deferred dispatch marks, tamper evidence, and the engine on a
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -417,6 +421,194 @@ def test_iter_histories_yields_every_case_in_order(sql: SqlStore, kit: Any) -> N
     assert [r.seq for r in chains["b"].records] == [1, 2, 3]
     assert chains["b"].records == sql.history(cid, "b")
     assert chains["b"].version == 3
+
+
+# ---------------------------------------------------------------------- writers
+
+
+FORK = multiprocessing.get_context("fork")
+
+
+@DATABASES
+def test_threads_committing_through_one_store_lose_nothing(sql: SqlStore, kit: Any) -> None:
+    ids = [f"t{i}" for i in range(6)]
+    cid = _opened(sql, kit, "shared", *ids)
+    won: list[str] = []
+    failures: list[BaseException] = []
+
+    def work(case_id: str) -> None:
+        try:
+            for _ in range(12):
+                own = sql.get(cid, case_id)
+                assert own is not None
+                assert sql.commit([kit.step(own)]) == [None]
+                shared = sql.get(cid, "shared")
+                assert shared is not None
+                [error] = sql.commit([kit.step(shared)])
+                if error is None:
+                    won.append(case_id)
+                else:
+                    assert isinstance(error, ConflictError), error
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert failures == []
+    assert won
+    assert {c.case_id: c.version for c in sql.cases(cid)} == {
+        "shared": 1 + len(won), **dict.fromkeys(ids, 13)}
+    assert _verify(sql, cid) == []
+    assert len(sql.pending_outbox(cid, limit=10_000)) == 7 + 12 * len(ids) + len(won)
+
+
+@DATABASES
+def test_single_commits_keep_their_extra_rows_and_refusals_atomic(sql: SqlStore, kit: Any,
+                                                                  ) -> None:
+    _MARKS.create(sql.engine, checkfirst=True)
+    cid = _opened(sql, kit, "a")
+    tag = cid[-6:]
+    a = sql.get(cid, "a")
+    assert a is not None
+    assert sql.commit([kit.step(a, extras=(Mark(f"a{tag}", "one"),))]) == [None]
+    [stale] = sql.commit([kit.step(a, extras=(Mark(f"a{tag}", "two"),))])
+    assert isinstance(stale, ConflictError)
+    a = sql.get(cid, "a")
+    assert a is not None
+    [refused] = sql.commit([kit.step(a, extras=(Mark(f"a{tag}", "two", refuse=True),))])
+    assert isinstance(refused, BallotError)
+    [duplicate] = sql.commit([kit.step(a, extras=(Mark(f"a{tag}", "one"),))])
+    assert isinstance(duplicate, StoreError)
+    assert sql.commit([kit.step(a, key="k", extras=(Mark(f"a{tag}", "three"),))]) == [None]
+    with sql.engine.connect() as conn:
+        rows = conn.execute(sa.select(_MARKS.c.rung).where(_MARKS.c.case_id == f"a{tag}"))
+        assert sorted(r[0] for r in rows) == ["one", "three"]
+    assert [r.seq for r in sql.history(cid, "a")] == [1, 2, 3]
+    assert sql.find_idempotent(cid, "k") == ("", "a", 3)
+    assert _verify(sql, cid) == []
+
+
+@attrs.frozen
+class Interrupt:
+    value: int
+
+
+def _interrupt(store: SqlStore, conn: sa.Connection, extra: Interrupt) -> None:
+    conn.execute(sa.select(sa.literal(extra.value)))  # SQLAlchemy joins the transaction
+    raise KeyboardInterrupt
+
+
+def test_an_interrupted_command_writes_nothing_and_leaves_the_store_usable(
+    sqlite_url: str, kit: Any,
+) -> None:
+    store = SqlStore(sqlite_url)
+    store.extra_handlers[Interrupt] = _interrupt
+    cid = _opened(store, kit, "a", "b")
+    a, b = store.get(cid, "a"), store.get(cid, "b")
+    assert a is not None
+    assert b is not None
+    store.mark_dispatched(cid, [f"{cid}/a/1", f"{cid}/b/1"])
+    with pytest.raises(KeyboardInterrupt):
+        store.commit([kit.step(a, extras=(Interrupt(1),))])
+    with pytest.raises(KeyboardInterrupt):
+        store.commit([kit.step(a), kit.step(b, extras=(Interrupt(2),))])
+    assert [c.version for c in store.cases(cid)] == [1, 1]
+    assert store.commit([kit.step(a)]) == [None]
+    assert [r.event_id for r in store.pending_outbox(cid)] == [f"{cid}/a/2"]  # marks kept
+    other = SqlStore(sqlite_url)  # the write lock was released
+    b = other.get(cid, "a")
+    assert b is not None
+    assert other.commit([kit.step(b)]) == [None]
+    other.close()
+    store.close()
+
+
+def _hold_write_lock(path: str, held: Any, release: Any) -> None:
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    held.set()
+    release.wait(60)
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_a_write_queues_for_another_process_lock_and_fails_cleanly_after_the_timeout(
+    tmp_path: Path, kit: Any,
+) -> None:
+    path = str(tmp_path / "locked.db")
+    store = SqlStore(f"sqlite:///{path}?timeout=0.2")
+    cid = _opened(store, kit, "a")
+    a = store.get(cid, "a")
+    assert a is not None
+    assert store.commit([kit.step(a)]) == [None]
+    a = store.get(cid, "a")
+    assert a is not None
+    store.mark_dispatched(cid, [f"{cid}/a/1"])
+    held, release = FORK.Event(), FORK.Event()
+    holder = FORK.Process(target=_hold_write_lock, args=(path, held, release))
+    holder.start()
+    try:
+        assert held.wait(60)
+        with pytest.raises(StoreError, match="locked"):
+            store.commit([kit.step(a)])
+        with pytest.raises(StoreError, match="locked"):
+            store.commit([kit.step(a), kit.step(a)])
+        now = store.get(cid, "a")  # reads go on; nothing was written
+        assert now is not None
+        assert (now.version, now.last_hash) == (a.version, a.last_hash)
+    finally:
+        release.set()
+        holder.join(60)
+    assert store.commit([kit.step(a)]) == [None]
+    assert [r.event_id for r in store.pending_outbox(cid)] == [f"{cid}/a/2", f"{cid}/a/3"]
+    store.close()
+    # Released within the timeout: the write waits for it and goes through.
+    store = SqlStore(f"sqlite:///{path}?timeout=30")
+    a = store.get(cid, "a")
+    assert a is not None
+    held, release = FORK.Event(), FORK.Event()
+    holder = FORK.Process(target=_hold_write_lock, args=(path, held, release))
+    holder.start()
+    assert held.wait(60)
+    threading.Timer(0.3, release.set).start()
+    assert store.commit([kit.step(a)]) == [None]
+    holder.join(60)
+    assert [r.seq for r in store.history(cid, "a")] == [1, 2, 3, 4]
+    store.close()
+
+
+def _commit_in_child(store: SqlStore, kit: Any, cid: str, out: Any) -> None:
+    try:
+        c = store.get(cid, "c")
+        assert c is not None
+        out.put(store.commit([kit.step(c)]))
+        store.close()
+    except BaseException as exc:  # reported to the parent
+        out.put(repr(exc))
+
+
+@DATABASES
+def test_a_store_in_use_before_a_fork_works_in_the_child_and_the_parent(
+    sql: SqlStore, kit: Any,
+) -> None:
+    cid = _opened(sql, kit, "p", "c")
+    p = sql.get(cid, "p")
+    assert p is not None
+    assert sql.commit([kit.step(p)]) == [None]  # the store's connections are open
+    out = FORK.Queue()
+    child = FORK.Process(target=_commit_in_child, args=(sql, kit, cid, out))
+    child.start()
+    assert out.get(timeout=60) == [None]
+    child.join(60)
+    assert child.exitcode == 0
+    p = sql.get(cid, "p")
+    assert p is not None
+    assert sql.commit([kit.step(p)]) == [None]
+    assert {c.case_id: c.version for c in sql.cases(cid)} == {"p": 3, "c": 2}
+    assert _verify(sql, cid) == []
 
 
 # ---------------------------------------------------------------------- the engine on a database

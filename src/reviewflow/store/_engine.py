@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import sqlalchemy as sa
@@ -127,8 +128,18 @@ def _sqlite_engine(u: URL) -> Engine:
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("rf_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        raw: Any = conn.connection.dbapi_connection
+        if raw.in_transaction:
+            # The store's own write connection began this transaction itself (BEGIN
+            # IMMEDIATE on the driver); SQLAlchemy joins it.
+            return
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("rf_write", False) else "BEGIN"
+        # Straight to the driver (a statement through SQLAlchemy costs more than the BEGIN);
+        # its error is wrapped as SQLAlchemy would ("database is locked" after the timeout).
+        try:
+            raw.execute(sql)
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
     return engine
 

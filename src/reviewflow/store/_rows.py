@@ -65,12 +65,18 @@ class CommitRows(NamedTuple):
 
     #: (stage, version, last_hash, previous_case_id, state, campaign_id, case_id, expected)
     update: tuple[Any, ...]
-    case: dict[str, Any]
     #: Each in the order of :data:`EVENT_COLUMNS`.
     events: list[tuple[Any, ...]]
     #: (campaign_id, case_id, seq) per event.
     outbox: list[tuple[Any, ...]]
     idem: dict[str, Any] | None
+
+    @property
+    def case(self) -> dict[str, Any]:
+        """The case row, for an INSERT of a new case."""
+        u = self.update
+        return {"campaign_id": u[5], "case_id": u[6], "stage": u[0], "version": u[1],
+                "last_hash": u[2], "previous_case_id": u[3], "state": u[4]}
 
 
 EVENT_COLUMNS = ("campaign_id", "case_id", "seq", "event", "actor_id", "role", "at",

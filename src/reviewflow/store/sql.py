@@ -10,7 +10,10 @@ SQLite runs in WAL mode with ``synchronous=FULL`` (an acknowledged command
 survives a power cut, not only a crash; ``?synchronous=normal`` in the URL trades
 that for speed) and waits up to 30 s for the write lock (``?timeout=SECONDS``).
 Write transactions begin with ``BEGIN IMMEDIATE``, so several processes queue
-for the lock instead of failing on upgrade.
+for the lock instead of failing on upgrade. A store writes to SQLite through one
+connection of its own, kept open between commands (a thread that writes while
+another does takes a pooled connection and queues for the lock); a forked child
+leaves its parent's connections alone and opens its own.
 
 The store also keeps the deadline index (:meth:`SqlStore.deadline_due`, fed by the
 rung schedule rows every commit carries) and each campaign's ballot box
@@ -25,10 +28,13 @@ version check and the rung marks' key.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -170,6 +176,13 @@ class SqlStore:
         self.url = shown(self._engine.url)
         #: PostgreSQL batches go through unnest() of arrays: one statement per table.
         self._pg = self._engine.dialect.name == "postgresql"
+        #: SQLite has one writer at a time anyway: this store writes through one connection
+        #: of its own, kept open (no checkout per command), while a thread holds ``_own_lock``;
+        #: a thread that finds it busy takes a pooled connection and queues in SQLite as before.
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._own: Connection | None = None
+        self._own_lock = threading.Lock()
+        self._translator = _Translated(self.url)
         #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
         self.extra_handlers: dict[type, ExtraWriter] = {}
         self._known_campaigns: set[str] = set()
@@ -181,6 +194,7 @@ class SqlStore:
         self._marks_since = 0.0
         self._lock = threading.Lock()
         self._build_statements()
+        _STORES.add(self)
         try:
             self._open(create)
         except BaseException:
@@ -256,6 +270,10 @@ class SqlStore:
             .where(cc.case_id.in_(sa.bindparam("k_cases", expanding=True)))
         )
         self._insert_idem = sa.insert(s.idempotency)
+        if self._sqlite:  # the same INSERT in the driver's SQL, for the single-commit path
+            compiled = self._insert_idem.compile(dialect=self._engine.dialect)
+            self._sql_idem = str(compiled)
+            self._idem_keys = tuple(compiled.positiontup or ())
 
     # -- public helpers for features that keep their own rows
 
@@ -299,20 +317,9 @@ class SqlStore:
         with self._translated(), self._read.connect() as conn:
             yield conn
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except sa_exc.DataError as exc:
-            raise InputError(f"the database refused a value: {exc.orig}") from None
-        except sa_exc.DBAPIError as exc:
-            if isinstance(exc, sa_exc.IntegrityError):
-                raise StoreError(f"the database refused a write: {exc.orig}") from None
-            raise StoreError(
-                f"database error on {self.url}: {exc.orig}; the command was not applied "
-                "if this happened before commit (reload and check, or replay it with the "
-                "same idempotency key)"
-            ) from None
+    def _translated(self) -> _Translated:
+        """Return a context in which database errors come out as InputError or StoreError."""
+        return self._translator
 
     # -- campaigns
 
@@ -385,17 +392,19 @@ class SqlStore:
 
     # -- rows
 
-    def _case_row(self, case: Case) -> dict[str, Any]:
+    @staticmethod
+    def _state(case: Case) -> str:
+        """Return the case's state document: what its own columns do not hold."""
         doc = {k: v for k, v in case.to_json().items() if k not in _COLUMN_KEYS}
         doc["format"] = s.FORMAT
+        return dumps(doc, f"case {case.case_id!r}")
+
+    def _case_row(self, case: Case) -> dict[str, Any]:
+        """Return the case's row (its columns and state document) as a dict."""
         return {
-            "campaign_id": case.campaign_id,
-            "case_id": case.case_id,
-            "stage": case.stage.value,
-            "version": case.version,
-            "last_hash": case.last_hash,
-            "previous_case_id": case.previous_case_id,
-            "state": dumps(doc, f"case {case.case_id!r}"),
+            "campaign_id": case.campaign_id, "case_id": case.case_id, "stage": case.stage.value,
+            "version": case.version, "last_hash": case.last_hash,
+            "previous_case_id": case.previous_case_id, "state": self._state(case),
         }
 
     @staticmethod
@@ -430,24 +439,24 @@ class SqlStore:
         )
 
     def _rows(self, c: Commit) -> CommitRows:
-        case_row = self._case_row(c.case)
+        case = c.case
         update = (
-            case_row["stage"], case_row["version"], case_row["last_hash"],
-            case_row["previous_case_id"], case_row["state"], c.case.campaign_id,
-            c.case.case_id, c.expected_version,
+            case.stage.value, case.version, case.last_hash, case.previous_case_id,
+            self._state(case), case.campaign_id, case.case_id, c.expected_version,
         )
-        events = [self._event_row(r) for r in c.events]
+        event_row = self._event_row
+        events = [event_row(r) for r in c.events]
         outbox = [] if not getattr(c, "outbox", True) else [
             (r.campaign_id, r.case_id, r.seq) for r in c.events
         ]
         idem = None
         if c.idempotency_key is not None:
             idem = {
-                "campaign_id": c.case.campaign_id, "key": c.idempotency_key,
-                "fingerprint": c.fingerprint or "", "case_id": c.case.case_id,
-                "version": c.case.version,
+                "campaign_id": case.campaign_id, "key": c.idempotency_key,
+                "fingerprint": c.fingerprint or "", "case_id": case.case_id,
+                "version": case.version,
             }
-        return CommitRows(update, case_row, events, outbox, idem)
+        return CommitRows(update, events, outbox, idem)
 
     def _write_extras(self, conn: Connection, commits: Sequence[Commit]) -> None:
         """Write the commits' extra rows, grouped by type (in one call per type if batched)."""
@@ -480,6 +489,11 @@ class SqlStore:
             try:
                 with self._translated():
                     try:
+                        if self._sqlite and self._own_lock.acquire(blocking=False):
+                            try:
+                                return self._write_on_own(work, marks)
+                            finally:
+                                self._own_lock.release()
                         with self._write.begin() as conn:
                             self._delete_marks(conn, marks)
                             return work(conn)
@@ -494,6 +508,75 @@ class SqlStore:
                 self._restore_marks(marks)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write_on_own(self, work: Callable[[Connection], Any],
+                      marks: list[tuple[str, str, int]]) -> Any:
+        """Run ``work`` in a write transaction on the store's own SQLite connection.
+
+        The caller holds ``_own_lock``. The connection stays open between commands; one
+        left unusable (its rollback failed) is dropped, and the next command opens another.
+        """
+        conn = self._own
+        if conn is None:
+            conn = self._own = self._write.connect()
+        raw: Any = conn.connection.dbapi_connection
+        if raw.in_transaction or conn.in_transaction():  # an interrupted command's: drop it
+            self._own = None
+            conn.invalidate()
+            conn = self._own = self._write.connect()
+            raw = conn.connection.dbapi_connection
+        # BEGIN and COMMIT go straight to the driver. Work that runs statements through
+        # SQLAlchemy makes it join this transaction (see _engine's begin hook); then
+        # SQLAlchemy commits or rolls back, so that its own state stays right.
+        try:
+            self._driver(conn, "BEGIN IMMEDIATE", ())
+            self._delete_marks(conn, marks)
+            result = work(conn)
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                self._driver_commit(raw)
+        except BaseException:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                elif raw.in_transaction:
+                    raw.rollback()
+            except BaseException:
+                self._own = None  # unusable: the next command opens another
+                with suppress(Exception):
+                    conn.invalidate()
+            raise
+        return result
+
+    @staticmethod
+    def _driver_commit(raw: Any) -> None:
+        try:
+            raw.commit()
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
+
+    def _driver(self, conn: Connection, sql: str, params: Any, *, many: bool = False) -> int:
+        """Run one statement straight on SQLite's driver; return its rowcount.
+
+        The hot statements of a single commit skip SQLAlchemy's execution machinery (it
+        costs more than the statement); errors come out as SQLAlchemy would raise them.
+        """
+        raw: Any = conn.connection.dbapi_connection
+        cur = raw.cursor()
+        try:
+            if not many:
+                cur.execute(sql, params)
+            elif len(params) == 1:
+                cur.execute(sql, params[0])
+            else:
+                cur.executemany(sql, params)
+            return int(cur.rowcount)
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(sql, params, exc, sqlite3.Error,
+                                             ismulti=many) from exc
+        finally:
+            cur.close()
 
     def insert_cases(self, commits: Sequence[Commit]) -> None:
         """Write new cases with their opening events, all or none, in batched statements."""
@@ -749,6 +832,19 @@ class SqlStore:
         return True
 
     def _apply_one(self, conn: Connection, c: Commit, rows: CommitRows) -> None:
+        if self._sqlite:
+            if self._driver(conn, self._sql_update, rows.update) != 1:
+                raise self._stale(conn, c)
+            if rows.events:
+                self._driver(conn, self._sql_events, rows.events, many=True)
+            if rows.outbox:
+                self._driver(conn, self._sql_outbox, rows.outbox, many=True)
+            if rows.idem is not None:
+                idem = rows.idem
+                self._driver(conn, self._sql_idem, tuple(idem[k] for k in self._idem_keys))
+            if c.extras:
+                self._write_extras(conn, [c])
+            return
         result = conn.exec_driver_sql(self._sql_update, rows.update)
         if result.rowcount != 1:
             raise self._stale(conn, c)
@@ -761,7 +857,8 @@ class SqlStore:
                 conn.exec_driver_sql(self._sql_outbox, rows.outbox)
         if rows.idem is not None:
             conn.execute(self._insert_idem, rows.idem)
-        self._write_extras(conn, [c])
+        if c.extras:
+            self._write_extras(conn, [c])
 
     def _stale(self, conn: Connection, c: Commit) -> ReviewflowError:
         row = conn.execute(
@@ -997,6 +1094,9 @@ class SqlStore:
             conn.exec_driver_sql(_PG_DELETE_OUTBOX, tuple(
                 list(column) for column in zip(*marks, strict=True)))
             return
+        if self._sqlite:
+            self._driver(conn, self._sql_delete_outbox, marks, many=True)
+            return
         conn.exec_driver_sql(self._sql_delete_outbox, marks)
 
     def flush(self) -> None:
@@ -1012,12 +1112,53 @@ class SqlStore:
             self._dispose()
 
     def _dispose(self) -> None:
+        with self._own_lock:  # after a write in progress on it
+            own, self._own = self._own, None
+            if own is not None:
+                own.close()
         self._engine.dispose()
         if self._read is not self._engine:
             self._read.dispose()
 
+    def _after_fork(self) -> None:
+        """In a forked child: leave the parent's connections alone and open new ones."""
+        if self._own is not None:
+            _INHERITED.append(self._own)  # never used, closed or collected here
+            self._own = None
+        self._own_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._engine.dispose(close=False)
+        if self._read is not self._engine:
+            self._read.dispose(close=False)
+
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r})"
+
+
+class _Translated:
+    """Database errors as InputError or StoreError (stateless: one per store, any thread)."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        if not isinstance(exc, sa_exc.DBAPIError):
+            return
+        if isinstance(exc, sa_exc.DataError):
+            raise InputError(f"the database refused a value: {exc.orig}") from None
+        if isinstance(exc, sa_exc.IntegrityError):
+            raise StoreError(f"the database refused a write: {exc.orig}") from None
+        raise StoreError(
+            f"database error on {self.url}: {exc.orig}; the command was not applied "
+            "if this happened before commit (reload and check, or replay it with the "
+            "same idempotency key)"
+        ) from None
 
 
 class _Retry(Exception):
@@ -1042,6 +1183,20 @@ _PG_DELETE_OUTBOX = (
 
 #: One commit of a batch: its position in the batch, the commit and its rows.
 _Todo = tuple[int, Commit, CommitRows]
+
+#: Open stores, for the fork hook: a forked child must not use its parent's connections.
+_STORES: weakref.WeakSet[SqlStore] = weakref.WeakSet()
+#: The parent's connections a forked child inherited, kept so that nothing touches them.
+_INHERITED: list[Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 register_extra(RungSchedule, _deadlines.write_schedule, batch=_deadlines.write_schedules)
 register_extra(RungMark, _deadlines.write_mark, batch=_deadlines.write_marks)
