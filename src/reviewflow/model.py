@@ -253,9 +253,12 @@ class EventRecord(NamedTuple):
     ) -> EventRecord:
         """Build a sealed record in one go (the engine's hot path: :func:`_digest` inlined,
         and the tuple built without the named tuple's Python-level ``__new__``)."""
+        global _SEALED
+        canonical = _canonical(data) if data else "{}"
+        _SEALED = (data, canonical)
         text = "\x1f".join((
             prev_hash, campaign_id, case_id, str(seq), event, actor_id, role, at,
-            from_stage or "", to_stage, reason or "", _canonical(data) if data else "{}",
+            from_stage or "", to_stage, reason or "", canonical,
         ))
         return _new_tuple(cls, (
             campaign_id, case_id, seq, event, actor_id, role, at, from_stage, to_stage, reason,
@@ -276,6 +279,20 @@ class EventRecord(NamedTuple):
 
 _new_tuple = tuple.__new__
 _sha256 = hashlib.sha256
+#: The data and canonical JSON text of the record sealed last (see :func:`canonical_data`).
+_SEALED: tuple[Any, str] = (None, "{}")
+
+
+def canonical_data(data: Mapping[str, Any]) -> str:
+    """Return the canonical JSON text of a record's data, the text its hash covers.
+
+    The text of the record sealed last is remembered, so that a store keeping records
+    as text does not encode the same data twice on a step.
+    """
+    sealed = _SEALED
+    if sealed[0] is data:
+        return sealed[1]
+    return _canonical(data) if data else "{}"
 
 
 def _digest(

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from reviewflow.exceptions import ConflictError, DuplicateCaseError, UnknownCaseError
-from reviewflow.model import Case, EventRecord
+from reviewflow.model import Case, EventRecord, canonical_data
 from reviewflow.store.base import Commit, Refusal
 
 __all__ = ["MemoryStore"]
+
+
+_new_tuple = tuple.__new__
+_loads = json.loads
+
+
+def _kept(record: EventRecord) -> tuple[Any, ...]:
+    """A record as the store keeps it: a plain tuple of plain values, its data as the
+    canonical JSON text its hash covers.
+
+    The garbage collector stops tracking such a tuple, while it tracks a named tuple, and
+    any tuple holding a dict, for good: a history of millions of records then costs no
+    time in the collections (the durable stores keep the same text).
+    """
+    return (record[0], record[1], record[2], record[3], record[4], record[5], record[6],
+            record[7], record[8], record[9], canonical_data(record[10]), record[11],
+            record[12])
+
+
+def _record(kept: tuple[Any, ...]) -> EventRecord:
+    """The record again, with its data read back from the text (a fresh copy)."""
+    return _new_tuple(EventRecord, (*kept[:10], _loads(kept[10]), kept[11], kept[12]))
 
 
 class _CampaignData:
@@ -18,7 +42,8 @@ class _CampaignData:
     def __init__(self, policy: str) -> None:
         self.policy = policy
         self.cases: dict[str, Case] = {}
-        self.history: dict[str, list[EventRecord]] = {}
+        #: Each case's event records, as :func:`_kept` keeps them.
+        self.history: dict[str, list[tuple[Any, ...]]] = {}
         self.refusals: list[Refusal] = []
         self.outbox: dict[str, EventRecord] = {}
         self.idempotency: dict[str, tuple[str, str, int]] = {}
@@ -89,7 +114,8 @@ class MemoryStore:
         events = data.history.get(case_id)
         if events is None:
             events = data.history[case_id] = []
-        events.extend(c.events)
+        for record in c.events:
+            events.append(_kept(record))
         if c.outbox:
             for record in c.events:
                 data.outbox[record.event_id] = record
@@ -133,7 +159,7 @@ class MemoryStore:
         data = self._campaigns.get(campaign_id)
         if data is None:
             return []
-        return list(data.history.get(case_id, ()))
+        return [_record(kept) for kept in data.history.get(case_id, ())]
 
     def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
         """Apply each commit whose expected version still holds."""
