@@ -11,7 +11,7 @@ import pytest
 
 import reviewflow as rf
 from reviewflow.store.base import Commit
-from reviewflow.store.memory import _kept
+from reviewflow.store.memory import _kept, _snapshot
 from reviewflow.testing import (
     SAMPLE_VOTE,
     Cast,
@@ -635,8 +635,9 @@ class TestSnapshotAudit:
         campaign, clock = seed_campaign()
         open_one(campaign)
         drive_to(campaign, "s1", rf.Stage.GROUP_TALK, clock=clock)
-        stored = campaign.store._campaigns[campaign.id].cases["s1"]  # type: ignore[attr-defined]
-        stored.data = {**stored.data, "evaluation": {"score": "99", "rounded": "99.00"}}
+        edited = campaign.case("s1")
+        edited.data = {**edited.data, "evaluation": {"score": "99", "rounded": "99.00"}}
+        campaign.store._campaigns[campaign.id].cases["s1"] = _snapshot(edited)  # type: ignore[attr-defined]
 
         report = campaign.verify()
 
@@ -647,6 +648,8 @@ class TestSnapshotAudit:
         campaign, clock = seed_campaign()
         open_one(campaign)
         drive_to(campaign, "s1", rf.Stage.APPROVAL, clock=clock)
-        campaign.store._campaigns[campaign.id].cases["s1"].stage = rf.Stage.MEETING  # type: ignore[attr-defined]
+        edited = campaign.case("s1")
+        edited.stage = rf.Stage.MEETING
+        campaign.store._campaigns[campaign.id].cases["s1"] = _snapshot(edited)  # type: ignore[attr-defined]
 
         assert not campaign.verify().ok

@@ -66,7 +66,7 @@ def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
         raise _refuse("missing_data", case, "finish_research",
                       "the research needs its problem list (问题清单): problems=[\"...\", ...], "
                       "each a non-empty text")
-    listed = [str(p) for p in problems]
+    listed = [str(p) for p in problems].copy()  # the copy is exactly sized: kept per case
     case.data["problems"] = listed
     return {"problems": listed}, None, {}
 

@@ -16,6 +16,8 @@ __all__ = ["MemoryStore"]
 
 _new_tuple = tuple.__new__
 _loads = json.loads
+#: Key tuples of kept snapshots, one object per distinct tuple (see _snapshot).
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _kept(record: EventRecord) -> tuple[Any, ...]:
@@ -36,12 +38,39 @@ def _record(kept: tuple[Any, ...]) -> EventRecord:
     return _new_tuple(EventRecord, (*kept[:10], _loads(kept[10]), kept[11], kept[12]))
 
 
+def _snapshot(case: Case) -> tuple[Any, ...]:
+    """A case as the store keeps it: one flat tuple, ``(organization, secretary, stage,
+    version, last_hash, previous_case_id, keys, value, value, ...)``: the values of
+    ``case.data`` (one level, as :meth:`Case.copy` copies it) at the end, its keys in a
+    tuple shared by every snapshot with the same keys.
+
+    About 180 bytes less per case than a ``Case`` and its ``data`` dict, and one object
+    fewer for the garbage collector; the store's own, so no caller can change it.
+    """
+    data = case.data
+    keys = tuple(data)
+    shared = _KEYS.get(keys)
+    if shared is None:
+        if len(_KEYS) >= 4096:  # a bound; the engine's steps make a few dozen key sets
+            _KEYS.clear()
+        shared = _KEYS.setdefault(keys, keys)
+    return (case.organization, case.secretary, case.stage, case.version, case.last_hash,
+            case.previous_case_id, shared, *data.values())
+
+
+def _case(campaign_id: str, case_id: str, kept: tuple[Any, ...], source: Any) -> Case:
+    """A fresh, detached :class:`Case` from a kept snapshot."""
+    return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
+                dict(zip(kept[6], kept[7:], strict=True)), kept[5], source)
+
+
 class _CampaignData:
     __slots__ = ("cases", "history", "idempotency", "outbox", "policy", "refusals")
 
     def __init__(self, policy: str) -> None:
         self.policy = policy
-        self.cases: dict[str, Case] = {}
+        #: Each case's current snapshot, as :func:`_snapshot` keeps it.
+        self.cases: dict[str, tuple[Any, ...]] = {}
         #: Each case's event records, as :func:`_kept` keeps them.
         self.history: dict[str, list[tuple[Any, ...]]] = {}
         self.refusals: list[Refusal] = []
@@ -106,11 +135,8 @@ class MemoryStore:
                     handler(self, extra)  # type: ignore[operator]  # handlers are callables
         case = c.case
         # The store's own snapshot: never the committed object, which its caller keeps.
-        stored = Case(case.campaign_id, case.case_id, case.organization, case.secretary,
-                      case.stage, case.version, case.last_hash, dict(case.data),
-                      case.previous_case_id, self)
-        case_id = stored.case_id
-        data.cases[case_id] = stored
+        case_id = case.case_id
+        data.cases[case_id] = _snapshot(case)
         events = data.history.get(case_id)
         if events is None:
             events = data.history[case_id] = []
@@ -120,21 +146,18 @@ class MemoryStore:
             for record in c.events:
                 data.outbox[record.event_id] = record
         if c.idempotency_key is not None:
-            data.idempotency[c.idempotency_key] = (
-                c.fingerprint or "", case_id, stored.version,
-            )
+            data.idempotency[c.idempotency_key] = (c.fingerprint or "", case_id, case.version)
 
     def get(self, campaign_id: str, case_id: str) -> Case | None:
         """Return a detached copy of the case."""
         data = self._campaigns.get(campaign_id)
         if data is None:
             return None
-        case = data.cases.get(case_id)
-        if case is None:
+        kept = data.cases.get(case_id)
+        if kept is None:
             return None
-        return Case(case.campaign_id, case.case_id, case.organization, case.secretary,
-                    case.stage, case.version, case.last_hash, dict(case.data),
-                    case.previous_case_id, self)
+        return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
+                    dict(zip(kept[6], kept[7:], strict=True)), kept[5], self)
 
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return copies of many cases by id (missing ids are left out)."""
@@ -142,7 +165,7 @@ class MemoryStore:
         if data is None:
             return {}
         found = data.cases
-        return {cid: found[cid].copy() for cid in case_ids if cid in found}
+        return {cid: _case(campaign_id, cid, found[cid], self) for cid in case_ids if cid in found}
 
     def cases(self, campaign_id: str, stage: str | None = None) -> list[Case]:
         """Return copies of the campaign's cases, by case id."""
@@ -150,8 +173,8 @@ class MemoryStore:
         if data is None:
             return []
         return [
-            c.copy() for _, c in sorted(data.cases.items())
-            if stage is None or c.stage == stage
+            _case(campaign_id, case_id, kept, self) for case_id, kept in sorted(data.cases.items())
+            if stage is None or kept[2] == stage
         ]
 
     def history(self, campaign_id: str, case_id: str) -> list[EventRecord]:
@@ -175,8 +198,8 @@ class MemoryStore:
                         f"no case {case.case_id!r} in campaign {case.campaign_id!r}"
                     ))
                     continue
-                if current.version != c.expected_version:
-                    results.append(ConflictError(case.case_id, c.expected_version, current.version))
+                if current[3] != c.expected_version:  # the kept snapshot's version
+                    results.append(ConflictError(case.case_id, c.expected_version, current[3]))
                     continue
                 try:
                     self._apply(c)
