@@ -37,16 +37,16 @@ class _TimeIndex:
                 del self.buckets[old]
         if value is None:
             del self.cur[case_id]
-        else:
-            self.cur[case_id] = value
-            bucket = self.buckets.get(value)
-            if bucket is None:
-                bucket = self.buckets[value] = {}
-                heapq.heappush(self.times, value)
-            bucket[case_id] = None
-        if len(self.times) > 2 * len(self.buckets) + 1024:  # drop times no bucket holds
-            self.times[:] = list(self.buckets)
-            heapq.heapify(self.times)
+            return
+        self.cur[case_id] = value
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            bucket = self.buckets[value] = {}
+            heapq.heappush(self.times, value)
+            if len(self.times) > 2 * len(self.buckets) + 1024:  # drop times no bucket holds
+                self.times[:] = list(self.buckets)
+                heapq.heapify(self.times)
+        bucket[case_id] = None
 
     def upto(self, bound: int, limit: int | None) -> list[str]:
         """Return the ids whose time is <= bound, by time, then id; at most ``limit``.
@@ -108,7 +108,8 @@ class _MemoryIndex:
             index = self.campaigns.get(row.campaign_id)
             if index is None:
                 index = self.campaigns[row.campaign_id] = _CampaignIndex()
-            index.put(row.case_id, row.due_us, row.next_fire_us)
+            index.fire.set(row.case_id, row.next_fire_us)  # as put(), one call fewer
+            index.due.set(row.case_id, row.due_us)
 
     def deadline_due(self, campaign_id: str, until_us: int, limit: int | None = None) -> list[str]:
         with self.lock:
