@@ -34,7 +34,7 @@ _ACC: dict[str, float] = {}
 _PARTS = (
     ("reviewflow.campaign", "Campaign", "fire", "Campaign.fire (whole step)"),
     ("reviewflow.campaign", "Campaign", "fire_many", "Campaign.fire_many (whole batch step)"),
-    ("reviewflow.campaign", "Campaign", "case", "  case(): store.get + Case.copy"),
+    ("reviewflow.store.memory", "MemoryStore", "get", "  MemoryStore.get (a fresh Case)"),
     ("reviewflow.campaign", "Campaign", "_now", "  _now()"),
     ("reviewflow.campaign", "Campaign", "_guard", "  _guard(): stage, role, time rules"),
     ("reviewflow.campaign", "Campaign", "_late", "  _late(): soft deadline"),
@@ -45,7 +45,7 @@ _PARTS = (
      "    of which commit_extras (deadline index row)"),
     ("reviewflow.store.memory", "MemoryStore", "commit", "    of which MemoryStore.commit"),
     ("reviewflow.store.memory", "MemoryStore", "_apply",
-     "      of which _apply (copy, history, extras)"),
+     "      of which _apply (snapshot, history, extras)"),
     ("reviewflow._deadline_ops", "_MemoryIndex", "apply",
      "        of which deadline index apply (heap)"),
     ("reviewflow.campaign", "Campaign", "_after_commit", "    of which _after_commit"),

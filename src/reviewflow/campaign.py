@@ -732,15 +732,18 @@ class Campaign:
         source = case.stage
         expected = case.version
         self._lifecycle.step(case, event, **machine_kwargs)
-        if case.stage is not source:
+        stage = case.stage
+        if stage is not source:
             if self._late(case, source, now):
                 record_data["late"] = True
                 if reason is None:
                     reason = "late"
-            case.data["entered"] = {**case.data.get("entered", {}), _VALUE[case.stage]: iso}
+            entered = case.data.get("entered")
+            case.data["entered"] = ({**entered, _VALUE[stage]: iso} if entered
+                                    else {_VALUE[stage]: iso})
         record = EventRecord.make(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, _VALUE[source],
-            _VALUE[case.stage], reason, record_data, case.last_hash,
+            _VALUE[stage], reason, record_data, case.last_hash,
         )
         case.version = expected + 1
         case.last_hash = record.hash
