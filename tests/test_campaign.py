@@ -460,7 +460,7 @@ class TestHooks:
         # an event committed by a process that died before telling the hooks
         step = campaign._prepare(case, "finish_research", BUREAU, {"problems": ["p"]})
         assert campaign.store.commit([Commit(
-            case=step.case, expected_version=step.expected_version, events=(step.record,))]) == [None]
+            case=step.case, expected_version=step.expected_version, events=step.events)]) == [None]
         recorder = HookRecorder()
         campaign.register(recorder)
 
@@ -495,7 +495,7 @@ class TestConcurrencyAndIdempotency:
         step = campaign._prepare(stale, "finish_research", BUREAU, {"problems": ["q"]})
 
         [error] = campaign.store.commit([Commit(
-            case=step.case, expected_version=step.expected_version, events=(step.record,))])
+            case=step.case, expected_version=step.expected_version, events=step.events)])
 
         assert isinstance(error, rf.ConflictError)
         assert (error.expected, error.actual) == (1, 2)

@@ -96,18 +96,6 @@ class FireResult:
 SideStep = Callable[[Case, pendulum.DateTime], tuple[dict[str, Any], str | None, Sequence[Any]]]
 
 
-@attrs.define(slots=True)
-class _Step:
-    """A prepared step: the new snapshot and its record, not yet committed."""
-
-    case: Case
-    expected_version: int
-    record: EventRecord
-    extras: tuple[Any, ...] = ()
-    idempotency_key: str | None = None
-    fingerprint: str | None = None
-
-
 class Campaign:
     """One year's assessment (一轮述职评议考核): a policy, a clock, a store and hooks.
 
@@ -603,7 +591,7 @@ class Campaign:
         )
 
     def _step_with_retries(
-        self, case_id: str, build: Callable[[Case], _Step], retries: int,
+        self, case_id: str, build: Callable[[Case], Commit], retries: int,
         idempotency_key: str | None, fingerprint: str | None,
     ) -> Case:
         """Build a step on the current case and commit it; on a conflict, reload and build
@@ -611,8 +599,8 @@ class Campaign:
         attempt = 0
         while True:
             step = build(self.case(case_id))
-            step.idempotency_key = idempotency_key
-            step.fingerprint = fingerprint
+            if idempotency_key is not None:
+                step = step._replace(idempotency_key=idempotency_key, fingerprint=fingerprint)
             error = self._commit_one(step)
             if error is None:
                 return step.case
@@ -646,7 +634,7 @@ class Campaign:
         """
         ids = list(case_ids)
         results: dict[int, FireResult] = {}
-        steps: list[tuple[int, _Step]] = []
+        steps: list[tuple[int, Commit]] = []
         loaded = self._load_many(ids)
         for i, case_id in enumerate(ids):
             try:
@@ -660,7 +648,7 @@ class Campaign:
         self._commit_chunks(ids, steps, results)
         return [results[i] for i in range(len(ids))]
 
-    def _commit_chunks(self, ids: Sequence[str], steps: Sequence[tuple[int, _Step]],
+    def _commit_chunks(self, ids: Sequence[str], steps: Sequence[tuple[int, Commit]],
                        results: dict[int, FireResult]) -> None:
         for chunk_start in range(0, len(steps), 1000):
             chunk = steps[chunk_start:chunk_start + 1000]
@@ -673,37 +661,19 @@ class Campaign:
                 else:  # pragma: no cover  # stores raise reviewflow errors only
                     raise error
 
-    def _commit(self, steps: Sequence[_Step]) -> list[Exception | None]:
-        outbox = self._has_hooks or self.store.durable
-        extras_for = self._deadline_extras
-        # A case's deadline index entry depends on its stage (and on extensions and fired
-        # rungs, whose own steps write it): only a step that moves the stage rewrites it.
-        commits = [
-            Commit(s.case, s.expected_version, (s.record,), s.idempotency_key, s.fingerprint,
-                   s.extras if s.record.from_stage == s.record.to_stage
-                   else (*s.extras, *extras_for(self, s.case, s.record.from_stage)), outbox)
-            for s in steps
-        ]
-        errors = self.store.commit(commits)
-        if outbox:
+    def _commit(self, steps: Sequence[Commit]) -> list[Exception | None]:
+        errors = self.store.commit(steps)
+        if self._has_hooks or self.store.durable:
             for step, error in zip(steps, errors, strict=True):
                 if error is None:
-                    self._after_commit((step.record,), step.case)
+                    self._after_commit(step.events, step.case)
         return errors
 
-    def _commit_one(self, step: _Step) -> Exception | None:
+    def _commit_one(self, step: Commit) -> Exception | None:
         """Commit one step: :meth:`_commit` for a single command, without its lists."""
-        record = step.record
-        extras = step.extras
-        if record.from_stage != record.to_stage:
-            extras = (*extras, *self._deadline_extras(self, step.case, record.from_stage))
-        outbox = self._has_hooks or self.store.durable
-        error = self.store.commit([Commit(
-            step.case, step.expected_version, (record,), step.idempotency_key, step.fingerprint,
-            extras, outbox,
-        )])[0]
-        if error is None and outbox:
-            self._after_commit((record,), step.case)
+        error = self.store.commit([step])[0]
+        if error is None and step.outbox:
+            self._after_commit(step.events, step.case)
         return error
 
     def _refuse(self, case: Case, event: str, actor: Actor, error: TransitionRefused,
@@ -718,8 +688,9 @@ class Campaign:
                             event=event, actor=actor, error=error)
         return error
 
-    def _prepare(self, case: Case, event: str, actor: Actor, data: dict[str, Any]) -> _Step:
-        """Check every rule and build the step on a copy of the case; raise on refusal."""
+    def _prepare(self, case: Case, event: str, actor: Actor, data: dict[str, Any]) -> Commit:
+        """Check every rule and build the step on a copy of the case (its commit, with the
+        new snapshot and record); raise on refusal."""
         now, iso = self._now()
         role, refusals = self._guard(case, event, actor, now, collect=False)
         if refusals:
@@ -733,6 +704,7 @@ class Campaign:
         expected = case.version
         self._lifecycle.step(case, event, **machine_kwargs)
         stage = case.stage
+        extras: tuple[Any, ...] = ()
         if stage is not source:
             if self._late(case, source, now):
                 record_data["late"] = True
@@ -747,7 +719,13 @@ class Campaign:
         )
         case.version = expected + 1
         case.last_hash = record.hash
-        return _Step(case, expected, record)
+        if stage is not source:
+            # A case's deadline index entry depends on its stage (and on extensions and
+            # fired rungs, whose own steps write it): only a step that moves the stage
+            # rewrites it.
+            extras = self._deadline_extras(self, case, source)
+        return Commit(case, expected, (record,), None, None, extras,
+                      self._has_hooks or self.store.durable)
 
     # ------------------------------------------------------------------ side steps
 
@@ -783,7 +761,7 @@ class Campaign:
         """Record one side step on many cases, committed in batches; one result per case."""
         ids = list(case_ids)
         results: dict[int, FireResult] = {}
-        steps: list[tuple[int, _Step]] = []
+        steps: list[tuple[int, Commit]] = []
         loaded = self._load_many(ids)
         for i, case_id in enumerate(ids):
             try:
@@ -795,7 +773,7 @@ class Campaign:
         return [results[i] for i in range(len(ids))]
 
     def _side_step(self, case: Case, event: str, actor: Actor, role: str,
-                   apply: SideStep) -> _Step:
+                   apply: SideStep) -> Commit:
         now, iso = self._now()
         try:
             record_data, reason, extras = apply(case, now)
@@ -809,7 +787,8 @@ class Campaign:
         )
         case.version = expected + 1
         case.last_hash = record.hash
-        return _Step(case, expected, record, tuple(extras))
+        return Commit(case, expected, (record,), None, None, tuple(extras),
+                      self._has_hooks or self.store.durable)
 
     def _late(self, case: Case, stage: Stage, now: pendulum.DateTime) -> bool:
         rule = self.policy.stage(stage)
