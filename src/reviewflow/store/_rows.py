@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import Connection
 
 from reviewflow.exceptions import InputError
+from reviewflow.model import _C_ENCODE  # the same options as _ENCODER below
 from reviewflow.store import _schema as s
 
 __all__ = [
@@ -23,13 +24,19 @@ __all__ = [
 ]
 
 
-
 # Built once: json.dumps with options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def dumps(value: Any, what: str) -> str:
     """Serialize plain JSON data compactly and deterministically; InputError otherwise."""
+    if _C_ENCODE is not None and isinstance(value, dict):
+        # The C encoder built once (encode() builds one per call): the same text, without
+        # the check for circular references (those end in RecursionError).
+        try:
+            return "".join(_C_ENCODE(value, 0))
+        except (TypeError, ValueError, RecursionError):
+            pass  # the checking encoder below says what is wrong
     try:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:

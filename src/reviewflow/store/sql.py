@@ -53,7 +53,7 @@ from reviewflow.exceptions import (
     StoreError,
     UnknownCaseError,
 )
-from reviewflow.model import Case, EventRecord
+from reviewflow.model import Case, EventRecord, canonical_data
 from reviewflow.store import _ballots, _deadlines
 from reviewflow.store import _schema as s
 from reviewflow.store._ballots import SqlBallotBox
@@ -258,17 +258,6 @@ class SqlStore:
             f"AND seq = {mark}"
         )
         self._insert_case = sa.insert(s.cases)
-        cc = s.cases.c
-        self._select_case = (
-            sa.select(s.cases)
-            .where(cc.campaign_id == sa.bindparam("k_campaign"))
-            .where(cc.case_id == sa.bindparam("k_case"))
-        )
-        self._select_cases = (
-            sa.select(s.cases)
-            .where(cc.campaign_id == sa.bindparam("k_campaign"))
-            .where(cc.case_id.in_(sa.bindparam("k_cases", expanding=True)))
-        )
         self._insert_idem = sa.insert(s.idempotency)
         if self._sqlite:  # the same INSERT in the driver's SQL, for the single-commit path
             compiled = self._insert_idem.compile(dialect=self._engine.dialect)
@@ -411,9 +400,22 @@ class SqlStore:
     def _event_row(r: EventRecord) -> tuple[Any, ...]:
         return (
             r.campaign_id, r.case_id, r.seq, r.event, r.actor_id, r.role, r.at, r.from_stage,
-            r.to_stage, r.reason, dumps(dict(r.data), f"event {r.event_id!r} data"),
-            r.prev_hash, r.hash,
+            r.to_stage, r.reason, _data_text(r), r.prev_hash, r.hash,
         )
+
+    def _case_from_tuple(self, row: Any) -> Case:
+        """Build a case from a row of :data:`_CASE_COLUMNS`, read by position."""
+        campaign_id, case_id, stage, version, last_hash, previous, state = row
+        doc = json.loads(state)
+        fmt = doc.pop("format", 1)
+        if not isinstance(fmt, int) or fmt > s.FORMAT:
+            raise SchemaVersionError(
+                f"case {case_id!r} was written in format {fmt} by a newer reviewflow; "
+                "upgrade reviewflow"
+            )
+        doc.update(campaign_id=campaign_id, case_id=case_id, stage=stage, version=version,
+                   last_hash=last_hash, previous_case_id=previous)
+        return Case.from_json(doc, source=self)
 
     def _case_from_row(self, row: Any) -> Case:
         doc = json.loads(row.state)
@@ -912,24 +914,34 @@ class SqlStore:
 
     def get(self, campaign_id: str, case_id: str) -> Case | None:
         """Return a detached snapshot of the case (bound to this store for history)."""
+        mark = self._mark
         with self._translated(), self._read.connect() as conn:
-            row = conn.execute(
-                self._select_case, {"k_campaign": campaign_id, "k_case": case_id},
+            row = conn.exec_driver_sql(
+                f"SELECT {_CASE_COLUMNS} FROM rf_cases WHERE campaign_id = {mark} "  # noqa: S608
+                f"AND case_id = {mark}", (campaign_id, case_id),
             ).first()
-        return None if row is None else self._case_from_row(row)
+        return None if row is None else self._case_from_tuple(row)
 
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return snapshots of many cases by id (missing ids are left out), in few queries."""
         out: dict[str, Case] = {}
         wanted = list(dict.fromkeys(case_ids))
+        mark = self._mark
+        # The driver's own SQL (no statement to compile per chunk) and rows read by
+        # position: a sweep loads thousands of cases this way.
+        head = (f"SELECT {_CASE_COLUMNS} FROM rf_cases WHERE campaign_id = {mark} "  # noqa: S608
+                "AND case_id ")
         with self._translated(), self._read.connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
-                rows = conn.execute(
-                    self._select_cases, {"k_campaign": campaign_id, "k_cases": chunk},
-                )
-                for row in rows:
-                    case = self._case_from_row(row)
+                params: tuple[Any, ...]
+                if self._pg:
+                    sql, params = head + "= ANY(%s)", (campaign_id, chunk)
+                else:
+                    sql = head + f"IN ({', '.join([mark] * len(chunk))})"
+                    params = (campaign_id, *chunk)
+                for row in conn.exec_driver_sql(sql, params).fetchall():
+                    case = self._case_from_tuple(row)
                     out[case.case_id] = case
         return out
 
@@ -1133,6 +1145,19 @@ class SqlStore:
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r})"
+
+
+def _data_text(r: EventRecord) -> str:
+    """Return the stored text of a record's data: its canonical JSON, the text its hash
+    covers (the same as :func:`dumps` writes; remembered from sealing where it can be)."""
+    try:
+        return canonical_data(r.data)
+    except (TypeError, ValueError, RecursionError):
+        return dumps(dict(r.data), f"event {r.event_id!r} data")  # raises the InputError
+
+
+#: The columns of a case row, in the order :meth:`SqlStore._case_from_tuple` reads them.
+_CASE_COLUMNS = "campaign_id, case_id, stage, version, last_hash, previous_case_id, state"
 
 
 class _Translated:
