@@ -123,10 +123,9 @@ class MemoryStore:
                     )
                 seen.add(key)
             for c in commits:
-                self._apply(c)
+                self._apply(self._campaigns[c.case.campaign_id], c)
 
-    def _apply(self, c: Commit) -> None:
-        data = self._campaigns[c.case.campaign_id]
+    def _apply(self, data: _CampaignData, c: Commit) -> None:
         if c.extras:
             handlers = self.extra_handlers
             for extra in c.extras:
@@ -140,8 +139,10 @@ class MemoryStore:
         events = data.history.get(case_id)
         if events is None:
             events = data.history[case_id] = []
-        for record in c.events:
-            events.append(_kept(record))
+        if len(c.events) == 1:
+            events.append(_kept(c.events[0]))
+        else:
+            events.extend([_kept(record) for record in c.events])
         if c.outbox:
             for record in c.events:
                 data.outbox[record.event_id] = record
@@ -193,7 +194,7 @@ class MemoryStore:
                 case = c.case
                 data = campaigns.get(case.campaign_id)
                 current = None if data is None else data.cases.get(case.case_id)
-                if current is None:
+                if data is None or current is None:
                     results.append(UnknownCaseError(
                         f"no case {case.case_id!r} in campaign {case.campaign_id!r}"
                     ))
@@ -202,7 +203,7 @@ class MemoryStore:
                     results.append(ConflictError(case.case_id, c.expected_version, current[3]))
                     continue
                 try:
-                    self._apply(c)
+                    self._apply(data, c)
                 except Exception as exc:  # an extra-row handler refused; nothing else applied
                     results.append(exc)
                     continue
