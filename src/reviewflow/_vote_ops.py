@@ -51,7 +51,7 @@ from reviewflow.exceptions import (
     ScoringError,
     TransitionRefused,
 )
-from reviewflow.model import Actor, Case, Stage
+from reviewflow.model import Actor, Case, EventRecord, Stage
 from reviewflow.scoring import OBLIGATION_LABELS, CaseResult, grade_cases
 
 if TYPE_CHECKING:
@@ -682,11 +682,53 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     published = [by_id[o.case_id] for o in outcome if o.ok]
     if getattr(c, "_has_hooks", False) and published:
         c._call_hook("reviewflow_results_published", campaign=c, results=published, scope=scope)
+    # The publication's own events stay in the outbox until the hook above has run: after
+    # a crash before this point, dispatch_pending() tells reviewflow_results_published again.
+    held = [f"{c.id}/{o.case_id}/{o.case.version}" for o in outcome if o.ok and o.case]
+    if held and getattr(c, "_outbox", True):
+        c.store.mark_dispatched(c.id, held)
     if failed:
         first = failed[0].error
         assert first is not None  # not ok means an error
         raise first
     return published
+
+
+def redeliver_published(c: Campaign, records: Sequence[EventRecord]) -> None:
+    """Tell ``reviewflow_results_published`` of publications whose hook may not have run.
+
+    ``records`` are ``publish_results`` events still in the outbox (a process stopped
+    between committing a publication and calling the hook). Each publication (scope and
+    time) is told once, with its results as published: the score is computed again from
+    the case (publication does not change it), the grade, rank, adjustments and
+    follow-ups are those the event recorded.
+    """
+    if not getattr(c, "_has_hooks", False):
+        return
+    groups: dict[tuple[str, str], list[EventRecord]] = {}
+    for record in records:
+        groups.setdefault((str(record.data.get("scope", "")), record.at), []).append(record)
+    scoring = c.policy.scoring
+    for (scope, _), group in groups.items():
+        scored = {r.case_id: r for r in results(c, [record.case_id for record in group])}
+        told: list[CaseResult] = []
+        for record in group:
+            found = scored.get(record.case_id)
+            if found is None:  # pragma: no cover  # a published case keeps its inputs
+                continue
+            data = record.data
+            try:
+                grade = scoring.band(str(data["grade"]))
+            except (KeyError, ReviewflowError):  # pragma: no cover  # the bands changed since
+                grade = found.grade
+            told.append(attrs.evolve(
+                found, grade=grade, rank=int(data.get("rank", found.rank)),
+                of=int(data.get("of", found.of)),
+                adjustments=tuple(data.get("adjustments", ())),
+                follow_ups=tuple(data.get("follow_ups", ())),
+            ))
+        if told:
+            c._call_hook("reviewflow_results_published", campaign=c, results=told, scope=scope)
 
 
 def vote_round(c: Campaign, case_id: str) -> VoteRound | None:

@@ -192,6 +192,8 @@ class Campaign:
                     self._call_hook("reviewflow_case_opened", campaign=self, case=case)
                 elif not self._deliver_deadline(self, case, record):
                     self._call_hook("reviewflow_step", campaign=self, case=case, record=record)
+        if records[0].event == "publish_results":
+            return  # marked by the publication, once reviewflow_results_published has run
         self.store.mark_dispatched(self.id, [r.event_id for r in records])
 
     def dispatch_pending(self) -> int:
@@ -205,6 +207,7 @@ class Campaign:
             pending = self.store.pending_outbox(self.id, limit=500)
             if not pending:
                 return delivered
+            published: list[EventRecord] = []
             for record in pending:
                 case = self.store.get(self.id, record.case_id)
                 if (case is not None and self._has_hooks
@@ -214,8 +217,16 @@ class Campaign:
                     if name == "reviewflow_step":
                         args["record"] = record
                     self._call_hook(name, **args)
-                self.store.mark_dispatched(self.id, [record.event_id])
                 delivered += 1
+                if record.event == "publish_results":
+                    published.append(record)  # marked once its publication was told
+                    continue
+                self.store.mark_dispatched(self.id, [record.event_id])
+            if published:
+                from reviewflow import _vote_ops
+
+                _vote_ops.redeliver_published(self, published)
+                self.store.mark_dispatched(self.id, [r.event_id for r in published])
 
     # ------------------------------------------------------------------ time
 

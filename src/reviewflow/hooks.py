@@ -55,4 +55,8 @@ def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, d
 
 @hookspec
 def reviewflow_results_published(campaign: Any, results: Any, scope: Any) -> None:
-    """Tell that evaluation results were published to ``scope``."""
+    """Tell that evaluation results were published to ``scope``.
+
+    Called after the publication committed; told again by ``Campaign.dispatch_pending()``
+    when the process stopped before this hook ran (at least once).
+    """
