@@ -409,10 +409,12 @@ def run(quick: bool) -> dict[str, Any]:
                             "value": "server not reachable", "met": None})
             continue
         sql_rows.append(got)
-        for what, value in ((f"sweep of {sql_n:,} {kind} cases with {sql_k:,} rungs due",
-                             got["seconds"]),
-                            (f"  find {sql_k:,} due among {sql_n:,} ({kind} index)",
-                             got["find_s"])):
+        # Issue 5's target is the finding ("an index, not a scan"); firing them too, each
+        # rung a durable hash-chained step, within the same second is our own aim.
+        for what, value in ((f"{kind}: find {sql_k:,} due among {sql_n:,} (the index)",
+                             got["find_s"]),
+                            (f"  {kind}: find and fire them (durable steps; own aim)",
+                             got["seconds"])):
             targets.append({"what": what, "value": value, "met": value < 1.0,
                             "target": "< 1 s" if not quick else "< 1 s (full run only)"})
     return {
