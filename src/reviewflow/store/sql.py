@@ -105,7 +105,7 @@ _EXTRA_BATCHES: dict[type, ExtraBatchWriter] = {}
 _DEADLOCK_RETRIES = 5
 #: Dispatch marks are kept in memory this long (or this many) before a write of their own.
 _MARK_DELAY_S = 1.0
-_MARK_BATCH = 1000
+_MARK_BATCH = 10_000
 #: Keys of Case.to_json() kept in their own columns rather than in the state document.
 _COLUMN_KEYS = frozenset(
     {"campaign_id", "case_id", "stage", "version", "last_hash", "previous_case_id"}
@@ -1065,7 +1065,7 @@ class SqlStore:
         """Mark events as told to the hooks.
 
         The marks are written with this store's next write (or after a second, or
-        1000 marks, or at :meth:`flush` / :meth:`close`), not in a transaction of
+        10,000 marks, or at :meth:`flush` / :meth:`close`), not in a transaction of
         their own: a crash before then only means those events are delivered again,
         which at-least-once delivery allows.
         """
