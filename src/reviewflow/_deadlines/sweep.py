@@ -188,9 +188,10 @@ def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | N
     caps the number of cases taken in this call (the rest wait for the next sweep).
 
     The cases go in batches of a thousand, each committed in one transaction. On a
-    database the next batch is loaded and built while the previous one commits (in a
-    worker thread: the database's own work and the sweep's Python work overlap); hooks
-    are always called from the calling thread, batch by batch, after each commit.
+    database server (PostgreSQL, MySQL) the next batch is loaded and built while the
+    previous one commits (in a worker thread: the server's work and the sweep's Python
+    work overlap); hooks are always called from the calling thread, batch by batch, after
+    each commit.
     """
     at = _now(campaign, now)
     st = _state(campaign)
@@ -198,7 +199,9 @@ def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | N
     store = campaign.store
     run = _Run(campaign, retries)
     todo = ids
-    pipelined = bool(getattr(store, "durable", False)) and len(ids) > _CHUNK
+    # On a database server the next batch is built while one commits; SQLite's own work
+    # runs in this process, under the same interpreter lock: nothing would overlap.
+    pipelined = bool(getattr(store, "server", False)) and len(ids) > _CHUNK
     while todo:
         run.retry = []
         if pipelined:

@@ -278,6 +278,13 @@ class SqlStore:
         return "mysql" if name == "mariadb" else name
 
     @property
+    def server(self) -> bool:
+        """True when the database works in a process of its own (PostgreSQL, MySQL), so that
+        a batch can commit there while the next one is built here; False for SQLite, whose
+        work runs in this process."""
+        return self.dialect != "sqlite"
+
+    @property
     def skip_locked(self) -> bool:
         """True when the database has ``FOR UPDATE SKIP LOCKED`` (SQLite has one writer)."""
         if self.dialect == "postgresql":
