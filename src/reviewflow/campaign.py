@@ -138,6 +138,8 @@ class Campaign:
                              "use reviewflow.WorkingCalendar.china(...) or your own")
         #: A host's working-day calendar; None: the policy's [calendar] (China by default).
         self._calendar: Any = calendar
+        #: The deadline work's per-campaign state (calendar, caches), made when first needed.
+        self._deadline_state: Any = None
         opens = policy.stage(Stage.MEETING).opens
         self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
         from reviewflow import _deadline_ops

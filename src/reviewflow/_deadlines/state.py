@@ -6,6 +6,7 @@ Also attaches the store's deadline index to a campaign (the in-memory store gets
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -103,6 +104,10 @@ _STATES_LOCK = threading.Lock()
 
 
 def _state(campaign: Campaign) -> _State:
+    # The state rides on the campaign too: a weak-key lookup on every step costs more.
+    st: _State | None = getattr(campaign, "_deadline_state", None)
+    if st is not None and st.policy is campaign.policy:
+        return st
     st = _STATES.get(campaign)
     if st is None or st.policy is not campaign.policy:
         with _STATES_LOCK:
@@ -111,6 +116,8 @@ def _state(campaign: Campaign) -> _State:
                 st = _State(campaign)
                 _STATES[campaign] = st
                 st.indexed = _attach_index(campaign)
+    with contextlib.suppress(AttributeError):  # a host's campaign stand-in may refuse it
+        campaign._deadline_state = st
     return st
 
 
@@ -125,6 +132,7 @@ def set_calendar(campaign: Campaign, calendar: Any) -> None:
         raise DeadlineError(f"{calendar!r} is not a working-day calendar: it needs is_working_day(date)")
     campaign._calendar = calendar
     _STATES.pop(campaign, None)
+    campaign._deadline_state = None
 
 def _attach_index(campaign: Campaign) -> bool:
     """Make sure the store indexes deadlines for the campaign; True when it does."""
@@ -193,7 +201,7 @@ def rebuild_index(campaign: Campaign) -> int:
 
 def resolve_due(campaign: Campaign, case: Case, stage: Stage) -> pendulum.DateTime | None:
     """Return the case's due time for leaving ``stage``, its extension included."""
-    return _state(campaign).due(case, Stage(stage))
+    return _state(campaign).due(case, stage if stage.__class__ is Stage else Stage(stage))
 
 
 def _has_deadline(policy: Any, stage: Stage) -> bool:
