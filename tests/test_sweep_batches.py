@@ -23,11 +23,15 @@ class _Hooks:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int]] = []
+        self.event_ids: list[str] = []
 
     @rf.hookimpl
     def reviewflow_deadline_rung(self, campaign: Any, case: Any, stage: Any, rung: Any,
-                                 due: Any) -> None:
+                                 due: Any, record: Any) -> None:
         self.calls.append((case.case_id, rung.id, threading.get_ident()))
+        assert record.event == "deadline_rung"
+        assert record.data["rung"]["id"] == rung.id
+        self.event_ids.append(record.event_id)
 
 
 @KINDS
@@ -44,6 +48,8 @@ def test_a_sweep_of_several_batches_fires_each_rung_once_and_calls_hooks_here(
     assert sorted(c[0] for c in hooks.calls) == ids
     assert {c[1] for c in hooks.calls} == {"remind-3wd"}
     assert {c[2] for c in hooks.calls} == {threading.get_ident()}  # never from the worker
+    fired_ids = {f"{campaign.id}/{f.case_id}/{f.seq}" for f in result.fired}
+    assert sorted(hooks.event_ids) == sorted(fired_ids)  # the event id hosts de-duplicate by
     stored = fired_counts(campaign.store, campaign.id)
     assert set(stored.values()) == {1}
     assert len(stored) == N

@@ -49,8 +49,14 @@ def reviewflow_refused(campaign: Any, case_id: str, event: str, actor: Any, erro
 
 
 @hookspec
-def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, due: Any) -> None:
-    """Tell that a reminder or escalation rung came due (fired exactly once per rung)."""
+def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, due: Any,
+                             record: Any) -> None:
+    """Tell that a reminder or escalation rung came due (fired exactly once per rung).
+
+    ``record`` is the rung's ``deadline_rung`` event record: after a crash the hook may be
+    told again (at least once), and ``record.event_id`` lets a host de-duplicate. An
+    implementation may leave out the arguments it does not use.
+    """
 
 
 @hookspec

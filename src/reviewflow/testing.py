@@ -190,10 +190,11 @@ class HookRecorder:
 
     @_hookimpl
     def reviewflow_deadline_rung(self, campaign: Any, case: Any, stage: Any, rung: Any,
-                                 due: Any) -> None:
+                                 due: Any, record: Any) -> None:
         """Record a deadline rung."""
-        self.calls.append(("reviewflow_deadline_rung",
-                           {"case": case, "stage": stage, "rung": rung, "due": due}))
+        self.calls.append(("reviewflow_deadline_rung", {"case": case, "stage": stage,
+                                                        "rung": rung, "due": due,
+                                                        "record": record}))
 
     @_hookimpl
     def reviewflow_results_published(self, campaign: Any, results: Any, scope: Any) -> None:

@@ -307,7 +307,7 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
                 if record.event == RUNG_EVENT:
                     f = next(fired)
                     call("reviewflow_deadline_rung", campaign=campaign, case=case,
-                         stage=f.stage, rung=f.rung, due=f.due)
+                         stage=f.stage, rung=f.rung, due=f.due, record=record)
                 else:  # an automatic action's step
                     call("reviewflow_step", campaign=campaign, case=case, record=record)
         dispatched.extend(r.event_id for r in step.records)
@@ -338,5 +338,6 @@ def deliver_record(campaign: Campaign, case: Case, record: EventRecord) -> bool:
     if call is None or found is None:
         return False
     stage, rung, due = found
-    call("reviewflow_deadline_rung", campaign=campaign, case=case, stage=stage, rung=rung, due=due)
+    call("reviewflow_deadline_rung", campaign=campaign, case=case, stage=stage, rung=rung, due=due,
+         record=record)
     return True
