@@ -186,6 +186,9 @@ def render(data: dict[str, Any]) -> str:
             parts.append(demo(section))
         else:
             parts.append(generic(section, name))
+        sql_rows = section.get("sql_rows")
+        if isinstance(sql_rows, list) and sql_rows:  # the sweep on databases
+            parts += ["", generic({"rows": sql_rows}, name)]
     return "\n".join(parts) + "\n"
 
 
