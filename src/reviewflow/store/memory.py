@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from reviewflow.exceptions import ConflictError, DuplicateCaseError, UnknownCaseError
+from reviewflow.exceptions import ConflictError, DuplicateCaseError, InputError, UnknownCaseError
 from reviewflow.model import Case, EventRecord, canonical_data
 from reviewflow.store.base import Commit, Refusal
 
@@ -16,8 +16,7 @@ __all__ = ["MemoryStore"]
 
 _new_tuple = tuple.__new__
 _loads = json.loads
-#: Key tuples of kept snapshots, one object per distinct tuple (see _snapshot).
-_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _kept(record: EventRecord) -> tuple[Any, ...]:
@@ -39,29 +38,30 @@ def _record(kept: tuple[Any, ...]) -> EventRecord:
 
 
 def _snapshot(case: Case) -> tuple[Any, ...]:
-    """A case as the store keeps it: one flat tuple, ``(organization, secretary, stage,
-    version, last_hash, previous_case_id, keys, value, value, ...)``: the values of
-    ``case.data`` (one level, as :meth:`Case.copy` copies it) at the end, its keys in a
-    tuple shared by every snapshot with the same keys.
+    """A case as the store keeps it: ``(organization, secretary, stage, version, last_hash,
+    previous_case_id, data)``, ``data`` as UTF-8 JSON text.
 
-    About 180 bytes less per case than a ``Case`` and its ``data`` dict, and one object
-    fewer for the garbage collector; the store's own, so no caller can change it.
+    The store's own: nothing a caller holds (the committed case, a case read back, their
+    nested lists and dicts) is shared with it, so no caller can change a stored vote or
+    score behind the store's back. As text, the data is also smaller than its objects and
+    costs the garbage collector nothing. Data that is not plain JSON data is refused with
+    an InputError (the database stores refuse it the same way).
     """
-    data = case.data
-    keys = tuple(data)
-    shared = _KEYS.get(keys)
-    if shared is None:
-        if len(_KEYS) >= 4096:  # a bound; the engine's steps make a few dozen key sets
-            _KEYS.clear()
-        shared = _KEYS.setdefault(keys, keys)
+    try:
+        text = _ENCODER.encode(case.data).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InputError(
+            f"case {case.case_id!r}: its data is not plain JSON data ({exc}); nothing was "
+            "stored"
+        ) from None
     return (case.organization, case.secretary, case.stage, case.version, case.last_hash,
-            case.previous_case_id, shared, *data.values())
+            case.previous_case_id, text)
 
 
 def _case(campaign_id: str, case_id: str, kept: tuple[Any, ...], source: Any) -> Case:
-    """A fresh, detached :class:`Case` from a kept snapshot."""
+    """A fresh, detached :class:`Case` from a kept snapshot (its data read from the text)."""
     return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
-                dict(zip(kept[6], kept[7:], strict=True)), kept[5], source)
+                _loads(kept[6]), kept[5], source)
 
 
 class _CampaignData:
@@ -122,10 +122,27 @@ class MemoryStore:
                         f"{c.case.campaign_id!r}; use another id or fire events on the open case"
                     )
                 seen.add(key)
-            for c in commits:
-                self._apply(self._campaigns[c.case.campaign_id], c)
+            kept = [self._kept_of(c) for c in commits]  # all or none: refuse bad data first
+            for c, k in zip(commits, kept, strict=True):
+                self._apply(self._campaigns[c.case.campaign_id], c, k)
 
-    def _apply(self, data: _CampaignData, c: Commit) -> None:
+    @staticmethod
+    def _kept_of(c: Commit) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+        """The snapshot and records a commit leaves, built before anything is applied (a
+        refusal of its data then changes nothing)."""
+        snapshot = _snapshot(c.case)
+        try:
+            records = [_kept(record) for record in c.events]
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InputError(
+                f"case {c.case.case_id!r}: an event's data is not plain JSON data ({exc}); "
+                "nothing was stored"
+            ) from None
+        return snapshot, records
+
+    def _apply(self, data: _CampaignData, c: Commit,
+               kept: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None) -> None:
+        snapshot, records = self._kept_of(c) if kept is None else kept
         if c.extras:
             handlers = self.extra_handlers
             for extra in c.extras:
@@ -135,14 +152,12 @@ class MemoryStore:
         case = c.case
         # The store's own snapshot: never the committed object, which its caller keeps.
         case_id = case.case_id
-        data.cases[case_id] = _snapshot(case)
+        data.cases[case_id] = snapshot
         events = data.history.get(case_id)
         if events is None:
-            events = data.history[case_id] = []
-        if len(c.events) == 1:
-            events.append(_kept(c.events[0]))
+            data.history[case_id] = records
         else:
-            events.extend([_kept(record) for record in c.events])
+            events.extend(records)
         if c.outbox:
             for record in c.events:
                 data.outbox[record.event_id] = record
@@ -158,7 +173,7 @@ class MemoryStore:
         if kept is None:
             return None
         return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
-                    dict(zip(kept[6], kept[7:], strict=True)), kept[5], self)
+                    _loads(kept[6]), kept[5], self)
 
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return copies of many cases by id (missing ids are left out)."""

@@ -921,6 +921,8 @@ class SqlStore:
 
     def get(self, campaign_id: str, case_id: str) -> Case | None:
         """Return a detached snapshot of the case (bound to this store for history)."""
+        if not isinstance(case_id, str):  # no such case (ids are text), as in memory
+            return None
         mark = self._mark
         with self._translated(), self._read.connect() as conn:
             row = conn.exec_driver_sql(
@@ -932,7 +934,7 @@ class SqlStore:
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return snapshots of many cases by id (missing ids are left out), in few queries."""
         out: dict[str, Case] = {}
-        wanted = list(dict.fromkeys(case_ids))
+        wanted = [i for i in dict.fromkeys(case_ids) if isinstance(i, str)]  # ids are text
         mark = self._mark
         # The driver's own SQL (no statement to compile per chunk) and rows read by
         # position: a sweep loads thousands of cases this way.
