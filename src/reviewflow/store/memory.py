@@ -16,7 +16,6 @@ __all__ = ["MemoryStore"]
 
 _new_tuple = tuple.__new__
 _loads = json.loads
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _kept(record: EventRecord) -> tuple[Any, ...]:
@@ -37,31 +36,52 @@ def _record(kept: tuple[Any, ...]) -> EventRecord:
     return _new_tuple(EventRecord, (*kept[:10], _loads(kept[10]), kept[11], kept[12]))
 
 
-def _snapshot(case: Case) -> tuple[Any, ...]:
-    """A case as the store keeps it: ``(organization, secretary, stage, version, last_hash,
-    previous_case_id, data)``, ``data`` as UTF-8 JSON text.
+#: Key tuples of kept snapshots, one object per distinct tuple (see _snapshot).
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    The store's own: nothing a caller holds (the committed case, a case read back, their
-    nested lists and dicts) is shared with it, so no caller can change a stored vote or
-    score behind the store's back. As text, the data is also smaller than its objects and
-    costs the garbage collector nothing. Data that is not plain JSON data is refused with
-    an InputError (the database stores refuse it the same way).
+
+def _copy(value: Any) -> Any:
+    """A copy of plain JSON data that shares no list or dict with ``value``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) if type(v) in _NESTED else v for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) if type(v) in _NESTED else v for v in value]
+    if kind is tuple:
+        return tuple(_copy(v) if type(v) in _NESTED else v for v in value)
+    return value
+
+
+_NESTED = frozenset({dict, list, tuple})
+
+
+def _snapshot(case: Case) -> tuple[Any, ...]:
+    """A case as the store keeps it: one flat tuple, ``(organization, secretary, stage,
+    version, last_hash, previous_case_id, keys, value, value, ...)``: copies of the values of
+    ``case.data`` at the end, its keys in a tuple shared by every snapshot with the same keys.
+
+    The store's own: its lists and dicts are copies, and a case read back gets copies of
+    them again (:func:`_case`), so nothing a caller holds is shared with it and no caller
+    can change a stored vote or score behind the store's back. About 180 bytes less per
+    case than a ``Case`` and its ``data`` dict, and one object fewer for the collector.
     """
-    try:
-        text = _ENCODER.encode(case.data).encode()
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InputError(
-            f"case {case.case_id!r}: its data is not plain JSON data ({exc}); nothing was "
-            "stored"
-        ) from None
+    data = case.data
+    keys = tuple(data)
+    shared = _KEYS.get(keys)
+    if shared is None:
+        if len(_KEYS) >= 4096:  # a bound; the engine's steps make a few dozen key sets
+            _KEYS.clear()
+        shared = _KEYS.setdefault(keys, keys)
     return (case.organization, case.secretary, case.stage, case.version, case.last_hash,
-            case.previous_case_id, text)
+            case.previous_case_id, shared,
+            *[_copy(v) if type(v) in _NESTED else v for v in data.values()])
 
 
 def _case(campaign_id: str, case_id: str, kept: tuple[Any, ...], source: Any) -> Case:
-    """A fresh, detached :class:`Case` from a kept snapshot (its data read from the text)."""
+    """A fresh, detached :class:`Case` from a kept snapshot (its lists and dicts copied)."""
     return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
-                _loads(kept[6]), kept[5], source)
+                {k: _copy(v) if type(v) in _NESTED else v
+                 for k, v in zip(kept[6], kept[7:], strict=True)}, kept[5], source)
 
 
 class _CampaignData:
@@ -172,8 +192,7 @@ class MemoryStore:
         kept = data.cases.get(case_id)
         if kept is None:
             return None
-        return Case(campaign_id, case_id, kept[0], kept[1], kept[2], kept[3], kept[4],
-                    _loads(kept[6]), kept[5], self)
+        return _case(campaign_id, case_id, kept, self)
 
     def get_many(self, campaign_id: str, case_ids: Sequence[str]) -> dict[str, Case]:
         """Return copies of many cases by id (missing ids are left out)."""
