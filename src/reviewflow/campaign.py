@@ -96,6 +96,19 @@ class FireResult:
 SideStep = Callable[[Case, pendulum.DateTime], tuple[dict[str, Any], str | None, Sequence[Any]]]
 
 
+def _seal(*fields: Any) -> EventRecord:
+    """Seal a record (``EventRecord.make``), its data refused with an InputError when it is
+    not plain JSON text: an unpaired surrogate, an integer too long to write, a cycle."""
+    try:
+        return EventRecord.make(*fields)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InputError(
+            f"{fields[3]} for case {fields[1]!r}: the data cannot be recorded ({exc}); use "
+            "plain JSON data: text, whole numbers of at most 4,300 digits, lists and tables; "
+            "nothing was changed"
+        ) from None
+
+
 class Campaign:
     """One year's assessment (一轮述职评议考核): a policy, a clock, a store and hooks.
 
@@ -329,7 +342,7 @@ class Campaign:
             record_data["previous_case_id"] = previous
         if carried:
             record_data["carried_over"] = data["carried_over"]
-        record = EventRecord.make(
+        record = _seal(
             self.id, case_id, 1, "open", opener.id, _first_role(opener), iso, None,
             Stage.RESEARCH.value, None, record_data, GENESIS_HASH,
         )
@@ -726,7 +739,7 @@ class Campaign:
             entered = case.data.get("entered")
             case.data["entered"] = ({**entered, _VALUE[stage]: iso} if entered
                                     else {_VALUE[stage]: iso})
-        record = EventRecord.make(
+        record = _seal(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, _VALUE[source],
             _VALUE[stage], reason, record_data, case.last_hash,
         )
@@ -794,7 +807,7 @@ class Campaign:
             raise self._refuse(case, event, actor, exc, iso) from None
         stage = _VALUE[case.stage]
         expected = case.version
-        record = EventRecord.make(
+        record = _seal(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, stage, stage,
             reason, record_data, case.last_hash,
         )
