@@ -35,7 +35,6 @@ CI form: 3 rounds per backend (one of each kind) on 2,100 cases (three batches).
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import random
@@ -48,6 +47,7 @@ from typing import Any
 import pendulum
 import pytest
 import sqlalchemy as sa
+from tests.test_store_deadlines import fired_counts
 
 import reviewflow as rf
 from reviewflow import _deadline_ops as ops
@@ -144,14 +144,6 @@ def _sweeper(store: SqlStore, inherit: bool, cid: str, at: pendulum.DateTime, to
         time.sleep(1)
 
 
-def _rung_events(store: SqlStore, cid: str) -> Counter[tuple[str, str]]:
-    e = schema.events.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(e.case_id, e.data).where(e.campaign_id == cid)
-                            .where(e.event == ops.RUNG_EVENT))
-        return Counter((str(r.case_id), json.loads(r.data)["rung"]["id"]) for r in rows)
-
-
 def _rung_marks(store: SqlStore, cid: str) -> Counter[tuple[str, str]]:
     m = schema.rung_marks.c
     with store.engine.connect() as conn:
@@ -225,7 +217,7 @@ def _round(campaign: rf.Campaign, recorder: HookRecorder, r: int, mode: str, tmp
     killed = proc.exitcode == -signal.SIGKILL
 
     # What the crash left: every case all-or-nothing, events and marks alike.
-    events = _rung_events(store, cid)
+    events = fired_counts(store, cid)
     marks = _rung_marks(store, cid)
     half = _half_applied(store, cid)
     fired_by_case: dict[str, set[str]] = {c: set() for c in ids}
@@ -257,7 +249,7 @@ def _round(campaign: rf.Campaign, recorder: HookRecorder, r: int, mode: str, tmp
     second = [(f.case_id, f.rung.id) for f in result.fired]
     told_second = {(kw["case"].case_id, kw["rung"].id) for name, kw in recorder.calls
                    if name == "reviewflow_deadline_rung"}
-    final = _rung_events(store, cid)
+    final = fired_counts(store, cid)
     final_marks = _rung_marks(store, cid)
     figures: dict[str, Any] = {
         "round": r, "mode": mode, "k": k, "inherited_store": inherit, "killed": killed,
@@ -343,11 +335,11 @@ def test_the_checks_see_a_torn_sweep_step(make_store: Any) -> None:
     assert len(campaign.sweep(FIRE_AT[0])) == 3
     cid = campaign.id
     assert _half_applied(store, cid) == 0
-    assert _rung_marks(store, cid) == _rung_events(store, cid)
+    assert _rung_marks(store, cid) == fired_counts(store, cid)
     with store.transaction() as conn:
         conn.execute(sa.delete(schema.rung_marks).where(schema.rung_marks.c.case_id == "c00001"))
         conn.execute(sa.update(schema.cases).where(schema.cases.c.case_id == "c00002")
                      .values(version=schema.cases.c.version + 1))
     assert _half_applied(store, cid) == 1
-    assert _rung_marks(store, cid) != _rung_events(store, cid)
+    assert _rung_marks(store, cid) != fired_counts(store, cid)
     assert not campaign.verify().ok

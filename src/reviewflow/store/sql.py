@@ -425,18 +425,9 @@ class SqlStore:
         return Case.from_json(doc, source=self)
 
     def _case_from_row(self, row: Any) -> Case:
-        doc = json.loads(row.state)
-        fmt = doc.pop("format", 1)
-        if not isinstance(fmt, int) or fmt > s.FORMAT:
-            raise SchemaVersionError(
-                f"case {row.case_id!r} was written in format {fmt} by a newer reviewflow; "
-                "upgrade reviewflow"
-            )
-        doc.update(
-            campaign_id=row.campaign_id, case_id=row.case_id, stage=row.stage,
-            version=row.version, last_hash=row.last_hash, previous_case_id=row.previous_case_id,
-        )
-        return Case.from_json(doc, source=self)
+        """Build a case from a row of the cases table, read by column name."""
+        return self._case_from_tuple((row.campaign_id, row.case_id, row.stage, row.version,
+                                      row.last_hash, row.previous_case_id, row.state))
 
     @staticmethod
     def _record_from_row(row: Any) -> EventRecord:
