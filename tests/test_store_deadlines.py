@@ -293,7 +293,7 @@ def test_a_0002_database_upgrades_and_reindexes(db_url: str, fresh_url: Any) -> 
     with pytest.raises(rf.ReviewflowError, match="reviewflow db upgrade"):
         SqlStore(url)
     assert main(["--lang", "en", "db", "upgrade", url]) == 0
-    assert schema_revision(url) == schema.HEAD_REVISION == "0003"
+    assert schema_revision(url) == schema.HEAD_REVISION
     upgraded = open_campaign(url, cid)
     assert len(upgraded.sweep(LADDER_TIMES[-1])) == 0  # the index is empty until rebuilt
     assert upgraded.reindex_deadlines() == 5

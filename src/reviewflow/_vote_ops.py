@@ -35,6 +35,7 @@ from reviewflow.ballots import (
     TokenGrant,
     Vote,
     VoteRound,
+    _sort_by_id,
     category_results,
     close_round,
     enter_paper,
@@ -166,7 +167,9 @@ class _MemoryBox:
                 raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
             grant = self.book.redeem(token, case_id, round)
             ballot: Ballot = build(grant.round, grant.category)
-            self._ballots.setdefault((case_id, round), {})[ballot.ballot_id] = ballot
+            held = self._ballots.setdefault((case_id, round), {})
+            held[ballot.ballot_id] = ballot
+            _sort_by_id(held)
             return ballot
 
     def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:

@@ -538,7 +538,20 @@ def cast(
     ballot = Ballot(ballot_id=secrets.token_hex(8), round=r.number, category=grant.category,
                     choice=key)
     r.ballots[ballot.ballot_id] = ballot
+    _sort_by_id(r.ballots)
     return ballot
+
+
+def _sort_by_id(ballots: dict[str, Ballot]) -> None:
+    """Put ``ballots`` (a dict keyed by ballot id) in id order, in place.
+
+    A dict keeps the order its keys came in, which for ballots is the casting order;
+    every cast puts them back in the order of their random ids (a new id lands among
+    the others at random).
+    """
+    items = sorted(ballots.items())
+    ballots.clear()
+    ballots.update(items)
 
 
 def _check_entry(entry: PaperCount, policy: ScoringPolicy) -> PaperCount:

@@ -163,7 +163,7 @@ def test_a_ballot_carries_no_voter_token_or_time(make_store: Any, new_id: Any, f
     box_tables = {"rf_ballot_tokens", "rf_ballots"}
     inspector = sa.inspect(store.engine)
     assert {c["name"] for c in inspector.get_columns("rf_ballots")} == {
-        "campaign_id", "ballot_id", "case_id", "round", "category", "choice"}
+        "campaign_id", "ballot_id", "case_id", "round", "category", "choice", "slot"}
     assert "ballot_id" not in {c["name"] for c in inspector.get_columns("rf_ballot_tokens")}
     dumped = []
     in_ballots = []

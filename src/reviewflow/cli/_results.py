@@ -414,6 +414,9 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
     campaign = env.campaign()
     close = _backend(campaign, ("close_vote",), "closing a vote", env)
     result = close(case_id, actor=env.actor(actor_id))
+    scrub = getattr(_vote_ops_box(campaign), "scrub", None)
+    if scrub is not None:  # old copies of the ballot rows leave the files (docs/reliability.md)
+        scrub()
     out_console().print(env.msgs("vote_closed", case=case_id))
     tally = getattr(result, "tally", None)
     counts = getattr(tally, "counts", None)
@@ -422,6 +425,12 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
         out_console().print(escape(f"{getattr(result, 'status', '')}: {text}; invalid "
                                    f"{getattr(tally, 'invalid', 0)}, blank {getattr(tally, 'blank', 0)}"))
     return 0
+
+
+def _vote_ops_box(campaign: Any) -> Any:
+    from reviewflow import _vote_ops
+
+    return _vote_ops.ballot_box(campaign)
 
 
 COMMANDS = [demo, results, publish, special_report, diagram, ballots]

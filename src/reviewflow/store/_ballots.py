@@ -3,11 +3,16 @@
 * Tokens are kept by hash (``rf_ballot_tokens``), written by the commit that issues them
   (a :class:`~reviewflow._vote_ops.TokenRows` extra row), so any process on the database
   can redeem them later.
-* A cast is one transaction: check the round is not frozen (a shared lock on its row),
+* A cast is one transaction: lock the round's row (so casts of one round take turns, and
+  a close waits for them), check it is not frozen,
   ``UPDATE ... SET used = true WHERE token_hash = ? AND NOT used`` (exactly one row, or
-  the token is unknown, of another case or used), insert the ballot. The ballot row has
-  a random id, the round, the category and the choice: no voter, token or time, and
-  ballots are listed by id, never in the order they were cast.
+  the token is unknown, of another case or used), then write the round's ballots again,
+  the new one among them: all deleted, all inserted under fresh random slots (the key)
+  in a fresh random order (:func:`reviewflow.store._secrecy.rewrite_round`). A ballot row
+  has a random id, the round, the category and the choice: no voter, token or time; and
+  since every live row of the round was written by the latest cast, no system column
+  (PostgreSQL ``xmin``/``ctid``, InnoDB's transaction id and heap order), page or cell
+  order tells which cast brought which ballot. Ballots are listed by id.
 * Closing (or voiding) a round freezes it inside the closing commit (a
   :class:`~reviewflow._vote_ops.RoundFrozen` extra row): the freeze waits for casts in
   flight, then checks that the box holds exactly the ballots the tally counted; if a
@@ -28,6 +33,7 @@ from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.ballots import Ballot, IssuedToken, TokenGrant, _check_grant, token_hash
 from reviewflow.exceptions import BallotError, ConflictError
 from reviewflow.store import _schema as s
+from reviewflow.store._secrecy import rewrite_round
 
 if TYPE_CHECKING:
     from reviewflow.store.sql import SqlStore
@@ -144,7 +150,7 @@ class SqlBallotBox:
         def work(conn: Connection) -> Ballot:
             frozen = conn.execute(
                 sa.select(_R.frozen).where(_round_where(campaign_id, case_id, round))
-                .with_for_update(read=True)
+                .with_for_update()  # casts of a round take turns: each rewrites the round
             ).first()
             if frozen is not None and frozen[0]:
                 raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
@@ -163,12 +169,8 @@ class SqlBallotBox:
             ).rowcount
             if redeemed != 1:  # another cast redeemed it meanwhile
                 raise BallotError("token_used", "this ballot token has already been used")
-            ballot = build(grant.round, grant.category)
-            conn.execute(sa.insert(s.ballots), {
-                "campaign_id": campaign_id, "ballot_id": ballot.ballot_id, "case_id": case_id,
-                "round": ballot.round, "category": ballot.category, "choice": ballot.choice,
-            })
-            return ballot
+            return rewrite_round(conn, campaign_id, case_id, grant.round,
+                                 lambda: build(grant.round, grant.category))
 
         result: Ballot = self._store._run_write(work)
         return result
@@ -206,6 +208,25 @@ class SqlBallotBox:
         """Undo :meth:`freeze`."""
         self._store._run_write(
             lambda conn: _set_frozen(conn, self.campaign_id, case_id, round, False))
+
+    def scrub(self) -> None:
+        """Remove the old copies of ballot rows from the database's files, after a vote.
+
+        Each cast writes its round's ballots again; the versions it replaced stay in the
+        table's pages until the database reclaims their space, and a copy of the files
+        (a physical backup) would hold them. This rebuilds the ballot table so that only
+        the live rows remain: ``VACUUM FULL rf_ballots`` on PostgreSQL, ``OPTIMIZE TABLE
+        rf_ballots`` on MySQL/MariaDB, ``PRAGMA wal_checkpoint(TRUNCATE)`` on SQLite
+        (whose freed cells are zeroed as they are freed). The ballot table of the whole
+        database is locked while it runs (a moment for a few thousand ballots).
+        ``reviewflow ballots close`` runs it after closing a vote.
+        """
+        dialect = self._store.dialect
+        statement = {"postgresql": "VACUUM FULL rf_ballots",
+                     "mysql": "OPTIMIZE TABLE rf_ballots"}.get(
+            dialect, "PRAGMA wal_checkpoint(TRUNCATE)")
+        with self._store.reading() as conn:  # autocommit on a server: VACUUM needs it
+            conn.exec_driver_sql(statement).all()
 
     def __repr__(self) -> str:
         return f"SqlBallotBox({self._store.url!r}, {self.campaign_id!r})"

@@ -124,6 +124,9 @@ def _sqlite_engine(u: URL) -> Engine:
         cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute(f"PRAGMA synchronous = {synchronous}")
+        # Deleted content is overwritten with zeros: a ballot box rewritten by every cast
+        # leaves no copy of an earlier order in free cells or pages (docs/reliability.md).
+        cur.execute("PRAGMA secure_delete = ON")
         cur.close()
 
     @sa_event.listens_for(engine, "begin")

@@ -7,7 +7,7 @@ build exactly this schema (a test compares them); a fresh database gets it from
 
 Features that write extra rows in the same transaction as a step keep their
 tables here too: the deadline index and rung marks, and the ballot box (tokens,
-ballots, vote rounds), all from revision 0003. A new one: add the table here, on
+ballots, vote rounds), from revisions 0003 and 0004. A new one: add the table here, on
 :data:`metadata`, add an Alembic revision under ``reviewflow/migrations/versions/``
 (next number, ``down_revision`` the current head, and bump :data:`HEAD_REVISION`),
 and register how the extra row is written with
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -207,17 +207,20 @@ ballot_tokens = Table(
 )
 
 #: Secret ballots: a random id, the round, the voter's category and the choice. No voter,
-#: no token, no time; on SQLite the rows are kept in ballot-id order, not in cast order.
+#: no token, no time. Every cast rewrites all of its round's rows in a fresh random order,
+#: each under a fresh random ``slot`` (the row's key), so that no system column, page or
+#: cell order links a row to the cast that brought it (revision 0004; see
+#: :mod:`reviewflow.store._ballots`).
 ballots = Table(
     "rf_ballots", metadata,
     Column("campaign_id", String(ID_LENGTH), nullable=False),
-    Column("ballot_id", String(64), nullable=False),
     Column("case_id", String(ID_LENGTH), nullable=False),
     Column("round", Integer, nullable=False),
+    Column("slot", String(32), nullable=False),
+    Column("ballot_id", String(64), nullable=False),
     Column("category", String(64), nullable=False),
     Column("choice", String(64), nullable=True),
-    PrimaryKeyConstraint("campaign_id", "ballot_id", name="rf_ballots_pk"),
-    Index("rf_ballots_round", "campaign_id", "case_id", "round"),
+    PrimaryKeyConstraint("campaign_id", "case_id", "round", "slot", name="rf_ballots_slot_pk"),
     sqlite_with_rowid=False,
     **TABLE_ARGS,
 )

@@ -236,7 +236,7 @@ class SqlStore:
         return  # pragma: no cover
 
     def _wrong_revision(self, revision: str) -> None:
-        known = ("0001", "0002", "0003")
+        known = ("0001", "0002", "0003", "0004")
         if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
             raise SchemaVersionError(
                 f"{self.url} has schema revision {revision}, older than this reviewflow's "
