@@ -218,3 +218,219 @@ class Kit:
 def kit() -> type[Kit]:
     """The commit-building kit."""
     return Kit
+
+
+# ---------------------------------------------------------------------- throwaway servers
+#
+# Tests that freeze, kill or restart a database server get one of their own, never the
+# machine's: ``throwaway_postgres`` runs initdb and pg_ctl from /usr/lib/postgresql/*/bin
+# (or $PGBIN) in a temporary directory, on a free loopback port. Run as root, the server
+# runs as the ``postgres`` user (PostgreSQL refuses root). Without the binaries the tests
+# skip with the reason shown, or fail under REVIEWFLOW_REQUIRE_DB=1.
+
+
+def _no_server(message: str) -> None:
+    if REQUIRE_DB:
+        pytest.fail(f"{message} (REVIEWFLOW_REQUIRE_DB=1)")
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    """True when ``pid`` runs and is not a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    """Return the pids whose parent is ``pid`` (a postmaster's backends and workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def pg_binaries() -> Path | None:
+    """Return the directory holding initdb, pg_ctl and postgres, or None."""
+    candidates = [Path(os.environ["PGBIN"])] if os.environ.get("PGBIN") else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for candidate in candidates:
+        if all((candidate / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
+            return candidate
+    return None
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server of one test module's own, in a temporary directory.
+
+    ``url`` is a SQLAlchemy URL to its ``postgres`` database. ``pause()`` and
+    ``resume()`` freeze and thaw every server process (SIGSTOP/SIGCONT), ``kill9()``
+    kills the postmaster, ``restart()`` starts it again, ``stop()`` ends it and removes
+    the directory.
+    """
+
+    def __init__(self, *, durable: bool = True) -> None:
+        import pwd
+        import shutil
+        import subprocess
+        import tempfile
+        import time
+
+        self._subprocess, self._time = subprocess, time
+        pgbin = pg_binaries()
+        if pgbin is None:
+            _no_server("no PostgreSQL binaries (initdb, pg_ctl, postgres) in "
+                       "/usr/lib/postgresql/*/bin or $PGBIN: install the postgresql package")
+        assert pgbin is not None
+        self.pgbin = pgbin
+        self.user: str | None = None
+        if os.geteuid() == 0:  # PostgreSQL will not run as root: as its own user
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                _no_server("running as root and there is no `postgres` user to run a "
+                           "throwaway PostgreSQL as")
+            if shutil.which("runuser") is None:
+                _no_server("running as root and `runuser` is missing")
+            self.user = "postgres"
+        self.tmp = Path(tempfile.mkdtemp(prefix="rfpg.", dir="/tmp"))  # short: socket path
+        if self.user is not None:
+            shutil.chown(self.tmp, self.user)
+        self.data = self.tmp / "data"
+        self.port = _free_port()
+        assert self.port != 5432, "never the machine's own server"
+        self.settings = "-c fsync=on" if durable else (
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off")
+        init = self._run([str(pgbin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                          "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"], 120)
+        if init.returncode != 0:
+            self._remove()
+            _no_server(f"initdb failed (exit {init.returncode}): {init.stdout[-500:]}"
+                       f"{init.stderr[-500:]}")
+        started = self._start()
+        if started:
+            self._remove()
+            _no_server(f"a throwaway PostgreSQL did not start: {started}")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, argv: list[str], timeout: float) -> Any:
+        if self.user is not None:
+            argv = ["runuser", "-u", self.user, "--", *argv]
+        return self._subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                    check=False)
+
+    def _start(self) -> str:
+        """Start the server; return "" or what went wrong."""
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp} "
+                f"-c max_connections=100 {self.settings}")
+        proc = self._run([str(self.pgbin / "pg_ctl"), "-D", str(self.data), "-l",
+                          str(self.tmp / "server.log"), "-o", opts, "-w", "-t", "60", "start"], 90)
+        if proc.returncode == 0:
+            return ""
+        log = self.tmp / "server.log"
+        return f"{proc.stdout}{proc.stderr}{log.read_text()[-800:] if log.exists() else ''}"
+
+    def pid(self) -> int:
+        """Return the postmaster's pid, checking that it serves this data directory."""
+        lines = (self.data / "postmaster.pid").read_text().splitlines()
+        assert lines[1] == str(self.data), lines[:2]
+        assert lines[3].strip() == str(self.port), lines[:4]
+        return int(lines[0])
+
+    def pids(self) -> list[int]:
+        """Return the postmaster's pid and those of its backends and workers."""
+        postmaster = self.pid()
+        return [postmaster, *_children(postmaster)]
+
+    def pause(self) -> list[int]:
+        """Freeze every server process (SIGSTOP), as a hung server; return their pids."""
+        import signal
+
+        frozen = self.pids()
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        return frozen
+
+    def resume(self, pids: list[int] | None = None) -> None:
+        """Thaw the server processes (SIGCONT): those given, and any of the server's now."""
+        import signal
+
+        for pid in {*(pids or ()), *(self.pids() if (self.data / "postmaster.pid").exists()
+                                     else ())}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGCONT)
+
+    def kill9(self) -> None:
+        """SIGKILL the postmaster (its backends are orphaned, as after a crash)."""
+        import signal
+
+        os.kill(self.pid(), signal.SIGKILL)
+
+    def restart(self) -> float:
+        """Start the server again after a kill; return the seconds it took to accept."""
+        started = self._time.monotonic()
+        while True:
+            problem = self._start()
+            if not problem:
+                return self._time.monotonic() - started
+            if self._time.monotonic() - started > 60:  # orphaned backends are gone by now
+                raise RuntimeError(f"PostgreSQL did not restart: {problem}")
+            self._time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Stop the server (fast, then immediate shutdown) and remove its directory."""
+        import signal
+
+        try:
+            pid = self.pid()
+        except (OSError, AssertionError, IndexError, ValueError):
+            pid = 0
+        if pid and _alive(pid):
+            self.resume()
+            for sig, waits in ((signal.SIGINT, 300), (signal.SIGQUIT, 100), (signal.SIGKILL, 100)):
+                os.kill(pid, sig)
+                for _ in range(waits):
+                    if not _alive(pid):
+                        break
+                    self._time.sleep(0.05)
+                if not _alive(pid):
+                    break
+        self._remove()
+
+    def _remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def throwaway_postgres() -> Iterator[Callable[..., ThrowawayPostgres]]:
+    """Return ``start(durable=True)``: a new throwaway PostgreSQL, stopped after the module."""
+    servers: list[ThrowawayPostgres] = []
+
+    def start(*, durable: bool = True) -> ThrowawayPostgres:
+        server = ThrowawayPostgres(durable=durable)
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()

@@ -36,6 +36,7 @@ from reviewflow.exceptions import (
     SchemaVersionError,
     ScoringError,
     StoreError,
+    StoreTimeout,
     TransitionRefused,
     UnknownCaseError,
 )
@@ -122,6 +123,7 @@ __all__ = [
     "StageRule",
     "Store",
     "StoreError",
+    "StoreTimeout",
     "SystemClock",
     "Tally",
     "TransitionRefused",

@@ -14,6 +14,7 @@
     ├── StoreError                        the store could not do what was asked
     │   ├── ConflictError                 a stale version: someone else changed the case first
     │   ├── IdempotencyKeyReused          the same key was replayed with different data
+    │   ├── StoreTimeout                  the database did not answer in time; ``.reason`` says which limit
     │   └── SchemaVersionError            the database needs ``reviewflow db upgrade``
     └── PluginError                       a hook implementation raised; the step stands
 
@@ -38,6 +39,7 @@ __all__ = [
     "SchemaVersionError",
     "ScoringError",
     "StoreError",
+    "StoreTimeout",
     "TransitionRefused",
     "UnknownCaseError",
 ]
@@ -159,6 +161,21 @@ class ConflictError(StoreError):
 
 class IdempotencyKeyReused(StoreError):
     """The same idempotency key was sent again with different data."""
+
+
+class StoreTimeout(StoreError):
+    """The database did not answer within a limit; the message names the server and the limit.
+
+    ``reason`` is one of ``connect_timeout``, ``no_reply`` (a frozen or unreachable
+    server), ``statement_timeout``, ``lock_timeout`` and ``idle_in_transaction_timeout``;
+    ``url`` is the database (password hidden). The limits are set with
+    :class:`reviewflow.store.Timeouts` or the database URL (``docs/how-to/persist.md``).
+    """
+
+    def __init__(self, reason: str, message: str, *, url: str = "") -> None:
+        super().__init__(f"{message} [{reason}]")
+        self.reason = reason
+        self.url = url
 
 
 class SchemaVersionError(StoreError):

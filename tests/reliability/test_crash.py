@@ -3,8 +3,8 @@
 (``tests/test_crash.py`` kills writer processes that use the store directly; this
 module drives a real :class:`Campaign` with hooks, so that the outbox is tested too.)
 
-Server kill: a throwaway PostgreSQL from ``/work/shared/ci/start-pg.sh`` with
-durability on (``PG_DURABLE=1``; never the machine's own server). A writer process
+Server kill: a throwaway PostgreSQL of the test's own (``throwaway_postgres`` in
+``tests/conftest.py``) with durability on (never the machine's own server). A writer process
 runs the lifecycle on many cases and appends every acknowledged step to a file; a
 hook appends every event it is told of to another. The test kills the postmaster
 with SIGKILL at random moments while the writer runs, restarts it, and at the end
@@ -26,12 +26,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import shlex
 import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,93 +42,15 @@ from reviewflow.store.sql import SqlStore
 from reviewflow.testing import Cast, HookRecorder, _step
 
 FORK = multiprocessing.get_context("fork")
-START_PG = Path("/work/shared/ci/start-pg.sh")
 CAST = Cast.default()
 TZ = "Asia/Shanghai"
 LONG = os.environ.get("REVIEWFLOW_LONG") == "1" or os.environ.get("REVIEWFLOW_FULL") == "1"
 
 
-def _pgbin() -> str | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
-            return str(candidate)
-    found = os.environ.get("PGBIN")
-    return found if found and (Path(found) / "initdb").exists() else None
-
-
-class ThrowawayPostgres:
-    """A PostgreSQL server of this test's own (start-pg.sh), that may be killed and restarted."""
-
-    def __init__(self) -> None:
-        pgbin = _pgbin()
-        if not START_PG.exists() or pgbin is None:
-            pytest.skip(f"no throwaway PostgreSQL: {START_PG} or the PostgreSQL binaries "
-                        "(/usr/lib/postgresql/*/bin) are missing")
-        if os.geteuid() != 0:
-            pytest.skip("start-pg.sh runs the server as the postgres user and needs root")
-        env = {**os.environ, "PGBIN": pgbin, "PG_DURABLE": "1"}
-        env.pop("PGPORT", None)
-        proc = subprocess.run([str(START_PG)], env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"start-pg.sh failed (exit {proc.returncode}): {proc.stderr[-500:]}")
-        self.vars: dict[str, str] = {}
-        for line in proc.stdout.splitlines():
-            if line.startswith("export "):
-                for word in shlex.split(line[len("export "):]):
-                    key, _, value = word.partition("=")
-                    self.vars[key] = value
-        self.pgbin = pgbin
-        self.tmp = Path(self.vars["PG_TMP"])
-        self.port = int(self.vars["PGPORT"])
-        self.url = self.vars["DATABASE_URL"]
-        self.timings = next((line for line in proc.stdout.splitlines() if "timings" in line), "")
-        assert self.port != 5432, "never the machine's own server"
-        assert str(self.tmp).startswith("/tmp/pgci."), self.tmp
-
-    def pid(self) -> int:
-        """Return the postmaster's pid, checking it serves this throwaway data directory."""
-        lines = (self.tmp / "data" / "postmaster.pid").read_text().splitlines()
-        assert lines[1] == str(self.tmp / "data"), lines[:2]
-        assert lines[3].strip() == str(self.port), lines[:4]
-        return int(lines[0])
-
-    def kill9(self) -> None:
-        """SIGKILL the postmaster (its backends are orphaned, as after a crash)."""
-        os.kill(self.pid(), signal.SIGKILL)
-
-    def restart(self) -> float:
-        """Start the server again after a kill; return the seconds it took to accept."""
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp} "
-                "-c max_connections=200")
-        started = time.monotonic()
-        while True:
-            proc = subprocess.run(
-                ["runuser", "-u", "postgres", "--", f"{self.pgbin}/pg_ctl", "-D",
-                 str(self.tmp / "data"), "-l", str(self.tmp / "server.log"), "-o", opts,
-                 "-w", "-t", "60", "start"],
-                capture_output=True, text=True, timeout=90, check=False,
-            )
-            if proc.returncode == 0:
-                return time.monotonic() - started
-            if time.monotonic() - started > 60:  # orphaned backends should be gone by now
-                raise RuntimeError(f"PostgreSQL did not restart: {proc.stdout}{proc.stderr}")
-            time.sleep(0.3)
-
-    def stop(self) -> None:
-        """Stop the server and remove its directory."""
-        subprocess.run([str(START_PG), "stop", str(self.tmp)], capture_output=True,
-                       timeout=60, check=False)
-
-
 @pytest.fixture(scope="module")
-def throwaway_pg() -> Iterator[ThrowawayPostgres]:
-    """A durable throwaway PostgreSQL server for this module."""
-    server = ThrowawayPostgres()
-    try:
-        yield server
-    finally:
-        server.stop()
+def throwaway_pg(throwaway_postgres: Any) -> Any:
+    """A durable throwaway PostgreSQL server for this module (tests/conftest.py)."""
+    return throwaway_postgres(durable=True)
 
 
 class Teller:
@@ -245,7 +164,7 @@ def _errors(path: Path) -> dict[str, int]:
     return dict(Counter(path.read_text().split("\n")[:-1])) if path.exists() else {}
 
 
-def _server_kills(server: ThrowawayPostgres, tmp_path: Path, kills: int) -> dict[str, Any]:
+def _server_kills(server: Any, tmp_path: Path, kills: int) -> dict[str, Any]:
     cid = f"crash-{os.urandom(4).hex()}"
     SqlStore(server.url).close()  # the schema exists before the writer starts
     acks, told, errors = (tmp_path / n for n in ("acks.txt", "told.txt", "errors.txt"))
@@ -269,16 +188,16 @@ def _server_kills(server: ThrowawayPostgres, tmp_path: Path, kills: int) -> dict
     return figures
 
 
-def test_kill_9_of_the_postgresql_server(throwaway_pg: ThrowawayPostgres, tmp_path: Path,
+def test_kill_9_of_the_postgresql_server(throwaway_pg: Any, tmp_path: Path,
                                          figure: Any) -> None:
     figures = _server_kills(throwaway_pg, tmp_path, 2)
-    figure(server_start=throwaway_pg.timings, **figures)
+    figure(**figures)
     _assert_safe(figures)
     assert not [e for e in figures["writer_errors"] if e.startswith("RAW")]
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_postgresql_server_long(throwaway_pg: ThrowawayPostgres, tmp_path: Path,
+def test_kill_9_of_the_postgresql_server_long(throwaway_pg: Any, tmp_path: Path,
                                               figure: Any, require_long: None) -> None:
     figures = _server_kills(throwaway_pg, tmp_path, 10)
     figure(**figures)

@@ -90,6 +90,8 @@ def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, co
         "",
         "# Actors: [actors.ID] with a display name and roles from the policy's [roles].",
         "# Secretaries are known from the imported cases; guidance-group members from the policy.",
+        "# An actor listed nowhere may act with --role (for rehearsals) unless this says refuse:",
+        "# unlisted_actors = \"refuse\"",
         "[actors.bureau]",
         f"name = {_toml_str(policy.role_label(organizer))}",
         f"roles = [{_toml_str(organizer)}]",

@@ -14,7 +14,8 @@ the actors are::
 
 Actors not listed there are still known when they are a case's secretary (role
 ``secretary``) or a member of a guidance group in the policy (``guidance_group``).
-``--role`` names the role(s) to act in; for an actor nobody listed, it declares them.
+``--role`` names the role(s) to act in; for an actor nobody listed, it declares them
+(for rehearsals), unless the campaign file says ``unlisted_actors = "refuse"``.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ class Env:
                              "holds a few short settings: check it") from None
         except RecursionError:
             raise InputError(f"campaign file {path}: nested too deeply") from None
-        known = {"db", "campaign", "policy", "actors"}
+        known = {"db", "campaign", "policy", "actors", "unlisted_actors"}
         unknown = set(data) - known
         if unknown:
             raise InputError(f"campaign file {path}: unknown setting(s) {', '.join(sorted(unknown))}; "
@@ -166,6 +167,10 @@ class Env:
         for key in ("db", "campaign", "policy"):
             if key in data and not isinstance(data[key], str):
                 raise InputError(f"campaign file {path}: {key} must be text")
+        if data.get("unlisted_actors", "declare") not in ("declare", "refuse"):
+            raise InputError(f"campaign file {path}: unlisted_actors must be \"refuse\" (only "
+                             "listed actors act) or \"declare\" (--role declares an unlisted "
+                             "actor's roles, for rehearsals)")
         actors = data.get("actors", {})
         if not isinstance(actors, dict):
             raise InputError(f"campaign file {path}: [actors] must be a table of tables")
@@ -202,6 +207,10 @@ class Env:
         """Open the store; without ``create``, a missing SQLite file is an error (nothing made)."""
         from reviewflow import store as store_pkg
 
+        timeouts = None
+        spec = os.environ.get("REVIEWFLOW_DB_TIMEOUTS")
+        if spec:  # the URL's own *_timeout parameters still win
+            timeouts = store_pkg.Timeouts.from_text(spec)
         url = self.db_url()
         opener = getattr(store_pkg, "open_store", None)
         if opener is None:
@@ -214,10 +223,10 @@ class Env:
             sql_store = getattr(store_pkg, "SqlStore", None)
             if sql_store is not None:
                 try:
-                    return sql_store(url, create=False)
+                    return sql_store(url, create=False, timeouts=timeouts)
                 except TypeError:
                     pass
-        return opener(url)
+        return opener(url, timeouts=timeouts)
 
     # ------------------------------------------------------------------ policy and campaign
 
@@ -316,6 +325,11 @@ class Env:
         campaign = self.campaign()
         known = self.known_actor(campaign, actor_id)
         if known is None:
+            if self.config().get("unlisted_actors") == "refuse":
+                raise InputError(
+                    f"unknown actor {actor_id!r}: list it under [actors.{actor_id}] in "
+                    f"{CONFIG_NAME} with its roles (this campaign file says unlisted_actors "
+                    "= \"refuse\", so --role does not declare one)")
             if not roles:
                 raise InputError(
                     f"unknown actor {actor_id!r}: list it under [actors.{actor_id}] in "

@@ -10,20 +10,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reviewflow.exceptions import InputError
+from reviewflow.store._timeouts import Timeouts
 from reviewflow.store.base import Commit, Refusal, Store
 from reviewflow.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from reviewflow.store.sql import SqlStore
 
-__all__ = ["Commit", "MemoryStore", "Refusal", "SqlStore", "Store", "open_store"]
+__all__ = ["Commit", "MemoryStore", "Refusal", "SqlStore", "Store", "Timeouts", "open_store"]
 
 
-def open_store(store: Store | str | None = None) -> Store:
+def open_store(store: Store | str | None = None, *, timeouts: Timeouts | None = None) -> Store:
     """Return a store for ``store``: a Store as is, None or ``"memory"`` in memory, a URL in SQL.
 
     URLs: ``sqlite:///reviewflow.db`` (the embedded default file),
     ``postgresql+psycopg://user@host/db``, ``mysql+pymysql://user@host/db``.
+    ``timeouts`` bound every wait of a SQL store for its database (see
+    :class:`Timeouts`; a URL's ``statement_timeout=...`` and the like win).
 
     >>> open_store(None).durable
     False
@@ -38,7 +41,7 @@ def open_store(store: Store | str | None = None) -> Store:
             )
         from reviewflow.store.sql import SqlStore
 
-        return SqlStore(store)
+        return SqlStore(store, timeouts=timeouts)
     if not isinstance(store, Store):
         raise InputError(
             f"store must be a Store, a database URL or None, not {type(store).__name__}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,11 +13,16 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from reviewflow.exceptions import InputError, SchemaVersionError, StoreError
 from reviewflow.store import _schema as s
+from reviewflow.store import _timeouts
+from reviewflow.store._collation import use_nopad
+from reviewflow.store._timeouts import Timeouts
 
 __all__ = [
     "DEFAULT_URL",
+    "Timeouts",
     "create_schema",
     "current_revision",
+    "database_error",
     "has_reviewflow_tables",
     "make_engine",
     "retryable",
@@ -51,21 +57,28 @@ def shown(u: URL) -> str:
     return u.render_as_string(hide_password=True)
 
 
-def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
-    """Return an engine for ``url`` with reviewflow's settings (SQLite pragmas, drivers, timeouts)."""
+def make_engine(url: str | URL, *, autocommit: bool = False,
+                timeouts: Timeouts | None = None) -> Engine:
+    """Return an engine for ``url`` with reviewflow's settings (SQLite pragmas, drivers, timeouts).
+
+    ``timeouts`` (default :class:`Timeouts()`) bound every wait for the database; the
+    URL's own ``connect_timeout``, ``statement_timeout``, ``lock_timeout``,
+    ``idle_in_transaction_timeout`` and ``reply_timeout`` parameters win over it and are
+    removed from the URL the driver sees.
+    """
     u = _normalize_url(url)
+    u, limits = Timeouts.from_url(u, timeouts, shown(u))
     backend = u.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(u)
+        return _sqlite_engine(u, limits)
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if backend == "postgresql":
-        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
-        kwargs["connect_args"] = connect_args
+        # The URL's own options come first in the connect argument, which replaces them.
+        kwargs["connect_args"] = _timeouts.postgresql_args(u, limits)
     elif backend in ("mysql", "mariadb"):
         if "charset" not in u.query:
             u = u.update_query_dict({"charset": "utf8mb4"})
-        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": 10}
-        kwargs["connect_args"] = connect_args
+        kwargs["connect_args"] = _timeouts.mysql_args(u, limits)
         # Fewer gap locks than REPEATABLE READ; the version check does not need more.
         kwargs["isolation_level"] = "READ COMMITTED"
     else:
@@ -82,9 +95,29 @@ def make_engine(url: str | URL, *, autocommit: bool = False) -> Engine:
             f"the driver for {shown(u)} is not installed ({exc}); install "
             "reviewflow[postgresql] or reviewflow[mysql]"
         ) from None
+    engine_timeouts[engine] = limits
     if backend == "postgresql":
         sa_event.listen(engine, "connect", _binary_arrays)
+        if limits.reply_seconds:
+            sa_event.listen(engine, "do_connect", _timeouts.watched_connect(limits.reply_seconds))
+    else:
+        sa_event.listen(engine, "connect",
+                        lambda dbapi_conn, _record: _timeouts.mysql_session(dbapi_conn, limits))
     return engine
+
+
+#: The timeouts each engine made here works with (for the messages of StoreTimeout).
+engine_timeouts: weakref.WeakKeyDictionary[Engine, Timeouts] = weakref.WeakKeyDictionary()
+
+
+def database_error(exc: sa_exc.DBAPIError, engine: Engine, what: str) -> StoreError:
+    """Return the StoreError for a database error: a :class:`StoreTimeout` when a limit ran
+    out, else ``StoreError("{what}: ...")``."""
+    url = shown(engine.url)
+    late = _timeouts.timeout_error(exc, url, engine_timeouts.get(engine))
+    if late is not None:
+        return late
+    return StoreError(f"{what}: {exc.orig}")
 
 
 def _binary_arrays(dbapi_conn: Any, _record: Any) -> None:
@@ -99,7 +132,7 @@ def _binary_arrays(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.adapters.register_dumper(list, ListBinaryDumper)
 
 
-def _sqlite_engine(u: URL) -> Engine:
+def _sqlite_engine(u: URL, limits: Timeouts) -> Engine:
     database = u.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         raise InputError(
@@ -110,7 +143,7 @@ def _sqlite_engine(u: URL) -> Engine:
     if synchronous not in ("FULL", "NORMAL", "EXTRA"):
         raise InputError(f"synchronous={synchronous.lower()} in {shown(u)}: use full or normal")
     try:
-        timeout = float(str(u.query.get("timeout", "30")))
+        timeout = float(str(u.query.get("timeout", limits.lock or _timeouts.LONGEST)))
     except ValueError:
         raise InputError(f"timeout in {shown(u)} must be a number of seconds") from None
     u = u.difference_update_query(["synchronous", "timeout"])
@@ -174,7 +207,7 @@ def schema_revision(url: str | URL) -> str | None:
         with engine.connect() as conn:
             return current_revision(conn)
     except sa_exc.DBAPIError as exc:
-        raise StoreError(f"cannot read {shown(engine.url)}: {exc.orig}") from None
+        raise database_error(exc, engine, f"cannot read {shown(engine.url)}") from None
     finally:
         engine.dispose()
 
@@ -225,7 +258,7 @@ def upgrade(url: str | URL = DEFAULT_URL, revision: str = "head") -> tuple[str |
             after = current_revision(conn)
         return before, after
     except sa_exc.DBAPIError as exc:
-        raise StoreError(f"cannot upgrade {shown(engine.url)}: {exc.orig}") from None
+        raise database_error(exc, engine, f"cannot upgrade {shown(engine.url)}") from None
     finally:
         engine.dispose()
 
@@ -238,6 +271,7 @@ _VERSION = sa.Table(
 def create_schema(conn: Connection) -> None:
     """Create every table on a fresh database and stamp the head revision."""
     s.metadata.create_all(conn)
+    use_nopad(conn)  # MySQL/MariaDB: ids compare exactly (no space padding)
     _VERSION.create(conn, checkfirst=True)
     conn.execute(_VERSION.insert(), {"version_num": s.HEAD_REVISION})
 

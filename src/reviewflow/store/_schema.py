@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -63,7 +63,9 @@ FORMAT = 1
 #: The longest campaign, case or actor id the store keeps.
 ID_LENGTH = 200
 
-#: MySQL compares text case-insensitively by default; ids must not ("A" is not "a").
+#: MySQL compares text case-insensitively by default; ids must not ("A" is not "a"). Nor
+#: may they pad ("s1 " is not "s1"): create_schema and revision 0005 convert the tables to
+#: the server's NO PAD binary collation (reviewflow.store._collation).
 TABLE_ARGS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 

@@ -61,6 +61,8 @@ from reviewflow.store._engine import (
     DEFAULT_URL,
     create_schema,
     current_revision,
+    database_error,
+    engine_timeouts,
     has_reviewflow_tables,
     make_engine,
     retryable,
@@ -77,6 +79,7 @@ from reviewflow.store._rows import (
     pg_insert_rest,
     pg_update,
 )
+from reviewflow.store._timeouts import NOT_APPLIED, Timeouts, timeout_error
 from reviewflow.store.base import Commit, Refusal
 
 __all__ = [
@@ -162,17 +165,21 @@ class SqlStore:
     ``create=False`` refuses a fresh database instead of creating the tables (for
     tools that only inspect). A database made by an older reviewflow raises
     :class:`~reviewflow.exceptions.SchemaVersionError`: run ``reviewflow db upgrade URL``.
+    ``timeouts`` bound every wait for the database (:class:`~reviewflow.store.Timeouts`;
+    the URL's ``*_timeout`` parameters win); a limit that runs out raises
+    :class:`~reviewflow.exceptions.StoreTimeout`.
     """
 
     durable = True
 
-    def __init__(self, url: str | URL = DEFAULT_URL, *, create: bool = True) -> None:
-        self._engine = make_engine(url)
+    def __init__(self, url: str | URL = DEFAULT_URL, *, create: bool = True,
+                 timeouts: Timeouts | None = None) -> None:
+        self._engine = make_engine(url, timeouts=timeouts)
         #: The same pool; its transactions take the write lock at BEGIN on SQLite.
         self._write = self._engine.execution_options(rf_write=True)
         #: Single-statement reads: on a server, in autocommit (no BEGIN/ROLLBACK round trips).
         self._read = self._engine if self._engine.dialect.name == "sqlite" else make_engine(
-            url, autocommit=True)
+            url, autocommit=True, timeouts=timeouts)
         self.url = shown(self._engine.url)
         #: PostgreSQL batches go through unnest() of arrays: one statement per table.
         self._pg = self._engine.dialect.name == "postgresql"
@@ -182,7 +189,7 @@ class SqlStore:
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._own: Connection | None = None
         self._own_lock = threading.Lock()
-        self._translator = _Translated(self.url)
+        self._translator = _Translated(self.url, engine_timeouts.get(self._engine))
         #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
         self.extra_handlers: dict[type, ExtraWriter] = {}
         self._known_campaigns: set[str] = set()
@@ -210,7 +217,7 @@ class SqlStore:
                     revision = current_revision(conn)
                     tables = has_reviewflow_tables(conn) if revision is None else True
             except sa_exc.DBAPIError as exc:
-                raise StoreError(f"cannot open {self.url}: {exc.orig}") from None
+                raise database_error(exc, self._engine, f"cannot open {self.url}") from None
             if revision == s.HEAD_REVISION:
                 return
             if revision is not None:
@@ -236,7 +243,7 @@ class SqlStore:
         return  # pragma: no cover
 
     def _wrong_revision(self, revision: str) -> None:
-        known = ("0001", "0002", "0003", "0004")
+        known = ("0001", "0002", "0003", "0004", "0005")
         if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
             raise SchemaVersionError(
                 f"{self.url} has schema revision {revision}, older than this reviewflow's "
@@ -1163,10 +1170,11 @@ _CASE_COLUMNS = "campaign_id, case_id, stage, version, last_hash, previous_case_
 class _Translated:
     """Database errors as InputError or StoreError (stateless: one per store, any thread)."""
 
-    __slots__ = ("url",)
+    __slots__ = ("timeouts", "url")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: Timeouts | None) -> None:
         self.url = url
+        self.timeouts = timeouts
 
     def __enter__(self) -> None:
         return None
@@ -1179,6 +1187,9 @@ class _Translated:
             raise InputError(f"the database refused a value: {exc.orig}") from None
         if isinstance(exc, sa_exc.IntegrityError):
             raise StoreError(f"the database refused a write: {exc.orig}") from None
+        late = timeout_error(exc, self.url, self.timeouts, after=NOT_APPLIED)
+        if late is not None:
+            raise late from None
         raise StoreError(
             f"database error on {self.url}: {exc.orig}; the command was not applied "
             "if this happened before commit (reload and check, or replay it with the "
