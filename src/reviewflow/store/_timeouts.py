@@ -246,6 +246,14 @@ class _Watchdog:
                 self._target = deadline
                 self._wake.set()
 
+    def after_fork(self) -> None:
+        """In a forked child: start afresh (the parent's thread and lock are not ours)."""
+        self._lock = threading.Lock()
+        self._armed = {}
+        self._wake = threading.Event()
+        self._target = None
+        self._pid = 0
+
     def disarm(self, conn: Any) -> None:
         with self._lock:
             self._armed.pop(id(conn), None)
@@ -282,6 +290,8 @@ def _shut(conn: Any) -> None:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG.after_fork)
 _WATCHED: list[Any] = []
 _CLASS_LOCK = threading.Lock()
 
