@@ -1,6 +1,7 @@
 """Time a ballot cast while every cast writes its whole round again (ballot secrecy).
 
     python -m bench.ballot_secrecy [sqlite] [postgresql] [mysql] [--sizes 40,400,2000]
+                                   [--in-python]
 
 For each database and each round size N: a scratch database, a case in evaluation, N
 ballots already in the round (written as a cast writes them), then 20 casts timed one by
@@ -10,6 +11,8 @@ of the medians at the smallest size and at N: the cost of a cast grows linearly 
 the round). PostgreSQL and
 MySQL come from ``REVIEWFLOW_TEST_POSTGRES`` / ``REVIEWFLOW_TEST_MYSQL`` (the test
 suite's defaults otherwise); each run makes and drops its own schema or database.
+``--in-python`` times the rewrite through Python (read, shuffle, write back), the way
+taken where the server has no random source in SQL, instead of inside the database.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sqlalchemy as sa
 
 import reviewflow as rf
 from reviewflow.store import _schema as s
+from reviewflow.store import _secrecy
 from reviewflow.store.sql import SqlStore
 from reviewflow.testing import Cast, drive_to
 
@@ -104,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         at = args.index("--sizes")
         sizes = [int(x) for x in args[at + 1].split(",")]
         args = args[:at] + args[at + 2:]
+    if "--in-python" in args:
+        args = [a for a in args if a != "--in-python"]
+        _secrecy._in_database = lambda conn: None  # type: ignore[assignment]
     kinds = args or ["sqlite", "postgresql", "mysql"]
     print(f"{'database':<12}{'ballots':>8}{'median ms':>11}{'max ms':>9}{'meeting s':>11}")
     for kind in kinds:

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 import reviewflow as rf
 from reviewflow import _vote_ops
 from reviewflow.ballots import MemoryTokenBook, Vote, cast, issue_tokens, token_hash
+from reviewflow.store import _secrecy
 from reviewflow.store._schema import HEAD_REVISION
 from reviewflow.store.sql import SqlStore
 from reviewflow.testing import Cast, drive_to
@@ -130,6 +131,15 @@ def assert_recount_and_digest(campaign: rf.Campaign, choices: Counter[Any]) -> N
     assert campaign.verify().ok
 
 
+@pytest.fixture(params=["in_database", "in_python"])
+def rewrite(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which way casts rewrite the round: in SQL (the database's own random source), or
+    through Python (where the server has none in SQL, e.g. MariaDB before 10.10)."""
+    if request.param == "in_python":
+        monkeypatch.setattr(_secrecy, "_in_database", lambda conn: None)
+    return str(request.param)
+
+
 def sql_order(store: SqlStore, campaign_id: str, sql: str) -> list[str]:
     """Return the campaign's ballot ids in the order ``sql`` (over ``rf_ballots b``) gives."""
     with store.engine.connect() as conn:
@@ -139,8 +149,9 @@ def sql_order(store: SqlStore, campaign_id: str, sql: str) -> list[str]:
 # ---------------------------------------------------------------------- PostgreSQL
 
 
-def test_postgresql_system_columns_link_no_ballot_to_its_token(make_store: Any, new_id: Any,
-                                                               figure: Any) -> None:
+def test_postgresql_system_columns_link_no_ballot_to_its_token(
+    make_store: Any, new_id: Any, figure: Any, rewrite: str,
+) -> None:
     store = make_store("postgresql")
     campaign = vote_campaign(store, new_id("secret"))
     ids, hashes, choices = cast_in_known_order(campaign)
@@ -177,7 +188,8 @@ def sqlite_cell_offsets(path: Path, ids: list[str]) -> dict[str, list[int]]:
     return {b: [m.start() for m in re.finditer(re.escape(b.encode()), data)] for b in ids}
 
 
-def test_sqlite_file_keeps_no_casting_order(make_store: Any, new_id: Any, figure: Any) -> None:
+def test_sqlite_file_keeps_no_casting_order(make_store: Any, new_id: Any, figure: Any,
+                                            rewrite: str) -> None:
     store = make_store("sqlite")
     assert isinstance(store, SqlStore)
     campaign = vote_campaign(store, new_id("secret"))
@@ -221,15 +233,16 @@ INDEX_PAGE = 17855  # FIL_PAGE_INDEX
 
 
 def innodb_records(data: bytes, page_size: int) -> list[tuple[int, int, bool]]:
-    """Return (file offset of the record's origin, heap number, delete-marked) for every user
-    record in the index pages of an InnoDB file (compact or dynamic format), walking
-    each page's record list and its free list."""
+    """Return (file offset of the record's origin, heap number, live) for every user record
+    in the index pages of an InnoDB file (compact or dynamic format), walking each page's
+    record list and its free list; live: in the record list and not delete-marked."""
     out = []
     for p in range(len(data) // page_size):
         page = data[p * page_size:(p + 1) * page_size]
         if int.from_bytes(page[24:26], "big") != INDEX_PAGE:
             continue
-        for start in (99, int.from_bytes(page[44:46], "big")):  # infimum, PAGE_FREE
+        for start, listed in ((99, True), (int.from_bytes(page[44:46], "big"), False)):
+            # from the infimum: the page's records; from PAGE_FREE: its free list
             seen: set[int] = set()
             origin = start
             while 5 <= origin < page_size and origin not in seen:
@@ -237,7 +250,8 @@ def innodb_records(data: bytes, page_size: int) -> list[tuple[int, int, bool]]:
                 header = page[origin - 5:origin]
                 bits = int.from_bytes(header[1:3], "big")
                 if bits & 7 == 0:  # an ordinary (leaf) record
-                    out.append((p * page_size + origin, bits >> 3, bool(header[0] & 0x20)))
+                    live = listed and not header[0] & 0x20
+                    out.append((p * page_size + origin, bits >> 3, live))
                 step = int.from_bytes(header[3:5], "big", signed=True)
                 if step == 0:
                     break
@@ -261,7 +275,7 @@ def mysql_files(store: SqlStore, tables: list[str]) -> dict[str, bytes]:
 
 
 def test_mysql_reader_and_table_files_link_no_ballot_to_its_token(
-    make_store: Any, new_id: Any, figure: Any,
+    make_store: Any, new_id: Any, figure: Any, rewrite: str,
 ) -> None:
     store = make_store("mysql")
     assert isinstance(store, SqlStore)
@@ -277,57 +291,79 @@ def test_mysql_reader_and_table_files_link_no_ballot_to_its_token(
     widths = {"campaign_id": len(cid), "case_id": 2, "round": 4, "slot": 32, "ballot_id": 16}
     key_bytes = sum(widths[c] for c in key)
 
-    # 1. Right after the casts: the hidden transaction id of the live records.
-    files = mysql_files(store, ["rf_ballots", "rf_ballot_tokens"])
-    ballots_file, tokens_file = files["rf_ballots"], files["rf_ballot_tokens"]
-    records = innodb_records(ballots_file, page_size)
-    origins = [r[0] for r in records]
-
-    def live_record(ballot_id: str) -> tuple[int, int]:
-        for m in re.finditer(re.escape(ballot_id.encode()), ballots_file):
-            i = bisect.bisect_right(origins, m.start()) - 1
-            origin, heap, deleted = records[i]
-            if not deleted:
-                return origin, heap
-        raise AssertionError(f"ballot {ballot_id} is not in the table's file")
-
-    trx_of_ballot = {}
-    for b in ids:
-        origin, _heap = live_record(b)
-        trx_of_ballot[b] = ballots_file[origin + key_bytes:origin + key_bytes + 6]
-    trx_of_token = {}
-    for h in hashes:
-        at = tokens_file.find(h.encode())
-        assert at > 0
-        trx_of_token[h] = tokens_file[at + 64:at + 70]  # after (campaign_id, token_hash)
-    joined = [(b, h) for b in ids for h in hashes if trx_of_ballot[b] == trx_of_token[h]]
-    per_token = Counter(h for _b, h in joined)
     truth = dict(zip(hashes, ids, strict=True))
-    linked = [b for b, h in joined if per_token[h] < N and truth[h] == b]
-    figure(trx_join_rows=len(joined), tokens_joined=len(per_token), linked=len(linked))
-    heap_before = {b: live_record(b) for b in ids}
-    beaten = beyond_chance({"heap_number_live": sorted(
-        ids, key=lambda b: (heap_before[b][0] // page_size, heap_before[b][1]))}, ids, figure)
+
+    def trx_join(ballots_file: bytes, tokens_file: bytes,
+                 live_only: bool) -> tuple[Counter[str], list[str]]:
+        """Join ballots (their live records, or every copy) to tokens on the hidden
+        transaction id; return the ballots each token joins and the ballots linked (a
+        token joining fewer than all ballots, its own among them)."""
+        records = innodb_records(ballots_file, page_size)
+        origins = [r[0] for r in records]
+        stamps: dict[str, set[bytes]] = {b: set() for b in ids}
+        for b in ids:
+            for m in re.finditer(re.escape(b.encode()), ballots_file):
+                origin, _heap, live = records[bisect.bisect_right(origins, m.start()) - 1]
+                if live or not live_only:
+                    stamps[b].add(ballots_file[origin + key_bytes:origin + key_bytes + 6])
+        per_token: Counter[str] = Counter()
+        linked = []
+        for h in hashes:
+            at = tokens_file.find(h.encode())
+            assert at > 0
+            trx = tokens_file[at + 64:at + 70]  # after (campaign_id, token_hash)
+            joins = [b for b in ids if trx in stamps[b]]
+            per_token[h] = len(joins)
+            if 0 < len(joins) < N and truth[h] in joins:
+                linked.append(truth[h])
+        return +per_token, linked
+
+    def places(ballots_file: bytes) -> dict[str, tuple[int, int]]:
+        """Return each ballot's live record: (file offset, heap number)."""
+        records = innodb_records(ballots_file, page_size)
+        origins = [r[0] for r in records]
+        out = {}
+        for b in ids:
+            for m in re.finditer(re.escape(b.encode()), ballots_file):
+                origin, heap, live = records[bisect.bisect_right(origins, m.start()) - 1]
+                if live:
+                    out[b] = (origin, heap)
+        assert sorted(out) == sorted(ids), "every ballot has a live record"
+        return out
+
+    def orders(place: dict[str, tuple[int, int]]) -> dict[str, list[str]]:
+        return {"heap_number": sorted(ids, key=lambda b: (place[b][0] // page_size,
+                                                           place[b][1])),
+                "file_offset": sorted(ids, key=lambda b: place[b][0])}
+
+    # 1. During the vote: the live records (old copies stay until the scrub, see docs).
+    files = mysql_files(store, ["rf_ballots", "rf_ballot_tokens"])
+    per_token, linked = trx_join(files["rf_ballots"], files["rf_ballot_tokens"], True)
+    figure(live_trx_join=sum(per_token.values()), tokens_joined=len(per_token),
+           linked=len(linked))
+    _joins, from_old_copies = trx_join(files["rf_ballots"], files["rf_ballot_tokens"], False)
+    figure(linked_by_old_copies_before_scrub=len(from_old_copies))  # the residual, not asserted
+    beaten = beyond_chance(orders(places(files["rf_ballots"])), ids, figure)
     assert linked == []
     assert set(per_token) <= {hashes[-1]}
     assert beaten == {}, f"these attacks recover the casting order: {beaten}"
 
     # 2. After the vote, once the box is scrubbed (``reviewflow ballots close`` does it):
-    # one copy of each ballot in the file, in no order.
+    # one copy of each ballot in the file, linked to no token, in no order.
     scrub = _vote_ops.ballot_box(campaign).scrub  # type: ignore[attr-defined]
     scrub()
-    ballots_file = mysql_files(store, ["rf_ballots"])["rf_ballots"]
-    records = innodb_records(ballots_file, page_size)
-    origins = [r[0] for r in records]
-    copies = Counter(len(re.findall(re.escape(b.encode()), ballots_file)) for b in ids)
-    figure(copies_of_each_ballot_id_after_scrub=dict(copies))
-    place = {b: live_record(b) for b in ids}
+    files = mysql_files(store, ["rf_ballots", "rf_ballot_tokens"])
+    copies = Counter(len(re.findall(re.escape(b.encode()), files["rf_ballots"])) for b in ids)
+    per_token, linked = trx_join(files["rf_ballots"], files["rf_ballot_tokens"], False)
+    figure(copies_of_each_ballot_id_after_scrub=dict(copies),
+           any_copy_trx_join_after_scrub=sum(per_token.values()),
+           linked_after_scrub=len(linked))
     where = "FROM rf_ballots b WHERE b.campaign_id = :c"
     assert_chance({
-        "heap_number": sorted(ids, key=lambda b: (place[b][0] // page_size, place[b][1])),
-        "file_offset": sorted(ids, key=lambda b: place[b][0]),
+        **orders(places(files["rf_ballots"])),
         "plain_select": sql_order(store, cid, f"SELECT ballot_id {where}"),
     }, ids, figure)
+    assert linked == []
     assert copies == {1: N}
     assert_recount_and_digest(campaign, choices)
 

@@ -7,8 +7,8 @@
   a close waits for them), check it is not frozen,
   ``UPDATE ... SET used = true WHERE token_hash = ? AND NOT used`` (exactly one row, or
   the token is unknown, of another case or used), then write the round's ballots again,
-  the new one among them: all deleted, all inserted under fresh random slots (the key)
-  in a fresh random order (:func:`reviewflow.store._secrecy.rewrite_round`). A ballot row
+  the new one among them: all written again under fresh random slots (the key) in a
+  fresh random order, the old rows deleted (:func:`reviewflow.store._secrecy.rewrite_round`). A ballot row
   has a random id, the round, the category and the choice: no voter, token or time; and
   since every live row of the round was written by the latest cast, no system column
   (PostgreSQL ``xmin``/``ctid``, InnoDB's transaction id and heap order), page or cell
