@@ -34,6 +34,8 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,80 @@ def test_postgresql_system_columns_link_no_ballot_to_its_token(
     assert set(per_token) <= {hashes[-1]}
     assert all(n == N for n in per_token.values())
     assert beaten == {}, f"these attacks recover the casting order: {beaten}"
+    assert_recount_and_digest(campaign, choices)
+
+
+def postgresql_heap(store: SqlStore) -> tuple[bytes, dict[int, int]]:
+    """Flush the ballot table to its file and read it (as a physical backup copies it);
+    return the bytes and, for each tuple a line pointer shows, its start -> length."""
+    with store.engine.connect() as conn:
+        if not conn.exec_driver_sql("SELECT rolsuper FROM pg_roles "
+                                    "WHERE rolname = current_user").scalar_one():
+            pytest.skip("reading PostgreSQL's files needs a superuser")
+        datadir = Path(str(conn.exec_driver_sql("SHOW data_directory").scalar_one()))
+        path = datadir / str(conn.exec_driver_sql(
+            "SELECT pg_relation_filepath('rf_ballots')").scalar_one())
+        conn.exec_driver_sql("CHECKPOINT")
+    if not os.access(path, os.R_OK):
+        pytest.skip(f"PostgreSQL's files ({path}) are not readable on this machine")
+    data = path.read_bytes()
+    tuples = {}
+    for p in range(len(data) // 8192):
+        page = data[p * 8192:(p + 1) * 8192]
+        lower = int.from_bytes(page[12:14], "little")
+        for at in range(24, lower, 4):
+            item = int.from_bytes(page[at:at + 4], "little")
+            off, flags, length = item & 0x7FFF, (item >> 15) & 3, item >> 17
+            if flags == 1 and length:  # LP_NORMAL: a tuple, live or dead
+                tuples[p * 8192 + off] = length
+    return data, tuples
+
+
+def test_postgresql_files_link_no_ballot_once_scrubbed(make_store: Any, new_id: Any,
+                                                       figure: Any) -> None:
+    store = make_store("postgresql")
+    assert isinstance(store, SqlStore)
+    campaign = vote_campaign(store, new_id("secret"))
+    ids, hashes, choices = cast_in_known_order(campaign)
+    with store.engine.connect() as conn:
+        token_xid = {int(x): str(h) for h, x in conn.execute(sa.text(
+            "SELECT token_hash, xmin::text::bigint FROM rf_ballot_tokens "
+            "WHERE campaign_id = :c"), {"c": campaign.id})}
+    truth = dict(zip(hashes, ids, strict=True))
+
+    def attack(data: bytes, tuples: dict[int, int]) -> tuple[Counter[int], list[str]]:
+        """Read every copy of every ballot id in the file, dead tuples and freed space
+        included, with the xmin of its tuple; return the copies and the ballots linked."""
+        starts = sorted(tuples)
+        # where a ballot id sits in its tuple (the same for every row of the campaign)
+        shift = None
+        stamps: dict[str, set[int]] = {b: set() for b in ids}
+        copies: Counter[int] = Counter()
+        for b in ids:
+            found = [m.start() for m in re.finditer(re.escape(b.encode()), data)]
+            copies[len(found)] += 1
+            for at in found:
+                i = bisect.bisect_right(starts, at) - 1
+                if i >= 0 and at < starts[i] + tuples[starts[i]]:
+                    shift = at - starts[i]
+            for at in found:
+                if shift is not None:  # freed space too: the header sits `shift` before
+                    stamps[b].add(int.from_bytes(data[at - shift:at - shift + 4], "little"))
+        linked = []
+        for xid, h in token_xid.items():
+            joins = [b for b in ids if xid in stamps[b]]
+            if 0 < len(joins) < N and truth[h] in joins:
+                linked.append(truth[h])
+        return copies, linked
+
+    copies, linked = attack(*postgresql_heap(store))
+    figure(copies_before_scrub=dict(copies), linked_by_dead_tuples_before_scrub=len(linked))
+    scrub = _vote_ops.ballot_box(campaign).scrub  # type: ignore[attr-defined]
+    scrub()
+    copies, linked = attack(*postgresql_heap(store))
+    figure(copies_after_scrub=dict(copies), linked_after_scrub=len(linked))
+    assert copies == {1: N}
+    assert linked == []
     assert_recount_and_digest(campaign, choices)
 
 
@@ -443,3 +519,28 @@ def test_upgrade_to_0004_keeps_the_ballots_and_shuffles_them(
         again = [dict(r._mapping) for r in conn.execute(sa.select(old))]
     engine.dispose()
     assert sorted(again, key=lambda r: r["ballot_id"]) == rows
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_ballots_close_on_the_command_line_scrubs_the_ballot_table(
+    kind: str, make_store: Any, new_id: Any, tmp_path: Path,
+) -> None:
+    store = make_store(kind)
+    assert isinstance(store, SqlStore)
+    campaign = vote_campaign(store, new_id("secret"))
+    _ids, _hashes, choices = cast_in_known_order(campaign)
+    url = store.engine.url.render_as_string(hide_password=False)
+    (tmp_path / "reviewflow.toml").write_text(
+        f'campaign = "{campaign.id}"\n\n[actors.{CAST.organizer.id}]\nname = "局党组"\n'
+        'roles = ["organizer"]\n', encoding="utf-8")
+    env = {**os.environ, "REVIEWFLOW_LANG": "en", "COLUMNS": "200"}
+    for name in ("REVIEWFLOW_NOW", "REVIEWFLOW_DB", "REVIEWFLOW_CONFIG", "REVIEWFLOW_CAMPAIGN"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "reviewflow.cli", "--db", url, "--now",
+         campaign.clock.now().isoformat(), "ballots", "close", "s1",
+         "--actor", CAST.organizer.id],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"blank {choices[None]}" in done.stdout
+    assert campaign.verify_votes() == []

@@ -226,7 +226,9 @@ class SqlBallotBox:
                      "mysql": "OPTIMIZE TABLE rf_ballots"}.get(
             dialect, "PRAGMA wal_checkpoint(TRUNCATE)")
         with self._store.reading() as conn:  # autocommit on a server: VACUUM needs it
-            conn.exec_driver_sql(statement).all()
+            result = conn.exec_driver_sql(statement)
+            if result.returns_rows:  # OPTIMIZE and the checkpoint report a row
+                result.all()
 
     def __repr__(self) -> str:
         return f"SqlBallotBox({self._store.url!r}, {self.campaign_id!r})"
