@@ -35,7 +35,7 @@ GROUPS = {
                                     "rank_competition", "score_table", "Vote", "Ballot",
                                     "PaperCount", "Tally", "read_paper_counts"],
     "Stores and audit": ["Store", "MemoryStore", "VerifyReport", "ChainProblem"],
-    "Hooks": ["hookimpl"],
+    "Hooks": ["hookimpl", "Backoff", "DeliveryFailure", "OutboxStatus"],
 }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from reviewflow._delivery import Backoff, DeliveryFailure, OutboxStatus
 from reviewflow.audit import ChainProblem, VerifyReport
 from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts
 from reviewflow.calendar import WorkdayCalendar, WorkingCalendar
@@ -73,6 +74,7 @@ __all__ = [
     "After",
     "ApprovalLevel",
     "At",
+    "Backoff",
     "Ballot",
     "BallotError",
     "Campaign",
@@ -85,6 +87,7 @@ __all__ = [
     "ContentRules",
     "DatabaseClock",
     "DeadlineError",
+    "DeliveryFailure",
     "DueState",
     "DuplicateCaseError",
     "EarlierOf",
@@ -101,6 +104,7 @@ __all__ = [
     "MeetingDate",
     "MemoryStore",
     "OnDay",
+    "OutboxStatus",
     "PaperCount",
     "Permission",
     "PluginError",

@@ -683,11 +683,18 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
         c._record_many([o.case_id for o in outcome if o.ok], "feedback", actor=actor,
                        role=role, apply=feedback)
     published = [by_id[o.case_id] for o in outcome if o.ok]
+    told = [o.case for o in outcome if o.ok and o.case]
     if getattr(c, "_has_hooks", False) and published:
-        c._call_hook("reviewflow_results_published", campaign=c, results=published, scope=scope)
+        errors = c._call_hook("reviewflow_results_published", campaign=c, results=published,
+                              scope=scope)
+        if errors:  # kept, and retried by dispatch_pending(), before the events are marked
+            from reviewflow import _delivery
+
+            records = _publications(c, told)
+            _delivery.hold(c, [(r, e) for r in records for e in errors], records)
     # The publication's own events stay in the outbox until the hook above has run: after
     # a crash before this point, dispatch_pending() tells reviewflow_results_published again.
-    held = [f"{c.id}/{o.case_id}/{o.case.version}" for o in outcome if o.ok and o.case]
+    held = [f"{c.id}/{case.case_id}/{case.version}" for case in told]
     if held and getattr(c, "_outbox", True):
         c.store.mark_dispatched(c.id, held)
     if failed:
@@ -697,17 +704,31 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     return published
 
 
-def redeliver_published(c: Campaign, records: Sequence[EventRecord]) -> None:
-    """Tell ``reviewflow_results_published`` of publications whose hook may not have run.
+def _publications(c: Campaign, cases: Sequence[Case]) -> list[EventRecord]:
+    """The ``publish_results`` records of cases just published (each at its case's version)."""
+    out = []
+    for case in cases:
+        history = c.store.history(c.id, case.case_id)
+        if len(history) >= case.version and history[case.version - 1].event == "publish_results":
+            out.append(history[case.version - 1])
+    return out
+
+
+def redeliver_published(c: Campaign, records: Sequence[EventRecord],
+                        only: frozenset[str] | None = None,
+                        ) -> list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]]:
+    """Tell ``reviewflow_results_published`` of publications whose hook may not have run
+    (to the plugins in ``only``, if given); return each publication's records and failures.
 
     ``records`` are ``publish_results`` events still in the outbox (a process stopped
-    between committing a publication and calling the hook). Each publication (scope and
-    time) is told once, with its results as published: the score is computed again from
-    the case (publication does not change it), the grade, rank, adjustments and
-    follow-ups are those the event recorded.
+    between committing a publication and calling the hook), or whose delivery failed.
+    Each publication (scope and time) is told once, with its results as published: the
+    score is computed again from the case (publication does not change it), the grade,
+    rank, adjustments and follow-ups are those the event recorded.
     """
+    outcome: list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]] = []
     if not getattr(c, "_has_hooks", False):
-        return
+        return outcome
     groups: dict[tuple[str, str], list[EventRecord]] = {}
     for record in records:
         groups.setdefault((str(record.data.get("scope", "")), record.at), []).append(record)
@@ -731,7 +752,9 @@ def redeliver_published(c: Campaign, records: Sequence[EventRecord]) -> None:
                 follow_ups=tuple(data.get("follow_ups", ())),
             ))
         if told:
-            c._call_hook("reviewflow_results_published", campaign=c, results=told, scope=scope)
+            outcome.append((group, c._call_hook("reviewflow_results_published", only,
+                                                campaign=c, results=told, scope=scope)))
+    return outcome
 
 
 def vote_round(c: Campaign, case_id: str) -> VoteRound | None:

@@ -21,11 +21,13 @@ import attrs
 import pendulum
 import pluggy
 
+from reviewflow import _delivery
 from reviewflow import hooks as _hooks
+from reviewflow._chain import seal as _seal
 from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.audit import VerifyReport, verify_chain, verify_snapshot
-from reviewflow.clock import Clock, SystemClock
+from reviewflow.clock import Clock, SystemClock, in_zone_of
 from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import (
     ConflictError,
@@ -96,19 +98,6 @@ class FireResult:
 SideStep = Callable[[Case, pendulum.DateTime], tuple[dict[str, Any], str | None, Sequence[Any]]]
 
 
-def _seal(*fields: Any) -> EventRecord:
-    """Seal a record (``EventRecord.make``), its data refused with an InputError when it is
-    not plain JSON text: an unpaired surrogate, an integer too long to write, a cycle."""
-    try:
-        return EventRecord.make(*fields)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InputError(
-            f"{fields[3]} for case {fields[1]!r}: the data cannot be recorded ({exc}); use "
-            "plain JSON data: text, whole numbers of at most 4,300 digits, lists and tables; "
-            "nothing was changed"
-        ) from None
-
-
 class Campaign:
     """One year's assessment (一轮述职评议考核): a policy, a clock, a store and hooks.
 
@@ -144,6 +133,8 @@ class Campaign:
         self._has_hooks = False
         #: Failures of hook implementations, newest last (the steps they heard of stand).
         self.plugin_errors: list[PluginError] = []
+        #: When a failed delivery is tried again by :meth:`dispatch_pending`.
+        self.delivery_backoff = _delivery.Backoff()
         self._last_now: pendulum.DateTime | None = None
         self._last_iso = ""
         if calendar is not None and not hasattr(calendar, "is_working_day"):
@@ -173,7 +164,18 @@ class Campaign:
     # ------------------------------------------------------------------ plugins and hooks
 
     def register(self, plugin: object, *, name: str | None = None) -> None:
-        """Register an object carrying ``reviewflow_*`` hook implementations."""
+        """Register an object carrying ``reviewflow_*`` hook implementations.
+
+        ``name`` identifies the plugin in the delivery log, which outlives the process:
+        give the same name after a restart (default: the dotted name of the plugin's class,
+        or of the module; ``#2``, ``#3`` for more of the same class). Wrappers
+        (``hookimpl(wrapper=True)`` or ``hookwrapper=True``) are refused with a
+        :class:`PluginError`: each implementation is called on its own, so that one that
+        fails is retried alone, and a wrapper would not run around the others.
+        """
+        from reviewflow._plugins import check_plugin
+
+        name = check_plugin(self._pm, plugin, name)
         try:
             self._pm.register(plugin, name=name)
         except ValueError as exc:
@@ -187,9 +189,15 @@ class Campaign:
         """Whether committed events go through the outbox (durable store, or someone listens)."""
         return self._has_hooks or self.store.durable
 
-    def _call_hook(self, hook: str, **kwargs: Any) -> None:
+    def _call_hook(self, hook: str, only: frozenset[str] | None = None, /,
+                   **kwargs: Any) -> list[tuple[str, str, BaseException]]:
+        """Call each implementation of ``hook`` on its own (of the plugins named in
+        ``only``, if given); return the failures as ``(plugin, hook, error)``."""
         caller = getattr(self._pm.hook, hook)
+        failed: list[tuple[str, str, BaseException]] = []
         for impl in reversed(caller.get_hookimpls()):
+            if only is not None and impl.plugin_name not in only:
+                continue
             try:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
@@ -197,51 +205,39 @@ class Campaign:
                 error.__cause__ = exc
                 log.exception("reviewflow: %s", error)
                 self.plugin_errors.append(error)
+                failed.append((impl.plugin_name, hook, exc))
+        return failed
 
     def _after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
         if not self._outbox:
             return
+        held = records[0].event == "publish_results"  # marked by the publication, once
+        # reviewflow_results_published has run
         if self._has_hooks:
-            for record in records:
-                if record.event == "open":
-                    self._call_hook("reviewflow_case_opened", campaign=self, case=case)
-                elif not self._deliver_deadline(self, case, record):
-                    self._call_hook("reviewflow_step", campaign=self, case=case, record=record)
-        if records[0].event == "publish_results":
-            return  # marked by the publication, once reviewflow_results_published has run
-        self.store.mark_dispatched(self.id, [r.event_id for r in records])
+            failed = [(r, f) for r in records for f in _delivery.deliver(self, case, r)]
+            if failed:  # kept for dispatch_pending(), as (or before) the events are marked
+                _delivery.hold(self, failed, () if held else records)
+        if not held:
+            self.store.mark_dispatched(self.id, [r.event_id for r in records])
 
     def dispatch_pending(self) -> int:
-        """Tell the hooks of committed events they have not heard of yet (after a crash).
+        """Tell the hooks what they have not heard yet: events a crash left in the outbox
+        (to every plugin), and failed deliveries whose next try has come (to the plugin
+        that failed, alone; see :attr:`delivery_backoff`).
 
         Delivery is at least once: each record carries ``event_id`` for de-duplication.
-        Returns the number of events delivered.
+        Returns the number of deliveries made.
         """
-        delivered = 0
-        while True:
-            pending = self.store.pending_outbox(self.id, limit=500)
-            if not pending:
-                return delivered
-            published: list[EventRecord] = []
-            for record in pending:
-                case = self.store.get(self.id, record.case_id)
-                if (case is not None and self._has_hooks
-                        and not self._deliver_deadline(self, case, record)):
-                    name = "reviewflow_case_opened" if record.event == "open" else "reviewflow_step"
-                    args: dict[str, Any] = {"campaign": self, "case": case}
-                    if name == "reviewflow_step":
-                        args["record"] = record
-                    self._call_hook(name, **args)
-                delivered += 1
-                if record.event == "publish_results":
-                    published.append(record)  # marked once its publication was told
-                    continue
-                self.store.mark_dispatched(self.id, [record.event_id])
-            if published:
-                from reviewflow import _vote_ops
+        return _delivery.dispatch_pending(self)
 
-                _vote_ops.redeliver_published(self, published)
-                self.store.mark_dispatched(self.id, [r.event_id for r in published])
+    def outbox_status(self) -> _delivery.OutboxStatus:
+        """Return what the hooks have not heard yet: the events never offered, and each
+        failed delivery (plugin, hook, attempts, last error, next try)."""
+        return _delivery.status(self)
+
+    def delivery_failures(self) -> tuple[_delivery.DeliveryFailure, ...]:
+        """Return the failed deliveries waiting for their next try, soonest first."""
+        return _delivery.failures(self)
 
     # ------------------------------------------------------------------ time
 
@@ -250,7 +246,7 @@ class Campaign:
         if now is self._last_now:
             return now, self._last_iso
         if now.tzinfo is not self._tz:
-            now = now.in_timezone(self._tz)
+            now = in_zone_of(now, self._tz)
         self._last_now = now
         self._last_iso = now.isoformat()
         return now, self._last_iso

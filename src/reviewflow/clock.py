@@ -63,12 +63,18 @@ class SystemClock:
 
 
 class FrozenClock:
-    """A clock that stands still until moved: for tests, simulations and what-if runs."""
+    """A clock that stands still until moved: for tests, simulations and what-if runs.
+
+    It takes any aware datetime and keeps its zone: a pendulum one, a fixed offset
+    (``pendulum.parse("2016-01-12T10:00+08:00")``, ``datetime.timezone(...)``), UTC or a
+    :class:`zoneinfo.ZoneInfo` zone. A naive datetime is refused with an
+    :class:`~reviewflow.exceptions.InputError`: its zone would be a guess.
+    """
 
     __slots__ = ("_now",)
 
     def __init__(self, at: _dt.datetime) -> None:
-        self._now = ensure_aware(at, what="FrozenClock time", tz=_zone_name(at))
+        self._now = _frozen(at)
 
     def now(self) -> pendulum.DateTime:
         """Return the frozen time."""
@@ -76,7 +82,7 @@ class FrozenClock:
 
     def set(self, at: _dt.datetime) -> FrozenClock:
         """Move to ``at`` (aware); return the clock so calls can be chained."""
-        self._now = ensure_aware(at, what="FrozenClock time", tz=_zone_name(at))
+        self._now = _frozen(at)
         return self
 
     def advance(
@@ -156,7 +162,33 @@ class DatabaseClock:
         return f"DatabaseClock({self._store!r}, tz={self.tz.name!r})"
 
 
-def _zone_name(at: _dt.datetime) -> str:
-    tz = at.tzinfo
-    name = getattr(tz, "name", None) or getattr(tz, "key", None)
-    return name if isinstance(name, str) else DEFAULT_TZ
+def _frozen(at: object) -> pendulum.DateTime:
+    """``at`` as a pendulum datetime in its own zone (any aware datetime); refuse the rest."""
+    if not isinstance(at, _dt.datetime):
+        raise InputError(f"FrozenClock needs a datetime, got {type(at).__name__}: {at!r}; pass "
+                         f"an aware datetime, e.g. pendulum.datetime(2016, 1, 12, tz={DEFAULT_TZ!r})")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InputError(
+            f"FrozenClock time {at.isoformat()} has no time zone; pass an aware datetime, "
+            f"e.g. pendulum.datetime(..., tz={DEFAULT_TZ!r}) or "
+            "datetime.datetime(..., tzinfo=zoneinfo.ZoneInfo('Asia/Shanghai'))"
+        )
+    if isinstance(at, pendulum.DateTime):
+        return at
+    return pendulum.instance(at)
+
+
+def in_zone_of(value: object, tz: pendulum.Timezone | pendulum.FixedTimezone, *,
+               what: str = "the clock's time") -> pendulum.DateTime:
+    """Return a clock's answer as the same instant in ``tz``: any aware datetime (pendulum
+    or not, a named zone, a fixed offset, UTC); a naive or non-datetime one is refused with
+    an :class:`~reviewflow.exceptions.InputError`."""
+    if isinstance(value, pendulum.DateTime) and value.tzinfo is not None:
+        return value.in_timezone(tz)
+    if not isinstance(value, _dt.datetime):
+        raise InputError(f"{what} must be a datetime, got {type(value).__name__}: {value!r}; "
+                         "a clock's now() returns an aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(f"{what} {value.isoformat()} has no time zone; a clock's now() must "
+                         "return an aware datetime")
+    return pendulum.instance(value).in_timezone(tz)

@@ -183,7 +183,8 @@ class SchemaVersionError(StoreError):
 
 
 class PluginError(ReviewflowError):
-    """A hook implementation raised. The step it was told about stands; the failure is recorded.
+    """A hook implementation raised (or a plugin cannot be registered). The step it was told
+    about stands; the failure is recorded and the delivery retried.
 
     ``plugin`` names the plugin, ``hook`` the hook; the original exception is ``__cause__``.
     """

@@ -3,8 +3,9 @@
 Implement any of these on an object, mark them with :data:`hookimpl`, and pass the
 object to :meth:`Campaign.register`. Hooks run after the step is committed: a hook
 that raises never undoes or half-applies a step; the failure is logged and kept as
-a :class:`~reviewflow.exceptions.PluginError` in ``Campaign.plugin_errors``, and
-the other hooks still run.
+a :class:`~reviewflow.exceptions.PluginError` in ``Campaign.plugin_errors``, the
+other hooks still run, and ``Campaign.dispatch_pending()`` retries that plugin alone
+later (see :mod:`reviewflow._delivery`). Hook wrappers are refused at ``register``.
 
 >>> import reviewflow as rf
 >>> class Printer:

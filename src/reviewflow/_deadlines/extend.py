@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pendulum
 
+from reviewflow._chain import seal
 from reviewflow._deadlines.explain import _stage_arg
 from reviewflow._deadlines.rows import EXTEND_EVENT
 from reviewflow._deadlines.state import _commit, _state, commit_extras
@@ -14,7 +15,7 @@ from reviewflow._deadlines.sweep import _now
 from reviewflow.clock import ensure_aware
 from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import TransitionRefused
-from reviewflow.model import Actor, Case, EventRecord, Stage
+from reviewflow.model import Actor, Case, Stage
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign
@@ -73,7 +74,7 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
         "previous": current.isoformat(),
     }
     after.data["extensions"] = extensions
-    record = EventRecord.make(
+    record = seal(
         campaign.id, case.case_id, case.version + 1, EXTEND_EVENT, actor.id, min(held), iso,
         case.stage.value, case.stage.value, reason,
         {"stage": which.value, "until": when.isoformat(), "previous_due": current.isoformat()},

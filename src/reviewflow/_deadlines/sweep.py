@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pendulum
 
+from reviewflow._chain import seal
 from reviewflow._deadlines.index import _memory_index
 from reviewflow._deadlines.results import FiredRung, SweepResult
 from reviewflow._deadlines.rows import (
@@ -88,7 +89,7 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
             "stage": stage.value, "rung": st.rung_json(rung), "due": due_iso,
             "fire_at": fire_at.isoformat(),
         }
-        record = EventRecord.make(
+        record = seal(
             campaign.id, case.case_id, seq, RUNG_EVENT, SYSTEM_ACTOR.id, _SYSTEM_ROLE, iso,
             stage.value, stage.value, None, data, prev,
         )
@@ -145,7 +146,7 @@ def _return_report(campaign: Campaign, case: Case, due: pendulum.DateTime, iso: 
     else:  # pragma: no cover  # the engine always has its lifecycle
         case.stage = Stage.DRAFTING
     case.data["entered"] = {**case.data.get("entered", {}), case.stage.value: iso}
-    return EventRecord.make(
+    return seal(
         campaign.id, case.case_id, seq, "return_for_revision", SYSTEM_ACTOR.id, _SYSTEM_ROLE,
         iso, Stage.APPROVAL.value, case.stage.value, reason,
         {"at_level": level + 1, "automatic": True}, case.last_hash,
@@ -299,6 +300,8 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
     has_hooks = bool(getattr(campaign, "_has_hooks", False))
     call = getattr(campaign, "_call_hook", None)
     dispatched: list[str] = []
+    offered: list[EventRecord] = []
+    failed: list[tuple[EventRecord, Any]] = []
     for step in steps:
         case = step.after.bind(campaign.store)
         if has_hooks and call is not None:
@@ -306,11 +309,19 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
             for record in step.records:
                 if record.event == RUNG_EVENT:
                     f = next(fired)
-                    call("reviewflow_deadline_rung", campaign=campaign, case=case,
-                         stage=f.stage, rung=f.rung, due=f.due, record=record)
+                    errors = call("reviewflow_deadline_rung", campaign=campaign, case=case,
+                                  stage=f.stage, rung=f.rung, due=f.due, record=record)
                 else:  # an automatic action's step
-                    call("reviewflow_step", campaign=campaign, case=case, record=record)
+                    errors = call("reviewflow_step", campaign=campaign, case=case,
+                                  record=record)
+                if errors:
+                    failed += [(record, e) for e in errors]
         dispatched.extend(r.event_id for r in step.records)
+        offered.extend(step.records)
+    if failed:  # kept for dispatch_pending() to try again, as the events are marked
+        from reviewflow import _delivery
+
+        _delivery.hold(campaign, failed, offered)
     if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
         campaign.store.mark_dispatched(campaign.id, dispatched)
 

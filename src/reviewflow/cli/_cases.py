@@ -553,6 +553,43 @@ def tick(env: Env, limit: int | None, as_json: bool) -> int:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
+def outbox(env: Env, as_json: bool) -> int:
+    """Show what the plugins have not heard yet: failed deliveries (plugin, hook, attempts,
+    last error, next try) and events not yet offered; exit 1 if there are any.
+
+    ``reviewflow tick`` retries each failed delivery when its next try has come.
+
+    \b
+    Example:
+      reviewflow outbox
+      reviewflow outbox --json
+    """
+    campaign = env.campaign()
+    found = campaign.outbox_status()
+    if as_json:
+        print_json(found.to_json())
+        return 0 if found.ok else 1
+    msgs = env.msgs
+    out = out_console()
+    if found.ok:
+        out.print(msgs("outbox_ok"))
+        return 0
+    if found.undelivered:
+        out.print(msgs("outbox_undelivered", n=found.undelivered))
+    if found.failures:
+        out.print(table(
+            msgs("outbox_failures", n=len(found.failures)),
+            [msgs("event"), msgs("plugin"), "hook", msgs("attempts"), msgs("last_error"),
+             msgs("next_try")],
+            ((f"{f.event_id} ({f.event})", f.plugin, f.hook, f.attempts, f.last_error,
+              f.next_try_at.isoformat()) for f in found.failures[:100]),
+            right=(3,)))
+    return 1
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
 def verify(env: Env, as_json: bool) -> int:
     """Recompute every case's hash chain; exit 1 and name the first broken link if any.
 
@@ -609,4 +646,5 @@ def db_upgrade(env: Env, url: str | None) -> int:
     return 0
 
 
-COMMANDS = [init, policy, cases, status, show, fire, allowed, extend, tick, verify, db]
+COMMANDS = [init, policy, cases, status, show, fire, allowed, extend, tick, outbox, verify,
+            db]

@@ -45,6 +45,7 @@ __all__ = [
     "campaigns",
     "cases",
     "deadline_index",
+    "delivery_log",
     "events",
     "idempotency",
     "metadata",
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -235,5 +236,28 @@ vote_rounds = Table(
     Column("round", Integer, nullable=False),
     Column("frozen", Boolean(name="rf_vote_rounds_frozen"), nullable=False),
     PrimaryKeyConstraint("campaign_id", "case_id", "round", name="rf_vote_rounds_pk"),
+    **TABLE_ARGS,
+)
+
+
+# ---------------------------------------------------------------------- delivery log (0006)
+
+#: Failed deliveries to the hooks, one row per (event, plugin, hook), until delivered; times
+#: as fixed-width UTC text (see reviewflow._delivery.utc_key).
+delivery_log = Table(
+    "rf_delivery_log", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("plugin", String(ID_LENGTH), nullable=False),
+    Column("hook", String(64), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("first_failed_at", String(40), nullable=False),
+    Column("next_try_at", String(40), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "case_id", "seq", "plugin", "hook",
+                         name="rf_delivery_log_pk"),
+    Index("rf_delivery_log_due", "campaign_id", "next_try_at"),
     **TABLE_ARGS,
 )

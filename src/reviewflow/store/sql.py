@@ -57,6 +57,7 @@ from reviewflow.model import Case, EventRecord, canonical_data
 from reviewflow.store import _ballots, _deadlines
 from reviewflow.store import _schema as s
 from reviewflow.store._ballots import SqlBallotBox
+from reviewflow.store._delivery import SqlDeliveryLog
 from reviewflow.store._engine import (
     DEFAULT_URL,
     create_schema,
@@ -243,7 +244,7 @@ class SqlStore:
         return  # pragma: no cover
 
     def _wrong_revision(self, revision: str) -> None:
-        known = ("0001", "0002", "0003", "0004", "0005")
+        known = ("0001", "0002", "0003", "0004", "0005", "0006")
         if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
             raise SchemaVersionError(
                 f"{self.url} has schema revision {revision}, older than this reviewflow's "
@@ -392,6 +393,10 @@ class SqlStore:
             if box is None:
                 box = self._boxes[campaign_id] = SqlBallotBox(self, campaign_id)
             return box
+
+    def delivery_log(self, campaign_id: str) -> SqlDeliveryLog:
+        """Return the campaign's failed deliveries to the hooks (``rf_delivery_log``)."""
+        return SqlDeliveryLog(self, campaign_id)
 
     # -- rows
 

@@ -1,0 +1,417 @@
+"""Delivery to the hooks: at least once per plugin, failures kept and retried with back-off.
+
+How an event reaches the plugins
+--------------------------------
+* Every committed event is in the store's outbox until it has been offered to every
+  plugin once. The engine offers it right after the commit; ``dispatch_pending()`` offers
+  what a crash left in the outbox.
+* Each plugin is called on its own: one that raises does not stop the others. Its failure
+  is written to the delivery log, one row per (event, plugin, hook): attempts, the last
+  error, when it first failed and when to try again. Only then is the event marked
+  offered (taken out of the outbox): the log row carries what is still owed.
+* ``dispatch_pending()`` then calls, for each log row that is due, that plugin's hook
+  alone: the other plugins do not hear the event again. A success deletes the row; a
+  failure counts one more attempt and moves the next try later: exponential back-off
+  (:class:`Backoff`: 30 s, 1 min, 2 min, ... up to 1 hour, each with jitter), never given
+  up. ``Campaign.outbox_status()`` lists what keeps failing.
+* A plugin is known by its registered name (``Campaign.register(plugin, name=...)``;
+  without a name, its class's dotted name): the log outlives the process, so a plugin
+  should be registered under the same name after a restart. A row whose plugin is not
+  registered now stays in the log (``last_error`` says so) and is tried again later.
+
+The in-memory store keeps its log in this process (:class:`MemoryDeliveryLog`); the SQL
+store keeps it in ``rf_delivery_log`` (revision 0006, :mod:`reviewflow.store._delivery`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import pendulum
+
+from reviewflow.model import Case, EventRecord
+
+if TYPE_CHECKING:
+    from reviewflow.campaign import Campaign
+
+__all__ = [
+    "Backoff",
+    "DeliveryFailure",
+    "DeliveryLog",
+    "LogRow",
+    "MemoryDeliveryLog",
+    "OutboxStatus",
+]
+
+#: The hook that tells a publication (several cases at once).
+PUBLISHED = "reviewflow_results_published"
+#: A failure: (plugin name, hook name, the exception).
+Failed = tuple[str, str, BaseException]
+_LONGEST_ERROR = 2000
+_PAGE = 500
+
+
+@attrs.frozen
+class Backoff:
+    """When a failed delivery is tried again: ``base * factor ** (attempts - 1)`` seconds,
+    at most ``cap``, each delay drawn between ``(1 - jitter)`` and 1 times that (so that
+    many failed deliveries do not all come back at once)."""
+
+    base: float = 30.0
+    factor: float = 2.0
+    cap: float = 3600.0
+    jitter: float = 0.5
+
+    def __attrs_post_init__(self) -> None:
+        from reviewflow.exceptions import InputError
+
+        if not (self.base > 0 and self.factor >= 1 and self.cap >= self.base
+                and 0 <= self.jitter < 1):
+            raise InputError(f"{self!r}: need base > 0, factor >= 1, cap >= base and "
+                             "0 <= jitter < 1")
+
+    def delay(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Return the seconds to wait after the ``attempts``-th failed try (1 or more)."""
+        full = min(self.cap, self.base * self.factor ** min(max(attempts, 1) - 1, 64))
+        draw = (rng or random).random()
+        return full * (1 - self.jitter * draw)
+
+
+@attrs.frozen
+class DeliveryFailure:
+    """A delivery that failed and waits to be tried again (one plugin, one hook, one event)."""
+
+    event_id: str
+    case_id: str
+    seq: int
+    #: The event's name (``finish_research``, ``deadline_rung``, ...).
+    event: str
+    #: The plugin's registered name.
+    plugin: str
+    hook: str
+    #: Failed tries so far.
+    attempts: int
+    #: The last try's error, as ``Type: message``.
+    last_error: str
+    first_failed_at: pendulum.DateTime
+    #: When ``dispatch_pending()`` will try again (not before).
+    next_try_at: pendulum.DateTime
+
+    def __str__(self) -> str:
+        return (f"{self.event_id} ({self.event}) to {self.plugin}.{self.hook}: "
+                f"{self.attempts} failed, last: {self.last_error}; next try "
+                f"{self.next_try_at.isoformat()}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return plain JSON data (times as ISO 8601 text)."""
+        out: dict[str, Any] = attrs.asdict(self)
+        out["first_failed_at"] = self.first_failed_at.isoformat()
+        out["next_try_at"] = self.next_try_at.isoformat()
+        return out
+
+
+@attrs.frozen
+class OutboxStatus:
+    """What the hooks have not heard yet: events never offered, and failed deliveries."""
+
+    #: Committed events not yet offered to the plugins (a crash, or a delivery in progress).
+    undelivered: int
+    #: Failed deliveries waiting for their next try, soonest first.
+    failures: tuple[DeliveryFailure, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every event was delivered to every plugin."""
+        return not self.undelivered and not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        """Return plain JSON data."""
+        return {"undelivered": self.undelivered,
+                "failures": [f.to_json() for f in self.failures]}
+
+
+@attrs.frozen
+class LogRow:
+    """One row of a delivery log; times are UTC keys (see :func:`utc_key`)."""
+
+    case_id: str
+    seq: int
+    plugin: str
+    hook: str
+    event: str
+    attempts: int
+    last_error: str
+    first_failed_at: str
+    next_try_at: str
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        """The row's identity: case, seq, plugin, hook."""
+        return (self.case_id, self.seq, self.plugin, self.hook)
+
+
+class DeliveryLog(Protocol):
+    """A campaign's failed deliveries, kept by the store."""
+
+    def fail(self, rows: Sequence[LogRow], next_try: Callable[[int], str],
+             offered: Sequence[tuple[str, int]]) -> None:
+        """Write first failures in one transaction: a new key is written as given, an
+        existing one (told again after a crash) counts one more attempt and keeps its
+        first time; ``next_try_at`` is ``next_try(attempts)``. A durable log takes the
+        ``offered`` events (case id, seq) out of the outbox in the same transaction."""
+
+    def settle(self, failed: Sequence[LogRow], done: Sequence[tuple[str, int, str, str]]
+               ) -> None:
+        """In one transaction: rewrite ``failed`` rows as given, delete the ``done`` keys."""
+
+    def due(self, now_key: str, limit: int) -> list[LogRow]:
+        """Return rows whose ``next_try_at`` is at or before ``now_key``, soonest first."""
+
+    def rows(self, limit: int) -> list[LogRow]:
+        """Return every row, soonest next try first."""
+
+
+class MemoryDeliveryLog:
+    """A delivery log in this process's memory (the in-memory store, and stores without one)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, int, str, str], LogRow] = {}
+        self._lock = threading.Lock()
+
+    def fail(self, rows: Sequence[LogRow], next_try: Callable[[int], str],
+             offered: Sequence[tuple[str, int]] = ()) -> None:
+        """Write first failures; an existing key counts one more attempt (``offered``: the
+        caller marks them in the in-memory store, which a crash loses anyway)."""
+        with self._lock:
+            for row in rows:
+                old = self._rows.get(row.key)
+                attempts = 1 if old is None else old.attempts + 1
+                self._rows[row.key] = attrs.evolve(
+                    row, attempts=attempts, next_try_at=next_try(attempts),
+                    first_failed_at=row.first_failed_at if old is None else old.first_failed_at)
+
+    def settle(self, failed: Sequence[LogRow], done: Sequence[tuple[str, int, str, str]]
+               ) -> None:
+        """Rewrite failed rows, drop delivered ones."""
+        with self._lock:
+            for row in failed:
+                self._rows[row.key] = row
+            for key in done:
+                self._rows.pop(key, None)
+
+    def due(self, now_key: str, limit: int) -> list[LogRow]:
+        """Rows due at ``now_key``."""
+        with self._lock:
+            found = [r for r in self._rows.values() if r.next_try_at <= now_key]
+        found.sort(key=lambda r: (r.next_try_at, r.key))
+        return found[:limit]
+
+    def rows(self, limit: int) -> list[LogRow]:
+        """Every row."""
+        with self._lock:
+            found = list(self._rows.values())
+        found.sort(key=lambda r: (r.next_try_at, r.key))
+        return found[:limit]
+
+
+_LOGS: weakref.WeakKeyDictionary[Any, dict[str, MemoryDeliveryLog]] = weakref.WeakKeyDictionary()
+_LOGS_LOCK = threading.Lock()
+
+
+def delivery_log(c: Campaign) -> DeliveryLog:
+    """Return the campaign's delivery log: the store's own, or one in memory beside it."""
+    own = getattr(c.store, "delivery_log", None)
+    if own is not None:
+        log: DeliveryLog = own(c.id)
+        return log
+    with _LOGS_LOCK:
+        per_store = _LOGS.setdefault(c.store, {})
+        return per_store.setdefault(c.id, MemoryDeliveryLog())
+
+
+# -- times -----------------------------------------------------------------------------------
+
+
+def utc_key(at: _dt.datetime) -> str:
+    """A fixed-width UTC text for ``at`` whose text order is time order."""
+    utc = at.astimezone(_dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _from_key(c: Campaign, key: str) -> pendulum.DateTime:
+    at = _dt.datetime.strptime(key, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.UTC)
+    return pendulum.instance(at).in_timezone(c.policy.tz)
+
+
+def _error_text(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= _LONGEST_ERROR else text[:_LONGEST_ERROR - 1] + "…"
+
+
+# -- calling the plugins ---------------------------------------------------------------------
+
+
+def deliver(c: Campaign, case: Case, record: EventRecord,
+            only: frozenset[str] | None = None) -> list[Failed]:
+    """Call the hook a committed record is told through (opened, rung or step); return
+    the failures. ``only`` limits the call to those plugins."""
+    if record.event == "open":
+        return c._call_hook("reviewflow_case_opened", only, campaign=c, case=case)
+    from reviewflow._deadlines.sweep import rung_of_record
+
+    found = rung_of_record(c, record)
+    if found is not None:
+        stage, rung, due = found
+        return c._call_hook("reviewflow_deadline_rung", only, campaign=c, case=case,
+                            stage=stage, rung=rung, due=due, record=record)
+    return c._call_hook("reviewflow_step", only, campaign=c, case=case, record=record)
+
+
+def hold(c: Campaign, failures: Iterable[tuple[EventRecord, Failed]],
+         offered: Sequence[EventRecord]) -> None:
+    """Write first failures to the log; the ``offered`` events (told to every plugin once)
+    leave the outbox in the same transaction on a durable store, so that a crash after it
+    neither loses the failure nor tells the other plugins again."""
+    now = c._now()[0]
+    first = utc_key(now)
+    rows = [
+        LogRow(record.case_id, record.seq, plugin, hook, record.event, 1,
+               _error_text(error), first, first)
+        for record, (plugin, hook, error) in failures
+    ]
+    if not rows:
+        return
+    backoff = c.delivery_backoff
+    delivery_log(c).fail(rows, lambda attempts: utc_key(
+        now + _dt.timedelta(seconds=backoff.delay(attempts))),
+        [(r.case_id, r.seq) for r in offered])
+
+
+def dispatch_pending(c: Campaign) -> int:
+    """Offer what the outbox holds to every plugin, then try again each failed delivery
+    that is due; return the number of deliveries made (events offered, plus retries)."""
+    delivered = _offer_outbox(c)
+    return delivered + _retry_due(c)
+
+
+def _offer_outbox(c: Campaign) -> int:
+    delivered = 0
+    store = c.store
+    while True:
+        pending = store.pending_outbox(c.id, limit=_PAGE)
+        if not pending:
+            return delivered
+        failures: list[tuple[EventRecord, Failed]] = []
+        published: list[EventRecord] = []
+        for record in pending:
+            case = store.get(c.id, record.case_id)
+            if case is not None and c._has_hooks:
+                failures += [(record, f) for f in deliver(c, case, record)]
+            delivered += 1
+            if record.event == "publish_results":
+                published.append(record)
+        if published and c._has_hooks:
+            from reviewflow import _vote_ops
+
+            for group, failed in _vote_ops.redeliver_published(c, published):
+                failures += [(record, f) for record in group for f in failed]
+        hold(c, failures, pending)
+        store.mark_dispatched(c.id, [r.event_id for r in pending])
+
+
+def _retry_due(c: Campaign) -> int:
+    log = delivery_log(c)
+    retried = 0
+    names = frozenset(name for name, _ in c._pm.list_name_plugin())
+    while True:
+        now = c._now()[0]
+        rows = log.due(utc_key(now), _PAGE)
+        if not rows:
+            return retried
+        failed: list[LogRow] = []
+        done: list[tuple[str, int, str, str]] = []
+        published: dict[tuple[str, str], list[tuple[LogRow, EventRecord]]] = {}
+        histories: dict[str, list[EventRecord]] = {}
+        for row in rows:
+            record = _record_of(c, row, histories)
+            case = None if record is None else c.store.get(c.id, row.case_id)
+            if record is None or case is None:
+                done.append(row.key)  # the case is gone: nothing is owed any more
+                continue
+            if row.plugin not in names:
+                failed.append(_again(c, row, now, f"plugin {row.plugin!r} is not registered "
+                                                  "in this process"))
+                continue
+            if row.hook == PUBLISHED:
+                scope = str(record.data.get("scope", ""))
+                published.setdefault((row.plugin, scope + "\x1f" + record.at), []).append(
+                    (row, record))
+                continue
+            errors = deliver(c, case, record, frozenset({row.plugin}))
+            retried += 1
+            if errors:
+                failed.append(_again(c, row, now, _error_text(errors[0][2])))
+            else:
+                done.append(row.key)
+        if published:
+            from reviewflow import _vote_ops
+
+            for (plugin, _), group in published.items():
+                outcome = _vote_ops.redeliver_published(
+                    c, [record for _, record in group], frozenset({plugin}))
+                errors = [f for _, fs in outcome for f in fs]
+                retried += len(group)
+                for row, _ in group:
+                    if errors:
+                        failed.append(_again(c, row, now, _error_text(errors[0][2])))
+                    else:
+                        done.append(row.key)
+        log.settle(failed, done)
+
+
+def _again(c: Campaign, row: LogRow, now: pendulum.DateTime, error: str) -> LogRow:
+    attempts = row.attempts + 1
+    wait = c.delivery_backoff.delay(attempts)
+    return attrs.evolve(row, attempts=attempts, last_error=error,
+                        next_try_at=utc_key(now + _dt.timedelta(seconds=wait)))
+
+
+def _record_of(c: Campaign, row: LogRow, histories: dict[str, list[EventRecord]]
+               ) -> EventRecord | None:
+    history = histories.get(row.case_id)
+    if history is None:
+        history = histories[row.case_id] = c.store.history(c.id, row.case_id)
+    if 0 < row.seq <= len(history) and history[row.seq - 1].seq == row.seq:
+        return history[row.seq - 1]
+    return next((r for r in history if r.seq == row.seq), None)
+
+
+# -- what is still owed ----------------------------------------------------------------------
+
+
+def failures(c: Campaign, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
+    """Return the campaign's failed deliveries, soonest next try first."""
+    return tuple(
+        DeliveryFailure(
+            event_id=f"{c.id}/{r.case_id}/{r.seq}", case_id=r.case_id, seq=r.seq,
+            event=r.event, plugin=r.plugin, hook=r.hook, attempts=r.attempts,
+            last_error=r.last_error, first_failed_at=_from_key(c, r.first_failed_at),
+            next_try_at=_from_key(c, r.next_try_at),
+        )
+        for r in delivery_log(c).rows(limit)
+    )
+
+
+def status(c: Campaign, limit: int = 10_000) -> OutboxStatus:
+    """Return what the hooks have not heard yet."""
+    flush = getattr(c.store, "flush", None)
+    if flush is not None:
+        flush()
+    undelivered = len(c.store.pending_outbox(c.id, limit=limit))
+    return OutboxStatus(undelivered, failures(c, limit))
