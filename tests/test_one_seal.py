@@ -51,7 +51,7 @@ def test_extend_refuses_a_reason_it_cannot_record_like_fire(kind: str, sqlite_ur
         campaign.fire("s1", "finish_research", actor=CAST.organizer, problems=["a\ud800"])
     campaign.fire("s1", "finish_research", actor=CAST.organizer, problems=["p"])
     before = campaign.case("s1")
-    with pytest.raises(rf.InputError, match="extend for case 's1'.*cannot be recorded"
+    with pytest.raises(rf.InputError, match=r"extend for case 's1'.*cannot be recorded"
                        ) as excinfo:
         campaign.extend("s1", Stage.DRAFTING, pendulum.datetime(2016, 1, 25, tz="Asia/Shanghai"),
                         "因病\ud800延期", CAST.organizer)

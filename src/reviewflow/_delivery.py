@@ -16,8 +16,9 @@ How an event reaches the plugins
   up. ``Campaign.outbox_status()`` lists what keeps failing.
 * A plugin is known by its registered name (``Campaign.register(plugin, name=...)``;
   without a name, its class's dotted name): the log outlives the process, so a plugin
-  should be registered under the same name after a restart. A row whose plugin is not
-  registered now stays in the log (``last_error`` says so) and is tried again later.
+  should be registered under the same name after a restart. A process where a row's
+  plugin is not registered (``reviewflow tick`` without the host's plugins) leaves the
+  row as it is, for a process that has it.
 
 The in-memory store keeps its log in this process (:class:`MemoryDeliveryLog`); the SQL
 store keeps it in ``rf_delivery_log`` (revision 0006, :mod:`reviewflow.store._delivery`).
@@ -170,8 +171,9 @@ class DeliveryLog(Protocol):
                ) -> None:
         """In one transaction: rewrite ``failed`` rows as given, delete the ``done`` keys."""
 
-    def due(self, now_key: str, limit: int) -> list[LogRow]:
-        """Return rows whose ``next_try_at`` is at or before ``now_key``, soonest first."""
+    def due(self, now_key: str, plugins: frozenset[str], limit: int) -> list[LogRow]:
+        """Return rows of these plugins whose ``next_try_at`` is at or before ``now_key``,
+        soonest first."""
 
     def rows(self, limit: int) -> list[LogRow]:
         """Return every row, soonest next try first."""
@@ -205,10 +207,11 @@ class MemoryDeliveryLog:
             for key in done:
                 self._rows.pop(key, None)
 
-    def due(self, now_key: str, limit: int) -> list[LogRow]:
-        """Rows due at ``now_key``."""
+    def due(self, now_key: str, plugins: frozenset[str], limit: int) -> list[LogRow]:
+        """Rows of these plugins due at ``now_key``."""
         with self._lock:
-            found = [r for r in self._rows.values() if r.next_try_at <= now_key]
+            found = [r for r in self._rows.values()
+                     if r.next_try_at <= now_key and r.plugin in plugins]
         found.sort(key=lambda r: (r.next_try_at, r.key))
         return found[:limit]
 
@@ -261,15 +264,17 @@ def deliver(c: Campaign, case: Case, record: EventRecord,
             only: frozenset[str] | None = None) -> list[Failed]:
     """Call the hook a committed record is told through (opened, rung or step); return
     the failures. ``only`` limits the call to those plugins."""
-    if record.event == "open":
+    event = record.event
+    if event == "open":
         return c._call_hook("reviewflow_case_opened", only, campaign=c, case=case)
-    from reviewflow._deadlines.sweep import rung_of_record
+    if event == "deadline_rung":
+        from reviewflow._deadlines.sweep import rung_of_record
 
-    found = rung_of_record(c, record)
-    if found is not None:
-        stage, rung, due = found
-        return c._call_hook("reviewflow_deadline_rung", only, campaign=c, case=case,
-                            stage=stage, rung=rung, due=due, record=record)
+        found = rung_of_record(c, record)
+        if found is not None:
+            stage, rung, due = found
+            return c._call_hook("reviewflow_deadline_rung", only, campaign=c, case=case,
+                                stage=stage, rung=rung, due=due, record=record)
     return c._call_hook("reviewflow_step", only, campaign=c, case=case, record=record)
 
 
@@ -329,9 +334,11 @@ def _retry_due(c: Campaign) -> int:
     log = delivery_log(c)
     retried = 0
     names = frozenset(name for name, _ in c._pm.list_name_plugin())
+    if not names:
+        return 0
     while True:
         now = c._now()[0]
-        rows = log.due(utc_key(now), _PAGE)
+        rows = log.due(utc_key(now), names, _PAGE)
         if not rows:
             return retried
         failed: list[LogRow] = []
@@ -343,10 +350,6 @@ def _retry_due(c: Campaign) -> int:
             case = None if record is None else c.store.get(c.id, row.case_id)
             if record is None or case is None:
                 done.append(row.key)  # the case is gone: nothing is owed any more
-                continue
-            if row.plugin not in names:
-                failed.append(_again(c, row, now, f"plugin {row.plugin!r} is not registered "
-                                                  "in this process"))
                 continue
             if row.hook == PUBLISHED:
                 scope = str(record.data.get("scope", ""))

@@ -89,9 +89,10 @@ class SqlDeliveryLog:
             for key in done:
                 conn.execute(sa.delete(s.delivery_log).where(self._where(key)))
 
-    def due(self, now_key: str, limit: int) -> list[LogRow]:
-        """Rows whose next try is at or before ``now_key``, soonest first."""
-        return self._select(_L.next_try_at <= now_key, limit)
+    def due(self, now_key: str, plugins: frozenset[str], limit: int) -> list[LogRow]:
+        """Rows of these plugins whose next try is at or before ``now_key``, soonest first."""
+        return self._select(sa.and_(_L.next_try_at <= now_key,
+                                    _L.plugin.in_(sorted(plugins))), limit)
 
     def rows(self, limit: int) -> list[LogRow]:
         """Every row, soonest next try first."""
