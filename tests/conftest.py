@@ -225,8 +225,9 @@ def kit() -> type[Kit]:
 # Tests that freeze, kill or restart a database server get one of their own, never the
 # machine's: ``throwaway_postgres`` runs initdb and pg_ctl from /usr/lib/postgresql/*/bin
 # (or $PGBIN) in a temporary directory, on a free loopback port. Run as root, the server
-# runs as the ``postgres`` user (PostgreSQL refuses root). Without the binaries the tests
-# skip with the reason shown, or fail under REVIEWFLOW_REQUIRE_DB=1.
+# runs as the ``postgres`` user (PostgreSQL refuses root). ``throwaway_mariadb`` does the
+# same with mariadb-install-db and mariadbd (as the ``mysql`` user). Without the binaries
+# the tests skip with the reason shown, or fail under REVIEWFLOW_REQUIRE_DB=1.
 
 
 def _no_server(message: str) -> None:
@@ -426,6 +427,136 @@ def throwaway_postgres() -> Iterator[Callable[..., ThrowawayPostgres]]:
 
     def start(*, durable: bool = True) -> ThrowawayPostgres:
         server = ThrowawayPostgres(durable=durable)
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def mariadb_binaries() -> tuple[str, str] | None:
+    """Return the paths of mariadb-install-db and mariadbd, or None."""
+    import shutil
+
+    install = shutil.which("mariadb-install-db")
+    server = shutil.which("mariadbd") or ("/usr/sbin/mariadbd" if Path("/usr/sbin/mariadbd").exists()
+                                          else None)
+    return (install, server) if install and server else None
+
+
+class ThrowawayMariaDB:
+    """A MariaDB server of one test module's own, in a temporary directory.
+
+    ``url`` is a SQLAlchemy URL to its ``test`` database (user root, no password, on a
+    free loopback port). ``pause()``/``resume()`` freeze and thaw the server (SIGSTOP /
+    SIGCONT); ``stop()`` ends it and removes the directory. Run as root, the server
+    runs as the ``mysql`` user.
+    """
+
+    def __init__(self) -> None:
+        import pwd
+        import shutil
+        import subprocess
+        import tempfile
+        import time
+
+        self._time = time
+        found = mariadb_binaries()
+        if found is None:
+            _no_server("no MariaDB binaries (mariadb-install-db, mariadbd): install the "
+                       "mariadb-server package")
+        assert found is not None
+        install, server = found
+        user: list[str] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="rfmy.", dir="/tmp"))
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("mysql")
+            except KeyError:
+                self._remove()
+                _no_server("running as root and there is no `mysql` user to run a "
+                           "throwaway MariaDB as")
+            shutil.chown(self.tmp, "mysql")
+            user = ["--user=mysql"]
+        self.data = self.tmp / "data"
+        made = subprocess.run(
+            [install, "--no-defaults", f"--datadir={self.data}", *user,
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            capture_output=True, text=True, timeout=120, check=False)
+        if made.returncode != 0:
+            self._remove()
+            _no_server(f"mariadb-install-db failed (exit {made.returncode}): "
+                       f"{made.stdout[-400:]}{made.stderr[-400:]}")
+        self.port = _free_port()
+        assert self.port != 3306, "never the machine's own server"
+        self.process = subprocess.Popen(
+            [server, "--no-defaults", f"--datadir={self.data}", *user, f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.tmp / 'sock'}",
+             f"--pid-file={self.tmp / 'pid'}", f"--log-error={self.tmp / 'error.log'}",
+             "--innodb-buffer-pool-size=16M", "--skip-name-resolve"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.url = f"mysql+pymysql://root@127.0.0.1:{self.port}/test"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                engine = sa.create_engine(self.url.rsplit("/", 1)[0] + "/",
+                                          connect_args={"connect_timeout": 2})
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("CREATE DATABASE IF NOT EXISTS test")
+                engine.dispose()
+                break
+            except sa.exc.OperationalError as exc:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.tmp / "error.log"
+                    text = log.read_text()[-800:] if log.exists() else ""
+                    self.stop()
+                    _no_server(f"a throwaway MariaDB did not start: {exc}; {text}")
+                time.sleep(0.3)
+
+    def pause(self) -> list[int]:
+        """Freeze the server (SIGSTOP); return its pid."""
+        import signal
+
+        os.kill(self.process.pid, signal.SIGSTOP)
+        return [self.process.pid]
+
+    def resume(self, pids: list[int] | None = None) -> None:
+        """Thaw the server (SIGCONT)."""
+        import signal
+
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory."""
+        import subprocess
+
+        if self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+        self._remove()
+
+    def _remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def throwaway_mariadb() -> Iterator[Callable[[], ThrowawayMariaDB]]:
+    """Return ``start()``: a new throwaway MariaDB, stopped after the module."""
+    servers: list[ThrowawayMariaDB] = []
+
+    def start() -> ThrowawayMariaDB:
+        server = ThrowawayMariaDB()
         servers.append(server)
         return server
 

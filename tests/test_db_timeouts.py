@@ -9,9 +9,9 @@ The frozen-server tests start a PostgreSQL server of their own (``throwaway_post
 in ``tests/conftest.py``), freeze every server process with SIGSTOP in the middle of a
 CLI import and of a stream of API commands, and wait (60 s at most: a hang detector,
 not a speed figure) for the command to end with the error; then they thaw the server.
-MariaDB: the client-side reply limit is tested on the machine's server with a statement
-that sleeps longer than the limit (freezing the shared server would stop every other
-engineer's tests).
+MariaDB likewise, on a throwaway ``mariadbd`` (``throwaway_mariadb``: another port and
+data directory; never the machine's shared server); the client-side reply limit is also
+tested on the shared server with a statement that sleeps longer than the limit.
 """
 
 from __future__ import annotations
@@ -346,3 +346,35 @@ def test_a_bad_limit_in_the_environment_is_a_usage_error(tmp_path: Path) -> None
     assert proc.returncode == 2, (out, err)
     assert "statement_timeout=soon in REVIEWFLOW_DB_TIMEOUTS" in err
     assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def frozen_mariadb(throwaway_mariadb: Callable[[], Any]) -> Any:
+    """A throwaway MariaDB of this module's own (another port and data directory), to freeze."""
+    return throwaway_mariadb()
+
+
+def test_a_frozen_mariadb_ends_a_stream_of_api_commands_with_store_timeout(
+    frozen_mariadb: Any, kit: Any,
+) -> None:
+    url = _with(frozen_mariadb.url, SHORT)
+    theirs, ours = FORK.Pipe(duplex=False)
+    ready = FORK.Event()
+    writer = FORK.Process(target=_stream, args=(url, kit.new_campaign_id(), ours, ready),
+                          daemon=True)
+    writer.start()
+    frozen: list[int] = []
+    try:
+        assert ready.wait(HANG), "the writer did not get going"
+        frozen = frozen_mariadb.pause()
+        assert theirs.poll(HANG), f"the writer still waited {HANG:.0f} s after the server froze"
+        name, reason, message, opened = theirs.recv()
+    finally:
+        frozen_mariadb.resume(frozen)
+        writer.join(HANG)
+        if writer.is_alive():
+            writer.kill()
+    assert (name, reason) == ("StoreTimeout", "no_reply"), message
+    assert opened >= 20
+    assert f"127.0.0.1:{frozen_mariadb.port}" in message
+    assert "reply_timeout" in message
