@@ -124,3 +124,5 @@ def test_naive_datetimes_are_refused_with_an_input_error() -> None:
     with pytest.raises(rf.InputError, match="no time zone"):
         campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
     assert campaign.cases() == []
+    with pytest.raises(rf.InputError, match="no time zone"):  # the sweep reads it alike
+        campaign.sweep()

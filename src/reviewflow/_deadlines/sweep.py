@@ -25,7 +25,7 @@ from reviewflow._deadlines.rows import (
 )
 from reviewflow._deadlines.state import _commit, _pending, _schedule_row, _State, _state
 from reviewflow.calendar import in_zone
-from reviewflow.clock import ensure_aware
+from reviewflow.clock import ensure_aware, in_zone_of
 from reviewflow.deadlines import Rung, fmt_time, ladder_from_json
 from reviewflow.exceptions import ConflictError, ReviewflowError
 from reviewflow.model import Case, EventRecord, Stage
@@ -50,8 +50,8 @@ class _RungStep:
 
 def _now(campaign: Campaign, now: _dt.datetime | None) -> pendulum.DateTime:
     tz = campaign.policy.tz
-    if now is None:
-        return ensure_aware(campaign.clock.now(), what="the clock's time", tz=tz)
+    if now is None:  # the clock's answer, read as every step reads it (clock.in_zone_of)
+        return in_zone_of(campaign.clock.now(), pendulum.timezone(tz))
     return ensure_aware(now, what="now", tz=tz)
 
 
