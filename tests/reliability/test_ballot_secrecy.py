@@ -36,6 +36,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -247,10 +248,23 @@ def test_postgresql_files_link_no_ballot_once_scrubbed(make_store: Any, new_id: 
     copies, linked = attack(*postgresql_heap(store))
     figure(copies_before_scrub=dict(copies), linked_by_dead_tuples_before_scrub=len(linked))
     scrub = _vote_ops.ballot_box(campaign).scrub  # type: ignore[attr-defined]
-    scrub()
-    copies, linked = attack(*postgresql_heap(store))
-    figure(copies_after_scrub=dict(copies), linked_after_scrub=len(linked))
-    assert copies == {1: N}
+    # VACUUM FULL keeps the versions that a transaction still open in the database may
+    # see (another program's, on a shared server): scrub again until none is open.
+    scrubs, until = 0, time.monotonic() + 120
+    while True:
+        scrub()
+        scrubs += 1
+        copies, linked = attack(*postgresql_heap(store))
+        if copies == {1: N} or time.monotonic() > until:
+            break
+        time.sleep(2)
+    figure(copies_after_scrub=dict(copies), linked_after_scrub=len(linked), scrubs=scrubs)
+    with store.engine.connect() as conn:
+        holders = conn.exec_driver_sql(
+            "SELECT pid, application_name, xact_start FROM pg_stat_activity WHERE "
+            "datname = current_database() AND backend_xmin IS NOT NULL "
+            "AND pid <> pg_backend_pid()").all()
+    assert copies == {1: N}, f"old versions kept for open transactions: {holders}"
     assert linked == []
     assert_recount_and_digest(campaign, choices)
 

@@ -218,7 +218,9 @@ class SqlBallotBox:
         the live rows remain: ``VACUUM FULL rf_ballots`` on PostgreSQL, ``OPTIMIZE TABLE
         rf_ballots`` on MySQL/MariaDB, ``PRAGMA wal_checkpoint(TRUNCATE)`` on SQLite
         (whose freed cells are zeroed as they are freed). The ballot table of the whole
-        database is locked while it runs (a moment for a few thousand ballots).
+        database is locked while it runs (a moment for a few thousand ballots). PostgreSQL
+        keeps the versions that a transaction still open in the database may see: scrub
+        when no long transaction is running, or again after it ends.
         ``reviewflow ballots close`` runs it after closing a vote.
         """
         dialect = self._store.dialect
