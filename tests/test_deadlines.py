@@ -652,7 +652,7 @@ def test_an_extension_is_an_event_moves_the_deadline_and_its_rungs() -> None:
     record = case.history[-1]
     assert (record.event, record.actor_id, record.reason) == ("extend", "bureau", "书记外出学习")
     assert record.data == {"stage": "drafting", "until": until.isoformat(),
-                           "previous_due": t(2016, 1, 18).isoformat()}
+                           "previous_due": t(2016, 1, 18).isoformat(), "clock": "frozen"}
     assert "reviewflow_step" in recorder.names()
     e = ops.explain_due(campaign, "s1")
     assert e.due == until

@@ -43,9 +43,10 @@ def new_id() -> str:
     return f"vote-{os.urandom(5).hex()}"
 
 
-def open_campaign(url: str, cid: str) -> rf.Campaign:
-    """Return the campaign ``cid`` on ``url`` through a store (connection pool) of its own."""
-    return rf.Campaign(rf.Policy.default(year=2016), clock=rf.FrozenClock(START),
+def open_campaign(url: str, cid: str, at: pendulum.DateTime = START) -> rf.Campaign:
+    """Return the campaign ``cid`` on ``url`` through a store (connection pool) of its own
+    (its clock at ``at``: a case's steps never go back in time)."""
+    return rf.Campaign(rf.Policy.default(year=2016), clock=rf.FrozenClock(at),
                        store=SqlStore(url), campaign_id=cid)
 
 
@@ -90,7 +91,7 @@ def test_tokens_issued_in_one_process_are_redeemed_in_another(db_url: str) -> No
     child.join(60)
     assert isinstance(cast_there, list), cast_there
     assert len(cast_there) == 3
-    second = open_campaign(db_url, first.id)
+    second = open_campaign(db_url, first.id, first.clock.now())
     with pytest.raises(BallotError) as info:
         second.cast_ballot("s1", tokens[0], "poor")  # redeemed in the other process
     assert info.value.reason == "token_used"
@@ -154,7 +155,7 @@ def test_cast_after_close_is_refused_and_the_recount_after_reopening_equals_the_
         box.cast("s1", 1, tokens[7].token, "good", lambda *_: pytest.fail("built a ballot"))
     assert info.value.reason == "vote_closed"
     close(campaign)
-    again = open_campaign(db_url, campaign.id)
+    again = open_campaign(db_url, campaign.id, campaign.clock.now())
     stored = _vote_ops.vote_round(again, "s1")
     assert stored is not None
     assert stored.tally == tally
@@ -329,7 +330,7 @@ def test_tokens_issued_by_the_cli_are_cast_later_from_another_process(
                                           encoding="utf-8")
     now, meeting = "2016-01-05T09:00+08:00", "2016-01-12T09:00+08:00"
     steps = [
-        ["init", "policy.toml"],
+        ["init", "policy.toml", "--rehearsal"],
         ["--now", now, "cases", "import", "branches.csv"],
         ["--now", now, "fire", "school-01", "finish_research", "--actor", "bureau",
          "--data", '{"problems": ["组织生活不规范"]}'],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from reviewflow._corrections import amend_comment, check_typed_vote
 from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case
 
@@ -55,7 +56,7 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "sign_off": frozenset({"comment"}),
     "return_for_revision": frozenset({"reason"}),
     "hold_meeting": frozenset({"date", "attendance"}),
-    "comment": frozenset({"text", "rating"}),
+    "comment": frozenset({"text", "rating", "reason"}),
     "record_vote": frozenset({"vote"}),
     "finish_evaluation": frozenset({"vote"}),
     "hold_talk": frozenset({"notes"}),
@@ -185,10 +186,14 @@ def _comment(c: Campaign, case: Case, actor: Actor, role: str,
     rating = data.get("rating")
     if rating is not None and not isinstance(rating, str | int):
         raise _refuse("invalid_data", case, "comment", "rating must be a grade key or a number")
-    comments = dict(case.data.get("comments", {}))
-    comments[role] = {"by": actor.id, "text": text, "rating": rating}
-    case.data["comments"] = comments
-    return {"channel": role, "text": text, "rating": rating}, None, {}
+    reason = _text(data, "reason", case, "comment", required=False, limit=5000)
+    entry, amended = amend_comment(case, role, {"by": actor.id, "text": text, "rating": rating},
+                                   reason, now.isoformat())
+    case.data["comments"] = {**case.data.get("comments", {}), role: entry}
+    record: dict[str, Any] = {"channel": role, "text": text, "rating": rating}
+    if amended is not None:  # the amendment names the version it replaces (kept on the case)
+        record["amends"] = amended
+    return record, reason or None, {}
 
 
 def _vote_counts(c: Campaign, case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
@@ -200,6 +205,7 @@ def _vote_counts(c: Campaign, case: Case, event: str, vote: Any) -> tuple[dict[s
                       "the on-site vote (现场测评) needs counts per grade, e.g. "
                       "vote={'good': 30, 'fairly_good': 10, 'average': 2, 'poor': 0}")
     counts = dict(vote)
+    check_typed_vote(case, event, counts)
     try:
         score = satisfaction_score(counts, c.policy.scoring.scale)
     except ScoringError as exc:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import pendulum
 
+from reviewflow import _corrections
 from reviewflow.ballots import (
     Ballot,
     CloseResult,
@@ -628,7 +629,8 @@ def _until(c: Campaign, now: pendulum.DateTime, days: int | None) -> str | None:
 
 def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
             case_ids: Iterable[str] | None = None,
-            publicity_days: int | None = None) -> list[CaseResult]:
+            publicity_days: int | None = None, idempotency_key: str | None = None,
+            reason: str | None = None) -> list[CaseResult]:
     """Publish results to a scope (在一定范围内公布), with a publicity period (公示), and feed
     each back to its secretary (反馈).
 
@@ -636,6 +638,12 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     obligations its grade brings, put on ``case.data["obligations"]``) and, when the
     policy feeds back, a ``feedback`` event. Then the hook
     ``reviewflow_results_published(campaign, results, scope)`` fires once.
+
+    With ``idempotency_key``, running the same publication again (after a crash, a
+    timeout) publishes nothing twice: cases it published are left as they are (their
+    missing feedback is recorded), the others are published. A case published already
+    (by another command) is refused with ``already_published`` unless ``reason`` says
+    why it is published again; the new publication then records what it supersedes.
     """
     rules = c.policy.scoring.publication
     scope = scope or rules.scope
@@ -649,39 +657,63 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     if not found:
         raise InputError("no case has complete evaluations to publish yet")
     by_id = {r.case_id: r for r in found}
+    key = idempotency_key
+    done: set[str] = set()  # published by this very command (the same key) before
+    loaded = c._load_many(list(by_id))
     for r in found:  # refuse the whole publication before recording any of it
         role = _guarded(c, r.case_id, "publish_results", actor, "finish_evaluation",
                         RESULT_STAGES)
+        case = loaded[r.case_id]
+        if _corrections.published_by(case, key, scope):
+            done.add(r.case_id)
+            continue
+        try:
+            _corrections.republication(case, reason)
+        except TransitionRefused as exc:
+            raise c._refuse(case, "publish_results", actor, exc, c._now()[1]) from None
 
-    def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+    def apply(case: Case, now: pendulum.DateTime
+              ) -> tuple[dict[str, Any], str | None, tuple[()]]:
         _stage(case, "publish_results", RESULT_STAGES)
         _role(c, case, actor, "finish_evaluation", "publish_results")
+        supersedes = _corrections.republication(case, reason)
         r = by_id[case.case_id]
         body = r.to_json()
         body.pop("case_id")
         publication = {**body, "scope": scope, "publicity_until": _until(c, now, days)}
+        if key is not None:
+            publication["key"] = key
+        if supersedes is not None:
+            publication["supersedes"] = supersedes
+            publication["reason"] = reason
         case.data["publication"] = publication
-        if r.follow_ups:
-            obligations = list(case.data.get("obligations", []))
-            for o in r.follow_ups:
-                obligations.append({"kind": o, "label": OBLIGATION_LABELS.get(o, o),
-                                    "grade": r.grade.key, "status": "open"})
-            case.data["obligations"] = obligations
-        return publication, None, ()
+        if r.follow_ups or supersedes is not None:
+            case.data["obligations"] = _corrections.obligations_after(case, [
+                {"kind": o, "label": OBLIGATION_LABELS.get(o, o), "grade": r.grade.key,
+                 "status": "open"} for o in r.follow_ups])
+        return publication, reason if supersedes is not None else None, ()
 
-    outcome = c._record_many(list(by_id), "publish_results", actor=actor, role=role,
-                             apply=apply)
+    outcome = c._record_many([i for i in by_id if i not in done], "publish_results",
+                             actor=actor, role=role, apply=apply)
     failed = [o for o in outcome if not o.ok]
     if rules.feedback:
-        def feedback(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
+        def feedback(case: Case, now: pendulum.DateTime
+                     ) -> tuple[dict[str, Any], str | None, tuple[()]]:
             r = by_id[case.case_id]
             case.data["feedback"] = {"to": case.secretary.id, "grade": r.grade.key}
-            return {"to": case.secretary.id, "score": str(r.score.rounded),
+            told = {"to": case.secretary.id, "score": str(r.score.rounded),
                     "grade": r.grade.key, "grade_label": r.grade.label, "rank": r.rank,
-                    "of": r.of, "follow_ups": list(r.follow_ups)}, None, ()
+                    "of": r.of, "follow_ups": list(r.follow_ups)}
+            if key is not None:
+                case.data["feedback"]["key"] = told["key"] = key
+            again = "supersedes" in case.data.get("publication", {})
+            return told, reason if again else None, ()
 
-        c._record_many([o.case_id for o in outcome if o.ok], "feedback", actor=actor,
-                       role=role, apply=feedback)
+        # The feedback of a publication interrupted before it (the same key) is recorded now.
+        missing = [cid for cid in done
+                   if c.case(cid).data.get("feedback", {}).get("key") != key]
+        c._record_many([o.case_id for o in outcome if o.ok] + missing, "feedback",
+                       actor=actor, role=role, apply=feedback)
     published = [by_id[o.case_id] for o in outcome if o.ok]
     told = [o.case for o in outcome if o.ok and o.case]
     if getattr(c, "_has_hooks", False) and published:
@@ -701,6 +733,8 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
         first = failed[0].error
         assert first is not None  # not ok means an error
         raise first
+    if done:  # a replay returns the whole publication, as the first run would have
+        return [r for r in found if r.case_id in done or r in published]
     return published
 
 

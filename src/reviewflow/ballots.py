@@ -439,7 +439,8 @@ def _open(vote: Vote) -> VoteRound:
         raise BallotError(
             "vote_closed",
             f"round {r.number} of case {vote.case_id!r}'s vote is {r.status}; "
-            f"open a new round for a re-vote",
+            f"to change it, open a re-vote (`reviewflow ballots revote CASE --reason ...`, "
+            f"Campaign.revote)",
         )
     return r
 

@@ -21,7 +21,7 @@ import attrs
 import pendulum
 import pluggy
 
-from reviewflow import _delivery
+from reviewflow import _corrections, _delivery
 from reviewflow import hooks as _hooks
 from reviewflow._chain import seal as _seal
 from reviewflow._machine import Lifecycle
@@ -324,7 +324,7 @@ class Campaign:
         carried = list(row.get("carried_over") or ())
         if previous and not carried:
             carried = self._carry_over(previous)
-        data: dict[str, Any] = {"entered": {Stage.RESEARCH.value: iso}}
+        data: dict[str, Any] = {"entered": {Stage.RESEARCH.value: iso}, "last_at": iso}
         if group:
             data["guidance_group"] = group
         if carried:
@@ -340,7 +340,7 @@ class Campaign:
             record_data["carried_over"] = data["carried_over"]
         record = _seal(
             self.id, case_id, 1, "open", opener.id, _first_role(opener), iso, None,
-            Stage.RESEARCH.value, None, record_data, GENESIS_HASH,
+            Stage.RESEARCH.value, None, _corrections.mark(record_data, self.clock), GENESIS_HASH,
         )
         case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
                     data, previous)
@@ -714,6 +714,10 @@ class Campaign:
         """Check every rule and build the step on a copy of the case (its commit, with the
         new snapshot and record); raise on refusal."""
         now, iso = self._now()
+        last = case.data.get("last_at")
+        if last is not None and _corrections.backwards(iso, last):
+            raise self._refuse(case, event, actor,
+                               _corrections.time_backwards(case, event, iso, last), iso)
         role, refusals = self._guard(case, event, actor, now, collect=False)
         if refusals:
             raise self._refuse(case, event, actor, refusals[0], iso)
@@ -735,9 +739,10 @@ class Campaign:
             entered = case.data.get("entered")
             case.data["entered"] = ({**entered, _VALUE[stage]: iso} if entered
                                     else {_VALUE[stage]: iso})
+        case.data["last_at"] = iso
         record = _seal(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, _VALUE[source],
-            _VALUE[stage], reason, record_data, case.last_hash,
+            _VALUE[stage], reason, _corrections.mark(record_data, self.clock), case.last_hash,
         )
         case.version = expected + 1
         case.last_hash = record.hash
@@ -797,15 +802,19 @@ class Campaign:
     def _side_step(self, case: Case, event: str, actor: Actor, role: str,
                    apply: SideStep) -> Commit:
         now, iso = self._now()
+        last = case.data.get("last_at")
         try:
+            if last is not None and _corrections.backwards(iso, last):
+                raise _corrections.time_backwards(case, event, iso, last)
             record_data, reason, extras = apply(case, now)
         except TransitionRefused as exc:
             raise self._refuse(case, event, actor, exc, iso) from None
         stage = _VALUE[case.stage]
         expected = case.version
+        case.data["last_at"] = iso
         record = _seal(
             self.id, case.case_id, expected + 1, event, actor.id, role, iso, stage, stage,
-            reason, record_data, case.last_hash,
+            reason, _corrections.mark(record_data, self.clock), case.last_hash,
         )
         case.version = expected + 1
         case.last_hash = record.hash
@@ -892,13 +901,19 @@ class Campaign:
 
     def publish(self, *, actor: Actor, scope: str | None = None,
                 case_ids: Iterable[str] | None = None,
-                publicity_days: int | None = None) -> list[Any]:
+                publicity_days: int | None = None, idempotency_key: str | None = None,
+                reason: str | None = None) -> list[Any]:
         """Publish results to a scope (在一定范围内公布) with a publicity period, and feed them
-        back to each secretary (反馈)."""
+        back to each secretary (反馈).
+
+        With ``idempotency_key`` a publication run again publishes nothing twice; a case
+        published already is published again only with a ``reason`` (what it supersedes
+        is recorded), else refused with ``already_published``."""
         from reviewflow import _vote_ops
 
         return _vote_ops.publish(self, actor=actor, scope=scope, case_ids=case_ids,
-                                 publicity_days=publicity_days)
+                                 publicity_days=publicity_days,
+                                 idempotency_key=idempotency_key, reason=reason)
 
     def verify_votes(self) -> list[str]:
         """Recount every closed vote from its stored ballots; return the problems found."""

@@ -100,8 +100,8 @@ def _report(problems: list[str], rng: random.Random, *, bloated: bool = False) -
     )
 
 
-def _vote(rng: random.Random) -> dict[str, int]:
-    voters = rng.randint(25, 60)
+def _vote(rng: random.Random, present: int = 60) -> dict[str, int]:
+    voters = min(rng.randint(25, 60), present)  # never more votes than people present
     quality = rng.random()
     weights = (0.35 + 0.5 * quality, 0.3, 0.2 * (1 - quality) + 0.05, 0.08 * (1 - quality))
     counts = dict.fromkeys(("good", "fairly_good", "average", "poor"), 0)
@@ -270,7 +270,8 @@ def run_demo(
     batch(ids, "comment", wang, "evaluation", text="抓党建工作思路清晰，问题查摆比较到位。")
     batch(ids, "comment", zhao, "evaluation", text="整改措施具体，建议加强跟踪问效。")
     for cid in ids:
-        campaign.fire(cid, "finish_evaluation", actor=bureau, vote=_vote(rng))
+        present = sum(campaign.case(cid).data["meeting"]["attendance"].values())
+        campaign.fire(cid, "finish_evaluation", actor=bureau, vote=_vote(rng, present))
         tick("evaluation", 1)
     sweep()
 
@@ -336,6 +337,8 @@ def _write_config(out: Path, store: str) -> Path:
         "# db: the demo ran in memory",
         f'campaign = "{YEAR}"',
         "# policy: none given, so the policy stored with the campaign is used (the seed's plan)",
+        "# a simulation: --now may freeze the clock (its events say \"clock\": \"frozen\")",
+        "rehearsal = true",
         "",
     ]
     for actor in DEMO_ACTORS:

@@ -91,6 +91,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "ballots_imported": ("{n} ballots imported", "已导入 {n} 张测评票"),
     "ballot_cast": ("ballot cast in the vote of {case}", "已在 {case} 的测评中投票"),
     "vote_closed": ("vote of {case} closed", "{case} 的测评已结束"),
+    "revote_opened": ("re-vote of {case} opened: round {round}",
+                      "{case} 已开始重新测评：第 {round} 轮"),
     "written": ("written: {path}", "已写入：{path}"),
 }
 
@@ -109,6 +111,16 @@ REASONS: Mapping[str, tuple[str, str]] = {
     "unknown_event": ("no such event", "没有这个事件"),
     "quorum_not_met": ("not enough ballots for a valid vote", "有效票数未达到法定比例"),
     "late": ("done after a soft deadline", "在软性截止时间之后完成"),
+    "time_backwards": ("dated before the case's last event", "时间早于该案例的上一事件"),
+    "vote_closed": ("the vote was closed; it changes only through a re-vote",
+                    "测评已结束，只能通过重新测评更改"),
+    "ballot_vote_open": ("the vote is held with ballots; typed counts are not accepted",
+                         "测评正以测评票进行，不接受手工录入的票数"),
+    "votes_exceed_attendance": ("more votes than people at the meeting", "票数多于到会人数"),
+    "comment_exists": ("the channel has a comment; an amendment needs a reason",
+                       "已有点评，修改需说明理由"),
+    "already_published": ("the results are published; a re-publication needs a reason",
+                          "结果已公布，重新公布需说明理由"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pendulum
 
+from reviewflow import _corrections
 from reviewflow._chain import seal
 from reviewflow._deadlines.explain import _stage_arg
 from reviewflow._deadlines.rows import EXTEND_EVENT
@@ -47,6 +48,9 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
             return refused
         return error
 
+    last = case.data.get("last_at")
+    if last is not None and _corrections.backwards(iso, last):
+        raise refuse("time_backwards", _corrections.backwards_message(iso, last))
     permitted = campaign.policy.permissions.get(EXTEND_EVENT, frozenset({"organizer"}))
     held = set(actor.roles) & set(permitted)
     if not held:
@@ -74,10 +78,12 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
         "previous": current.isoformat(),
     }
     after.data["extensions"] = extensions
+    after.data["last_at"] = iso
     record = seal(
         campaign.id, case.case_id, case.version + 1, EXTEND_EVENT, actor.id, min(held), iso,
         case.stage.value, case.stage.value, reason,
-        {"stage": which.value, "until": when.isoformat(), "previous_due": current.isoformat()},
+        _corrections.mark({"stage": which.value, "until": when.isoformat(),
+                           "previous_due": current.isoformat()}, campaign.clock),
         case.last_hash,
     )
     after.version = case.version + 1

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pendulum
 
+from reviewflow import _corrections
 from reviewflow._chain import seal
 from reviewflow._deadlines.index import _memory_index
 from reviewflow._deadlines.results import FiredRung, SweepResult
@@ -91,7 +92,7 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
         }
         record = seal(
             campaign.id, case.case_id, seq, RUNG_EVENT, SYSTEM_ACTOR.id, _SYSTEM_ROLE, iso,
-            stage.value, stage.value, None, data, prev,
+            stage.value, stage.value, None, _corrections.mark(data, campaign.clock), prev,
         )
         prev = record.hash
         records.append(record)
@@ -149,7 +150,8 @@ def _return_report(campaign: Campaign, case: Case, due: pendulum.DateTime, iso: 
     return seal(
         campaign.id, case.case_id, seq, "return_for_revision", SYSTEM_ACTOR.id, _SYSTEM_ROLE,
         iso, Stage.APPROVAL.value, case.stage.value, reason,
-        {"at_level": level + 1, "automatic": True}, case.last_hash,
+        _corrections.mark({"at_level": level + 1, "automatic": True}, campaign.clock),
+        case.last_hash,
     )
 
 

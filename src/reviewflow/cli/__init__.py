@@ -51,13 +51,19 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--policy", "policy", metavar="FILE", help="Policy file (default: the campaign "
               "file's, else the policy stored with the campaign).")
 @click.option("--now", "now", metavar="DATETIME", help="Act at this time, e.g. 2016-01-12T09:00+08:00 "
-              "(a frozen clock, for rehearsals and tests) [env REVIEWFLOW_NOW].")
+              "(a frozen clock: on a rehearsal campaign, or with --allow-frozen-clock; the "
+              "steps say so) [env REVIEWFLOW_NOW].")
+@click.option("--allow-frozen-clock", "allow_frozen_clock", is_flag=True,
+              envvar="REVIEWFLOW_ALLOW_FROZEN_CLOCK", help="Allow --now on a campaign that is "
+              "not a rehearsal (never later than the present; the steps say \"clock\": "
+              "\"frozen\") [env REVIEWFLOW_ALLOW_FROZEN_CLOCK=1].")
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of messages "
               "[env REVIEWFLOW_LANG; default from the locale].")
 @click.version_option(package_name="reviewflow", prog_name="reviewflow")
 @click.pass_context
 def app(ctx: click.Context, db: str | None, campaign: str | None, config: str | None,
-        policy: str | None, now: str | None, lang: str | None) -> None:
+        policy: str | None, now: str | None, lang: str | None,
+        allow_frozen_clock: bool = False) -> None:
     """Run the annual report-and-review assessment (述职评议考核) from the command line.
 
     \b
@@ -72,7 +78,8 @@ def app(ctx: click.Context, db: str | None, campaign: str | None, config: str | 
     from reviewflow.cli._env import Env
 
     ctx.obj = Env(Messages(detect_lang(lang)), db_option=db, campaign_option=campaign,
-                  config_option=config, policy_option=policy, now_option=now)
+                  config_option=config, policy_option=policy, now_option=now,
+                  allow_frozen_clock=allow_frozen_clock)
 
 
 def _register() -> None:

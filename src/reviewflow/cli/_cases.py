@@ -46,8 +46,11 @@ def _toml_str(text: str) -> str:
 @click.option("--id", "campaign_id", metavar="ID", help="Campaign id (default: the policy's year).")
 @click.option("--config", "config", default=CONFIG_NAME, show_default=True, metavar="FILE",
               help="The campaign file to write.")
+@click.option("--rehearsal", is_flag=True, help="Mark the campaign as a rehearsal (演练): --now "
+              "may then freeze the clock; every step so made says \"clock\": \"frozen\".")
 @click.pass_obj
-def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, config: str) -> int:
+def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, config: str,
+         rehearsal: bool = False) -> int:
     """Create a campaign from a policy file, and the campaign file that points at it.
 
     The policy is checked first (errors name the line and the setting); nothing is
@@ -57,6 +60,7 @@ def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, co
     \b
     Example:
       reviewflow init policy.toml --db sqlite:///reviewflow.db
+      reviewflow init policy.toml --rehearsal      # a trial run: --now is allowed
       # then edit [actors] in reviewflow.toml
     """
     from reviewflow.campaign import Campaign
@@ -87,6 +91,8 @@ def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, co
         f"db = {_toml_str(db_line)}",
         f"campaign = {_toml_str(cid)}",
         f"policy = {_toml_str(policy_rel)}",
+        *(["# a rehearsal (演练): --now may freeze the clock; its events say \"clock\": \"frozen\"",
+            "rehearsal = true"] if rehearsal else []),
         "",
         "# Actors: [actors.ID] with a display name and roles from the policy's [roles].",
         "# Secretaries are known from the imported cases; guidance-group members from the policy.",

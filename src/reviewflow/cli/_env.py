@@ -117,6 +117,8 @@ class Env:
     config_option: str | None = None
     policy_option: str | None = None
     now_option: str | None = None
+    #: --allow-frozen-clock: --now on a campaign that is not a rehearsal.
+    allow_frozen_clock: bool = False
     _config: dict[str, Any] | None = None
     _config_path: Path | None = None
     _campaign: Campaign | None = None
@@ -159,7 +161,7 @@ class Env:
                              "holds a few short settings: check it") from None
         except RecursionError:
             raise InputError(f"campaign file {path}: nested too deeply") from None
-        known = {"db", "campaign", "policy", "actors", "unlisted_actors"}
+        known = {"db", "campaign", "policy", "actors", "unlisted_actors", "rehearsal"}
         unknown = set(data) - known
         if unknown:
             raise InputError(f"campaign file {path}: unknown setting(s) {', '.join(sorted(unknown))}; "
@@ -171,6 +173,8 @@ class Env:
             raise InputError(f"campaign file {path}: unlisted_actors must be \"refuse\" (only "
                              "listed actors act) or \"declare\" (--role declares an unlisted "
                              "actor's roles, for rehearsals)")
+        if not isinstance(data.get("rehearsal", False), bool):
+            raise InputError(f"campaign file {path}: rehearsal must be true or false")
         actors = data.get("actors", {})
         if not isinstance(actors, dict):
             raise InputError(f"campaign file {path}: [actors] must be a table of tables")
@@ -303,6 +307,9 @@ class Env:
                              "2016-01-12T09:00+08:00") from None
         if not isinstance(at, pendulum.DateTime):
             raise InputError(f"--now {text!r} needs a date and a time, e.g. 2016-01-12T09:00+08:00")
+        from reviewflow.cli._clock import frozen_clock_allowed
+
+        frozen_clock_allowed(self, at)
         return FrozenClock(at.in_timezone(tz))
 
     def campaign(self) -> Campaign:

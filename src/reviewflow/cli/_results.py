@@ -179,17 +179,27 @@ def results(env: Env, fmt: str, out: str | None) -> int:
 @click.option("--date", "date", default="", help="Date printed on the notice.")
 @click.option("--days", default=None, type=click.IntRange(0, 60),
               help="Publicity period (公示期) in days (default: the policy's).")
+@click.option("--key", "key", default=None, metavar="KEY",
+              help="Idempotency key: the same publication run again (after a crash or a "
+              "time-out) publishes nothing twice.")
+@click.option("--reason", "reason", default=None, metavar="TEXT",
+              help="Why cases published already are published again (recorded, with what "
+              "the new publication supersedes); without it they are refused.")
 @click.pass_obj
 def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, date: str,
-            days: int | None) -> int:
+            days: int | None, key: str | None = None, reason: str | None = None) -> int:
     """Publish the results (公示): record it on each scored case, tell the hooks, write the notice.
 
     Only cases whose evaluations are complete are published. The notice is written
-    as Markdown and HTML after the publication is recorded.
+    as Markdown and HTML after the publication is recorded. A case published already
+    is refused (already_published) unless --reason says why it is published again;
+    run an interrupted publication again with the same --key.
 
     \b
     Example:
-      reviewflow publish --actor bureau --scope 全局党员干部 --issuer 区教育局党组 --out notice/
+      reviewflow publish --actor bureau --scope 全局党员干部 --issuer 区教育局党组 --out notice/ \\
+        --key 2016-publication
+      reviewflow publish --actor bureau --reason "school-03 重新测评后更正" --out notice/
     """
     from reviewflow.export.notice import notice_html, notice_markdown
 
@@ -199,7 +209,9 @@ def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, d
         raise InputError(f"--out {out}: no such directory")
     actor = env.actor(actor_id)
     backend = _backend(campaign, ("publish",), "publishing results", env)
-    backend(actor=actor, scope=scope, publicity_days=days)
+    if key is not None and not key.strip():
+        raise InputError("--key must not be empty")
+    backend(actor=actor, scope=scope, publicity_days=days, idempotency_key=key, reason=reason)
     rows = [r for r in _results_rows(env) if r.score is not None]
     shown_days = days if days is not None else (
         getattr(getattr(campaign.policy.scoring, "publication", None), "publicity_days", None) or 5)
@@ -300,6 +312,7 @@ def ballots() -> None:
       reviewflow ballots cast school-01 --token 7KQ2M-XR4PA --choice 好
       reviewflow ballots import school-01 counts.xlsx --actor bureau
       reviewflow ballots close school-01 --actor bureau
+      reviewflow ballots revote school-01 --reason "计票有误" --actor bureau
     """
 
 
@@ -431,6 +444,36 @@ def _vote_ops_box(campaign: Any) -> Any:
     from reviewflow import _vote_ops
 
     return _vote_ops.ballot_box(campaign)
+
+
+@ballots.command("revote")
+@click.argument("case_id", metavar="CASE")
+@click.option("--reason", "reason", required=True, metavar="TEXT",
+              help="Why the vote is held again (recorded on the case, 重新测评理由).")
+@click.option("--void", "void", is_flag=True,
+              help="The current round is still open: void it (with --reason) first.")
+@click.option("--actor", "actor_id", required=True, metavar="ID", help="Who opens the re-vote.")
+@click.pass_obj
+def ballots_revote(env: Env, case_id: str, reason: str, void: bool, actor_id: str) -> int:
+    """Open a re-vote (重新测评): a new round of a case's vote; the earlier rounds are kept.
+
+    A closed vote changes only this way: its ballots, tally and digest stay on the
+    record, the new round is held with new tokens or paper counts and closed again.
+    A round still open is voided first with --void.
+
+    \b
+    Example:
+      reviewflow ballots revote school-01 --reason "计票有误，重新测评" --actor bureau
+    """
+    if not reason.strip():
+        raise InputError("--reason must say why the vote is held again")
+    campaign = env.campaign()
+    actor = env.actor(actor_id)
+    case = campaign.revote(case_id, actor=actor, reason=reason,
+                           void_reason=reason if void else None)
+    rounds = case.data.get("ballot_vote", {}).get("rounds", [])
+    out_console().print(env.msgs("revote_opened", case=case_id, round=len(rounds)))
+    return 0
 
 
 COMMANDS = [demo, results, publish, special_report, diagram, ballots]

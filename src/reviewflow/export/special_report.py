@@ -51,7 +51,12 @@ def special_report_skeleton(case: Case, row: ResultRow | None = None) -> str:
                            ("department_delegate", "上级党组织部门派员点评")):
         comment = comments.get(channel)
         if isinstance(comment, dict):
-            out.append(f"- {label}：{_line(comment.get('text', ''))}")
+            line = f"- {label}：{_line(comment.get('text', ''))}"
+            earlier = comment.get("earlier") or ()
+            if earlier:  # an amended comment shows what it amends and why
+                first = "；".join(_line(e.get("text", "")) for e in earlier)
+                line += f"（已修改，原点评：{first}；修改理由：{_line(comment.get('reason', ''))}）"
+            out.append(line)
     if row is not None and row.rounded is not None:
         from reviewflow.export.results import OPTIONS
 
