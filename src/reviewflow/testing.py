@@ -106,7 +106,7 @@ def valid_data(event: str) -> dict[str, Any]:
         "submit_report": {"report": passing_report()},
         "sign_off": {"comment": "同意"},
         "return_for_revision": {"reason": "问题查摆不深入"},
-        "hold_meeting": {"attendance": {"party_members": 12}},
+        "hold_meeting": {"attendance": {"party_members": 20}},
         "comment": {"text": "点评"},
         "record_vote": {"vote": SAMPLE_VOTE},
         "finish_evaluation": {"vote": SAMPLE_VOTE},

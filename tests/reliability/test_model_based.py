@@ -145,6 +145,8 @@ def expected(case_id: str, m: ModelCase, event: str, actor: rf.Actor, valid: boo
         return False, None
     if event == "finish_evaluation" and m.channels != {"superior_secretary", "department_delegate"}:
         return False, None
+    if event == "comment" and min(held) in m.channels:
+        return False, None  # a second comment is an amendment: it needs a reason
     return True, min(held) if event == "comment" else None
 
 
