@@ -230,7 +230,7 @@ def test_a_frozen_postgresql_ends_a_cli_import_with_no_reply(frozen_pg: Any,
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     rows = ["编号,党组织,书记"] + [f"b{i:05d},第{i}支部,书记{i}" for i in range(20_000)]
     (tmp_path / "big.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    init = _run_cli("--db", url, "init", "policy.toml", cwd=tmp_path, **limits)
+    init = _run_cli("--db", url, "init", "policy.toml", "--rehearsal", cwd=tmp_path, **limits)
     made = init.communicate(timeout=HANG)
     assert init.returncode == 0, made
     probe = _in_transaction(frozen_pg.url)

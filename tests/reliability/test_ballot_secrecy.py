@@ -545,7 +545,7 @@ def test_ballots_close_on_the_command_line_scrubs_the_ballot_table(
     _ids, _hashes, choices = cast_in_known_order(campaign)
     url = store.engine.url.render_as_string(hide_password=False)
     (tmp_path / "reviewflow.toml").write_text(
-        f'campaign = "{campaign.id}"\n\n[actors.{CAST.organizer.id}]\nname = "局党组"\n'
+        f'campaign = "{campaign.id}"\nrehearsal = true\n\n[actors.{CAST.organizer.id}]\nname = "局党组"\n'
         'roles = ["organizer"]\n', encoding="utf-8")
     env = {**os.environ, "REVIEWFLOW_LANG": "en", "COLUMNS": "200"}
     for name in ("REVIEWFLOW_NOW", "REVIEWFLOW_DB", "REVIEWFLOW_CONFIG", "REVIEWFLOW_CAMPAIGN"):
