@@ -35,6 +35,7 @@ import reviewflow as rf
 from reviewflow.exceptions import InputError, StoreError, StoreTimeout
 from reviewflow.policy_file import DEFAULT_POLICY_FILE
 from reviewflow.store import Timeouts, open_store
+from reviewflow.store._engine import upgrade
 from reviewflow.store.sql import SqlStore
 from reviewflow.testing import Cast
 
@@ -378,3 +379,36 @@ def test_a_frozen_mariadb_ends_a_stream_of_api_commands_with_store_timeout(
     assert opened >= 20
     assert f"127.0.0.1:{frozen_mariadb.port}" in message
     assert "reply_timeout" in message
+
+
+@SERVERS
+def test_an_upgrade_runs_without_statement_and_reply_limits(
+    kind: str, fresh_url: Callable[[str], str],
+) -> None:
+    """A revision may rebuild large tables: ``upgrade`` lifts the statement limit."""
+    seen: dict[str, list[str]] = {"upgrade": [], "store": []}
+    phase = ["upgrade"]
+    query = ("SHOW statement_timeout" if kind == "postgresql"
+             else "SELECT @@max_statement_time")
+
+    def note(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(query)
+        seen[phase[0]].append(str(cur.fetchone()[0]))
+        cur.close()
+
+    url = fresh_url(kind)
+    sa.event.listen(sa.pool.Pool, "checkout", note)
+    try:
+        upgrade(url)
+        phase[0] = "store"
+        store = SqlStore(url)
+        with store.reading() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        store.close()
+    finally:
+        sa.event.remove(sa.pool.Pool, "checkout", note)
+    assert seen["upgrade"]
+    assert seen["store"]
+    assert all(float(v.rstrip("s")) == 0 for v in seen["upgrade"]), seen  # no limit
+    assert all(v == "1min" or (v[0].isdigit() and float(v) == 60) for v in seen["store"]), seen

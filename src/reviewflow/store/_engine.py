@@ -235,16 +235,23 @@ def _alembic_config(conn: Connection) -> Any:
     return config
 
 
+#: An upgrade may rebuild large tables: no statement or reply limit (the URL may set one),
+#: but it still waits at most 30 s for a lock another client holds.
+MIGRATION_TIMEOUTS = Timeouts(statement=0, idle_in_transaction=0, reply=0)
+
+
 def upgrade(url: str | URL = DEFAULT_URL, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade the database at ``url`` to this reviewflow's schema; return (before, after).
 
     A fresh database gets every table. Runs the Alembic revisions shipped in
     :mod:`reviewflow.migrations`; no ``alembic.ini`` is needed. This is what
-    ``reviewflow db upgrade URL`` runs.
+    ``reviewflow db upgrade URL`` runs. It runs without the statement and reply limits
+    of :class:`Timeouts` (a revision may rebuild large tables), unless the URL sets
+    them; a lock held by another client still ends it after ``lock_timeout``.
     """
     from alembic import command
 
-    engine = make_engine(url).execution_options(rf_write=True)
+    engine = make_engine(url, timeouts=MIGRATION_TIMEOUTS).execution_options(rf_write=True)
     try:
         with engine.begin() as conn:
             before = current_revision(conn)
