@@ -373,6 +373,8 @@ def test_a_step_dated_before_the_last_event_is_refused(store: str | None) -> Non
     assert result.error.reason == "time_backwards"
     after = campaign.case("s1")
     assert (after.version, after.data) == (before.version, before.data)
+    may = {p.event: p for p in campaign.allowed("s1", CAST.secretary("s1"))}
+    assert may["submit_report"].reasons == ("time_backwards",)  # explained, not only refused
     # the same instant as the last event, in another zone's writing, is not backwards
     clock.set(START.add(days=2).in_timezone("UTC"))
     campaign.fire("s1", "submit_report", actor=CAST.secretary("s1"),

@@ -554,10 +554,14 @@ class Campaign:
         and checked only when the event is fired.
         """
         case = self.case(case_id)
-        now, _ = self._now()
+        now, iso = self._now()
+        last = case.data.get("last_at")
+        stale = last if last is not None and _corrections.backwards(iso, last) else None
         out = []
         for name, _source, _dest, _label in EVENTS:
             _role, refusals = self._guard(case, name, actor, now, collect=True)
+            if stale is not None:  # every step would be refused: time_backwards first
+                refusals.insert(0, _corrections.time_backwards(case, name, iso, stale))
             out.append(Permission(
                 event=name,
                 allowed=not refusals,
