@@ -34,6 +34,7 @@ from reviewflow._corrections import backwards
 from reviewflow.ballots import PaperCount
 from reviewflow.cli import main
 from reviewflow.exceptions import IdempotencyKeyReused, InputError, TransitionRefused
+from reviewflow.export.results import collect_results
 from reviewflow.export.special_report import special_report_skeleton
 from reviewflow.hooks import hookimpl
 from reviewflow.policy_file import DEFAULT_POLICY_FILE
@@ -202,6 +203,9 @@ def test_an_amended_comment_keeps_the_first(store: str | None) -> None:
                          reason="再次核实")
     assert [e["text"] for e in case.data["comments"]["superior_secretary"]["earlier"]] == [
         "工作扎实", "工作一般"]
+    [row] = collect_results(campaign)  # the results say which comment was amended
+    assert (row.amended, row.to_json()["amended"]) == (("superior_secretary",),
+                                                       ["superior_secretary"])
     report = special_report_skeleton(case)
     assert "工作较好（已修改，原点评：工作扎实；工作一般；修改理由：再次核实）" in report
     assert campaign.verify().ok

@@ -52,6 +52,8 @@ class ResultRow:
     rank: int | None = None
     #: Obligations the grade brings (talk, rectification list, ...), when the policy says.
     follow_ups: tuple[str, ...] = ()
+    #: Comment channels whose comment was amended (the newest counts; the first is kept).
+    amended: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the row as plain JSON data (scores as strings, exact)."""
@@ -67,6 +69,7 @@ class ResultRow:
             "grade": self.grade,
             "rank": self.rank,
             "follow_ups": list(self.follow_ups),
+            "amended": list(self.amended),
         }
 
 
@@ -103,7 +106,12 @@ def _row_from_case(case: Case, places: int) -> ResultRow:
     if score is not None:
         rounded = score.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     grade = str(evaluation.get("grade") or (_grade(score) if score is not None else ""))
+    comments = data.get("comments")
+    amended = tuple(sorted(ch for ch, c in comments.items()
+                           if isinstance(c, Mapping) and c.get("earlier"))
+                    ) if isinstance(comments, Mapping) else ()
     return ResultRow(
+        amended=amended,
         case_id=case.case_id,
         organization=case.organization,
         secretary=case.secretary.name or case.secretary.id,
