@@ -44,6 +44,8 @@ def variants(names: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[s
                 out[name] = rf_lifecycle.ReviewflowLifecycle()
             else:
                 missing[name] = f"not yet available: {reason}"
+        elif name == "reviewflow_mac":
+            out[name] = rf_lifecycle.ReviewflowMacLifecycle()
         elif name in PEERS:
             if name == "psm":
                 try:
@@ -53,7 +55,7 @@ def variants(names: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[s
                     continue
             out[name] = PEERS[name]
         else:
-            known = ", ".join(["reviewflow", *PEERS])
+            known = ", ".join(["reviewflow", "reviewflow_mac", *PEERS])
             raise SystemExit(f"unknown variant {name!r}; variants are: {known}")
     return out, missing
 

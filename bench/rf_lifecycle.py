@@ -26,7 +26,8 @@ from typing import Any
 import attrs
 import pendulum
 
-__all__ = ["ReviewflowLifecycle", "available", "memory_profile", "unavailable_reason"]
+__all__ = ["ReviewflowLifecycle", "ReviewflowMacLifecycle", "available", "memory_profile",
+           "unavailable_reason"]
 
 TZ = "Asia/Shanghai"
 GROUPS = 10
@@ -137,7 +138,7 @@ class _World:
     times: dict[str, pendulum.DateTime]
 
 
-def _world(n: int) -> _World:
+def _world(n: int, audit_key: bytes | None = None) -> _World:
     import reviewflow as rf
     from reviewflow.store.memory import MemoryStore
 
@@ -148,7 +149,8 @@ def _world(n: int) -> _World:
     )
     times = phase_times(policy)
     clock = rf.FrozenClock(times["open_case"])
-    campaign = _campaign_class()(policy, clock=clock, store=MemoryStore())
+    extra: dict[str, Any] = {} if audit_key is None else {"audit_key": audit_key}
+    campaign = _campaign_class()(policy, clock=clock, store=MemoryStore(), **extra)
     secretary_roles = frozenset({"secretary"})
     ids = [f"branch-{i:07d}" for i in range(n)]
     secretaries = [rf.Actor(f"sec-{i:07d}", f"书记{i}", roles=secretary_roles) for i in range(n)]
@@ -268,6 +270,8 @@ class ReviewflowLifecycle:
     name = "reviewflow"
     description = "reviewflow.Campaign, MemoryStore, every check and event record on"
     cheap = False
+    #: The audit key of the campaign (None: no MACs).
+    audit_key: bytes | None = None
 
     def __init__(self) -> None:
         import reviewflow as rf
@@ -278,7 +282,7 @@ class ReviewflowLifecycle:
 
     def run(self, n: int) -> dict[str, Any]:
         """Time one run at ``n`` cases; check it; return the figures (with per-phase times)."""
-        w = _world(n)
+        w = _world(n, self.audit_key)
         phases = _phases(w)
         gc.collect()
         t0 = time.perf_counter()
@@ -433,3 +437,11 @@ def memory_profile(
             out["stages"][stage]["by_line"] = _by_line(first, last, n)
         del w
     return out
+
+
+class ReviewflowMacLifecycle(ReviewflowLifecycle):
+    """The reviewflow variant with an audit key: every event also gets its keyed MAC."""
+
+    name = "reviewflow_mac"
+    description = "reviewflow.Campaign with audit_key (an HMAC-SHA256 per event), MemoryStore"
+    audit_key = b"bench audit key, outside the database"

@@ -250,6 +250,11 @@ def test_a_case_goes_through_every_stage_from_the_cli(workdir: Path,
     assert "第一中学党支部" in notice
     assert "79.00" in notice
     assert "<td>第一中学党支部</td>" in (workdir / "notice.html").read_text(encoding="utf-8")
+    # The notice anchors the record: the anchor taken after the publication, in the notice
+    anchor = (workdir / "anchor.txt").read_text(encoding="utf-8")
+    digest = next(line.split()[1] for line in anchor.splitlines() if line.startswith("digest "))
+    assert digest in notice
+    assert cli("verify", "--anchor", "anchor.txt", capsys=capsys)[0] == 0
 
 
 # ---------------------------------------------------------------------- bad input: exit 2, nothing written

@@ -34,7 +34,8 @@ GROUPS = {
                                     "PublicationRules", "grade_cases", "CaseResult",
                                     "rank_competition", "score_table", "Vote", "Ballot",
                                     "PaperCount", "Tally", "read_paper_counts"],
-    "Stores and audit": ["Store", "MemoryStore", "VerifyReport", "ChainProblem"],
+    "Stores and audit": ["Store", "MemoryStore", "VerifyReport", "ChainProblem", "Anchor",
+                         "read_anchor", "audit_key_from_env"],
     "Hooks": ["hookimpl", "Backoff", "DeliveryFailure", "OutboxStatus"],
 }
 

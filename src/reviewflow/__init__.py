@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from reviewflow._delivery import Backoff, DeliveryFailure, OutboxStatus
+from reviewflow.anchoring import Anchor, audit_key_from_env, read_anchor
 from reviewflow.audit import ChainProblem, VerifyReport
 from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts
 from reviewflow.calendar import WorkdayCalendar, WorkingCalendar
@@ -72,6 +73,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "After",
+    "Anchor",
     "ApprovalLevel",
     "At",
     "Backoff",
@@ -138,6 +140,7 @@ __all__ = [
     "VoteRules",
     "WorkdayCalendar",
     "WorkingCalendar",
+    "audit_key_from_env",
     "check_report",
     "composite_score",
     "deadline_status",
@@ -149,6 +152,7 @@ __all__ = [
     "policy_to_data",
     "policy_to_toml",
     "rank_competition",
+    "read_anchor",
     "read_paper_counts",
     "satisfaction_score",
     "score",

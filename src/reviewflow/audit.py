@@ -28,6 +28,10 @@ class ChainProblem:
     message: str
 
     def __str__(self) -> str:
+        if not self.case_id:  # a problem of the campaign (an anchor, the refusal journal)
+            return self.message
+        if not self.position:
+            return f"case {self.case_id!r}: {self.message}"
         return f"case {self.case_id!r}, event {self.position}: {self.message}"
 
 
@@ -38,6 +42,11 @@ class VerifyReport:
     cases: int
     events: int
     problems: tuple[ChainProblem, ...]
+    #: The digests of the anchors the record was checked against (given and kept in the
+    #: store), to compare with the digest printed in the 公示 notice.
+    anchors: tuple[str, ...] = ()
+    #: What could not be checked (no anchor, no audit key), one sentence each.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -46,9 +55,12 @@ class VerifyReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"verified {self.cases} cases, {self.events} events: the audit chain is intact"
-        lines = [f"{len(self.problems)} broken chain(s) in {self.cases} cases:"]
-        lines += [f"  {p}" for p in self.problems]
+            lines = [f"verified {self.cases} cases, {self.events} events: the audit chain is "
+                     "intact" + (f" and extends {len(self.anchors)} anchor(s)" if self.anchors else "")]
+        else:
+            lines = [f"{len(self.problems)} broken chain(s) in {self.cases} cases:"]
+            lines += [f"  {p}" for p in self.problems]
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 

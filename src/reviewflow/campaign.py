@@ -26,6 +26,7 @@ from reviewflow import hooks as _hooks
 from reviewflow._chain import seal as _seal
 from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
+from reviewflow.anchoring import Anchor
 from reviewflow.audit import VerifyReport, verify_chain, verify_snapshot
 from reviewflow.clock import Clock, SystemClock, in_zone_of
 from reviewflow.deadlines import fmt_time
@@ -104,7 +105,9 @@ class Campaign:
     ``store`` is a :class:`~reviewflow.store.Store`, a database URL
     (``sqlite:///reviewflow.db``, ``postgresql+psycopg://...``, ``mysql+pymysql://...``)
     or None for memory. ``campaign_id`` tells campaigns in one store apart
-    (default: the policy's year).
+    (default: the policy's year). ``audit_key`` (bytes or text, kept outside the
+    database: see :func:`reviewflow.audit_key_from_env`) seals a keyed MAC on every event
+    and anchor, which :meth:`verify` checks.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class Campaign:
         campaign_id: str | None = None,
         plugins: Iterable[object] = (),
         calendar: Any = None,
+        audit_key: bytes | str | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             raise InputError(f"policy must be a reviewflow.Policy, got {type(policy).__name__}; "
@@ -125,6 +129,12 @@ class Campaign:
         self.id = campaign_id if campaign_id is not None else str(policy.year)
         self.store: Store = _open_store(store)
         self.store.setup_campaign(self.id, policy.to_json())
+        #: The audit key (kept outside the database) every commit seals event MACs with.
+        self._audit_key: bytes | None = None
+        if audit_key is not None:
+            from reviewflow.anchoring import attach_key
+
+            self._audit_key = attach_key(self.store, audit_key)
         self._tz = pendulum.timezone(policy.tz)
         self._lifecycle = _lifecycle()
         self._sources = self._lifecycle.sources
@@ -970,9 +980,31 @@ class Campaign:
 
     # ------------------------------------------------------------------ audit
 
-    def verify(self) -> VerifyReport:
+    def anchor(self, *, save: bool = True) -> Anchor:
+        """Take a checkpoint of the whole record now: every case's (id, version, head hash),
+        the refusal journal's count and digest and the policy's digest, under one digest
+        (with a MAC, given an audit key); kept in the store unless ``save`` is False.
+
+        Keep its file (``anchor.to_text()``, ``reviewflow anchor --out``) and print its
+        digest (the 公示 notice does): :meth:`verify` then detects deleted or re-chained
+        events, deleted cases and a deleted refusal journal. See docs/reliability.md.
+        """
+        from reviewflow import anchoring
+
+        return anchoring.take(self, save=save)
+
+    def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
         """Recompute every case's hash chain and check its snapshot against its events;
-        report the first problem of each case."""
+        report the first problem of each case.
+
+        The record must also extend every anchor given (``anchors``, e.g. read with
+        :func:`reviewflow.read_anchor`) and every anchor kept in the store, and, with an
+        audit key, every event must carry its MAC. ``report.notes`` says what could not
+        be checked (no anchor, no key).
+        """
+        from reviewflow import anchoring
+
+        check = anchoring.Check(self, anchors)
         problems = []
         events = 0
         count = 0
@@ -986,7 +1018,10 @@ class Campaign:
             if not found and snapshot is not None:
                 found = verify_snapshot(case_id, snapshot.stage.value, snapshot.data, records)
             problems += found
-        return VerifyReport(count, events, tuple(problems))
+            check.chain(case_id, records)
+        problems += check.finish()
+        return VerifyReport(count, events, tuple(problems), anchors=tuple(a.digest for a in check.anchors),
+                            notes=tuple(check.notes))
 
     def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
         streamed = getattr(self.store, "iter_histories", None)

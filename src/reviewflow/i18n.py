@@ -54,6 +54,11 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "verify_ok": ("audit chain intact: {cases} cases, {events} events",
                   "审计链完整：{cases} 个案例，{events} 条事件"),
     "verify_broken": ("audit chain broken in {n} case(s)", "{n} 个案例的审计链被破坏"),
+    "verify_anchors": ("the record extends {n} anchor(s)", "记录与 {n} 个锚点一致"),
+    "verify_note": ("note: {text}", "注意：{text}"),
+    "anchor_taken": ("anchor {digest} taken at {at}: {cases} cases, {events} events, "
+                     "{refusals} refusals", "已于 {at} 锚定，摘要 {digest}：{cases} 个案例，"
+                     "{events} 条事件，{refusals} 条拒绝记录"),
     "rungs_fired": ("deadline reminders fired: {n}", "已触发的期限提醒：{n}"),
     "next_steps": ("inspect it with: {cmd}", "查看：{cmd}"),
     "campaign_created": ("campaign {id} created in {db}", "已在 {db} 创建 {id} 年度评议"),

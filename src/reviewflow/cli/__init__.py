@@ -83,9 +83,9 @@ def app(ctx: click.Context, db: str | None, campaign: str | None, config: str | 
 
 
 def _register() -> None:
-    from reviewflow.cli import _cases, _results
+    from reviewflow.cli import _anchor, _cases, _results
 
-    for module in (_cases, _results):
+    for module in (_cases, _results, _anchor):
         for command in module.COMMANDS:
             app.add_command(command)
 

@@ -594,24 +594,42 @@ def outbox(env: Env, as_json: bool) -> int:
 
 
 @click.command()
+@click.option("--anchor", "anchor_files", multiple=True, metavar="FILE",
+              help="An anchor file (from `reviewflow anchor`) the record must extend; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def verify(env: Env, as_json: bool) -> int:
+def verify(env: Env, anchor_files: tuple[str, ...], as_json: bool) -> int:
     """Recompute every case's hash chain; exit 1 and name the first broken link if any.
+
+    The record must also extend every anchor given with --anchor and every anchor kept
+    in the database; with REVIEWFLOW_AUDIT_KEY (or REVIEWFLOW_AUDIT_KEY_FILE) set, every
+    event's MAC is checked too. Notes say what could not be checked.
 
     \b
     Example:
-      reviewflow verify
+      reviewflow verify --anchor anchors/2016-03-01.anchor
     """
-    report = env.campaign().verify()
+    from reviewflow.anchoring import read_anchor
+
+    anchors = [read_anchor(path) for path in anchor_files]
+    report = env.campaign().verify(anchors)
     if as_json:
         print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
+                    "anchors": list(report.anchors), "notes": list(report.notes),
                     "problems": [{"case_id": p.case_id, "position": p.position, "message": p.message}
                                  for p in report.problems]})
-    elif report.ok:
-        out_console().print(env.msgs("verify_ok", cases=report.cases, events=report.events))
+        return 0 if report.ok else 1
+    out = out_console()
+    if report.ok:
+        out.print(env.msgs("verify_ok", cases=report.cases, events=report.events))
+        if report.anchors:
+            out.print(env.msgs("verify_anchors", n=len(report.anchors)))
+            for digest in report.anchors:
+                out.print(f"  {digest}")
+        for note in report.notes:
+            err_console().print(escape(env.msgs("verify_note", text=note)))
     else:
-        out_console().print(escape(str(report)))
+        out.print(escape(str(report)))
     return 0 if report.ok else 1
 
 

@@ -318,7 +318,10 @@ class Env:
             store = self.open_store(create=False)
             cid = self.campaign_id(store)
             policy = self.policy_for(store, cid)
-            self._campaign = Campaign(policy, clock=self.clock(policy.tz), store=store, campaign_id=cid)
+            from reviewflow.anchoring import audit_key_from_env
+
+            self._campaign = Campaign(policy, clock=self.clock(policy.tz), store=store,
+                                      campaign_id=cid, audit_key=audit_key_from_env())
         return self._campaign
 
     # ------------------------------------------------------------------ actors

@@ -191,9 +191,10 @@ def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, d
     """Publish the results (公示): record it on each scored case, tell the hooks, write the notice.
 
     Only cases whose evaluations are complete are published. The notice is written
-    as Markdown and HTML after the publication is recorded. A case published already
-    is refused (already_published) unless --reason says why it is published again;
-    run an interrupted publication again with the same --key.
+    as Markdown and HTML after the publication is recorded, with the digest of an
+    anchor taken then (``reviewflow anchor``), whose file is written as anchor.txt.
+    A case published already is refused (already_published) unless --reason says why
+    it is published again; run an interrupted publication again with the same --key.
 
     \b
     Example:
@@ -215,12 +216,15 @@ def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, d
     rows = [r for r in _results_rows(env) if r.score is not None]
     shown_days = days if days is not None else (
         getattr(getattr(campaign.policy.scoring, "publication", None), "publicity_days", None) or 5)
+    anchor = campaign.anchor()  # after the publication: the notice anchors the record
     kw: dict[str, Any] = {"policy": campaign.policy, "issuer": issuer, "date": date,
-                          "days": shown_days}
+                          "days": shown_days, "anchor": anchor}
+    anchored = _write_text(str(target / "anchor.txt"), anchor.to_text())
     md = _write_text(str(target / "notice.md"), notice_markdown(rows, **kw))
     page = _write_text(str(target / "notice.html"), notice_html(rows, **kw))
     msgs = env.msgs
     out_console().print(msgs("published", scope=scope or "-"))
+    out_console().print(msgs("written", path=anchored))
     out_console().print(msgs("written", path=md))
     out_console().print(msgs("written", path=page))
     return 0

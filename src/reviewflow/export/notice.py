@@ -10,6 +10,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from reviewflow.anchoring import Anchor
 from reviewflow.export.results import ResultRow
 
 __all__ = ["notice_html", "notice_markdown"]
@@ -18,6 +19,11 @@ __all__ = ["notice_html", "notice_markdown"]
 def _title(policy: Any) -> str:
     name = getattr(policy, "name", "") or "述职评议考核"
     return f"关于{name}结果的公示"
+
+
+def _anchor_line(anchor: Anchor) -> str:
+    return (f"本公示依据的评议记录已于{anchor.date}锚定（{anchor.cases}个案例，{anchor.events}条记录），"
+            f"锚点摘要（anchor digest）：{anchor.digest}。可用 reviewflow verify --anchor 核验记录未被改动。")
 
 
 def _md_cell(value: object) -> str:
@@ -35,8 +41,12 @@ def notice_markdown(
     date: str = "",
     days: int = 5,
     contact: str = "",
+    anchor: Anchor | None = None,
 ) -> str:
     """Return the 公示 notice as Markdown: the results table and how to object.
+
+    With ``anchor`` (:meth:`Campaign.anchor`, taken after the publication), the notice
+    prints its digest and date, so that the public copy of the notice anchors the record.
 
     >>> from decimal import Decimal
     >>> row = ResultRow(case_id="c1", organization="第一中学党支部", secretary="张三", stage="closed",
@@ -63,6 +73,9 @@ def notice_markdown(
     lines.append("公示期间如有异议，请以书面形式向公示单位反映"
                  + (f"（联系方式：{_md_cell(contact)}）" if contact else "") + "。")
     lines.append("")
+    if anchor is not None:
+        lines.append(_md_cell(_anchor_line(anchor)))
+        lines.append("")
     if issuer or date:
         lines.append(f"{_md_cell(issuer)}  ")
         lines.append(_md_cell(date))
@@ -78,8 +91,10 @@ def notice_html(
     date: str = "",
     days: int = 5,
     contact: str = "",
+    anchor: Anchor | None = None,
 ) -> str:
-    """Return the 公示 notice as a whole HTML page, every value escaped.
+    """Return the 公示 notice as a whole HTML page, every value escaped (with ``anchor``,
+    its digest and date, as in :func:`notice_markdown`).
 
     >>> from decimal import Decimal
     >>> row = ResultRow(case_id="c1", organization="<b>一中</b>", secretary="张三", stage="closed")
@@ -120,6 +135,8 @@ def notice_html(
         "<p>公示期间如有异议，请以书面形式向公示单位反映"
         + (f"（联系方式：{e(contact)}）" if contact else "") + "。</p>",
     ]
+    if anchor is not None:
+        body.append(f'<p class="anchor">{e(_anchor_line(anchor))}</p>')
     if issuer or date:
         body.append(f'<p style="text-align:right">{e(issuer)}<br>{e(date)}</p>')
     body += ["</body>", "</html>", ""]

@@ -40,12 +40,14 @@ __all__ = [
     "HEAD_REVISION",
     "ID_LENGTH",
     "VERSION_TABLE",
+    "anchors",
     "ballot_tokens",
     "ballots",
     "campaigns",
     "cases",
     "deadline_index",
     "delivery_log",
+    "event_macs",
     "events",
     "idempotency",
     "metadata",
@@ -56,7 +58,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -259,5 +261,32 @@ delivery_log = Table(
     PrimaryKeyConstraint("campaign_id", "case_id", "seq", "plugin", "hook",
                          name="rf_delivery_log_pk"),
     Index("rf_delivery_log_due", "campaign_id", "next_try_at"),
+    **TABLE_ARGS,
+)
+
+# ---------------------------------------------------------------------- anchors and MACs (0007)
+
+#: Checkpoints of a campaign's record (``reviewflow anchor``): the anchor's digest, its time
+#: and its whole text (see :mod:`reviewflow.anchoring`). Whoever can write the database can
+#: delete these rows: the anchor's file and the printed notice are what really anchor.
+anchors = Table(
+    "rf_anchors", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("body", _json_text(), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "digest", name="rf_anchors_pk"),
+    **TABLE_ARGS,
+)
+
+#: The keyed MAC (HMAC-SHA256 over the event's hash) of each event sealed while an audit
+#: key was configured; the key itself is never stored.
+event_macs = Table(
+    "rf_event_macs", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("case_id", String(ID_LENGTH), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("mac", String(64), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "case_id", "seq", name="rf_event_macs_pk"),
     **TABLE_ARGS,
 )

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from reviewflow._macs import EventMacs, with_macs
 from reviewflow.exceptions import ConflictError, DuplicateCaseError, InputError, UnknownCaseError
 from reviewflow.model import Case, EventRecord, canonical_data
 from reviewflow.store.base import Commit, Refusal
@@ -84,6 +85,15 @@ def _case(campaign_id: str, case_id: str, kept: tuple[Any, ...], source: Any) ->
                  for k, v in zip(kept[6], kept[7:], strict=True)}, kept[5], source)
 
 
+def _keep_macs(store: MemoryStore, macs: EventMacs) -> None:
+    kept = store.event_macs.setdefault(macs.campaign_id, {})
+    for case_id, seq, mac in macs.rows:
+        case = kept.get(case_id)
+        if case is None:
+            case = kept[case_id] = {}
+        case[seq] = mac
+
+
 class _CampaignData:
     __slots__ = ("cases", "history", "idempotency", "outbox", "policy", "refusals")
 
@@ -107,7 +117,12 @@ class MemoryStore:
         self._campaigns: dict[str, _CampaignData] = {}
         self._lock = threading.Lock()
         #: Extra-row handlers by type, registered by the features that write extras.
-        self.extra_handlers: dict[type, object] = {}
+        self.extra_handlers: dict[type, object] = {EventMacs: _keep_macs}
+        #: The key event MACs are sealed with (see reviewflow.anchoring); never stored.
+        self.audit_key: bytes | None = None
+        #: Per campaign: the MAC of each event by case id and seq; the anchors' texts by digest.
+        self.event_macs: dict[str, dict[str, dict[int, str]]] = {}
+        self.anchor_texts: dict[str, dict[str, str]] = {}
 
     def _c(self, campaign_id: str) -> _CampaignData:
         try:
@@ -132,6 +147,8 @@ class MemoryStore:
 
     def insert_cases(self, commits: Sequence[Commit]) -> None:
         """Add new cases with their opening events, all or none."""
+        if self.audit_key is not None:
+            commits = with_macs(commits, self.audit_key)
         with self._lock:
             seen: set[tuple[str, str]] = set()
             for c in commits:
@@ -221,6 +238,8 @@ class MemoryStore:
 
     def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
         """Apply each commit whose expected version still holds."""
+        if self.audit_key is not None:
+            commits = with_macs(commits, self.audit_key)
         results: list[Exception | None] = []
         campaigns = self._campaigns
         with self._lock:

@@ -42,6 +42,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
 from reviewflow._deadline_ops import RungMark, RungSchedule
+from reviewflow._macs import EventMacs, with_macs
 from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.exceptions import (
     ConflictError,
@@ -54,7 +55,7 @@ from reviewflow.exceptions import (
     UnknownCaseError,
 )
 from reviewflow.model import Case, EventRecord, canonical_data
-from reviewflow.store import _ballots, _deadlines
+from reviewflow.store import _anchors, _ballots, _deadlines
 from reviewflow.store import _schema as s
 from reviewflow.store._ballots import SqlBallotBox
 from reviewflow.store._delivery import SqlDeliveryLog
@@ -193,6 +194,8 @@ class SqlStore:
         self._translator = _Translated(self.url, engine_timeouts.get(self._engine))
         #: Per-store writers by extra type, consulted before :func:`register_extra`'s.
         self.extra_handlers: dict[type, ExtraWriter] = {}
+        #: The key event MACs are sealed with (see reviewflow.anchoring); never stored.
+        self.audit_key: bytes | None = None
         self._known_campaigns: set[str] = set()
         self._boxes: dict[str, SqlBallotBox] = {}
         #: Rung firings refused once because another writer held their case: (campaign, case,
@@ -244,7 +247,7 @@ class SqlStore:
         return  # pragma: no cover
 
     def _wrong_revision(self, revision: str) -> None:
-        known = ("0001", "0002", "0003", "0004", "0005", "0006")
+        known = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
         if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
             raise SchemaVersionError(
                 f"{self.url} has schema revision {revision}, older than this reviewflow's "
@@ -594,6 +597,8 @@ class SqlStore:
         """Write new cases with their opening events, all or none, in batched statements."""
         if not commits:
             return
+        if self.audit_key is not None:
+            commits = with_macs(commits, self.audit_key)
         seen: set[tuple[str, str]] = set()
         for c in commits:
             check_id(c.case.campaign_id, "campaign id")
@@ -664,6 +669,8 @@ class SqlStore:
         """
         if not commits:
             return []
+        if self.audit_key is not None:
+            commits = with_macs(commits, self.audit_key)
         results: list[Exception | None] = [None] * len(commits)
         todo: list[tuple[int, Commit, CommitRows]] = []
         for i, c in enumerate(commits):
@@ -1243,3 +1250,4 @@ register_extra(RungSchedule, _deadlines.write_schedule, batch=_deadlines.write_s
 register_extra(RungMark, _deadlines.write_mark, batch=_deadlines.write_marks)
 register_extra(TokenRows, _ballots.write_token_row, batch=_ballots.write_token_rows)
 register_extra(RoundFrozen, _ballots.write_frozen_one, batch=_ballots.write_frozen)
+register_extra(EventMacs, _anchors.write_macs_one, batch=_anchors.write_macs)
