@@ -42,7 +42,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     (tmp_path / "branches.csv").write_text(BRANCHES, encoding="utf-8")
-    assert main(["init", "policy.toml"]) == 0
+    assert main(["init", "policy.toml", "--rehearsal"]) == 0
     assert main(["--now", NOW, "cases", "import", "branches.csv"]) == 0
     return tmp_path
 
