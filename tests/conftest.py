@@ -363,9 +363,13 @@ class ThrowawayPostgres:
         """Freeze every server process (SIGSTOP), as a hung server; return their pids."""
         import signal
 
-        frozen = self.pids()
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        frozen = []
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:  # a backend that ended since it was listed
+                continue
+            frozen.append(pid)
         return frozen
 
     def resume(self, pids: list[int] | None = None) -> None:
