@@ -1,4 +1,6 @@
-"""Read the files users hand to reviewflow: regular files only, never more than a limit.
+"""Read the files users hand to reviewflow, and write the files reviewflow hands back.
+
+Reading: regular files only, never more than a limit.
 
 Every reader of a user-supplied path (policy files, case imports, paper-ballot counts,
 the CLI's ``--data-file`` and campaign file) goes through :func:`read_capped`; every
@@ -6,22 +8,32 @@ CSV and XLSX table goes through :func:`csv_rows` or :func:`xlsx_rows`. Whatever 
 wrong below them (a device or FIFO behind the path, a damaged zip, a workbook openpyxl
 cannot parse, a CSV the parser refuses) comes out as one
 :class:`~reviewflow.exceptions.InputError` naming the file and what to do.
+
+Writing: every file reviewflow writes (results, exports, token sheets, notices,
+diagrams, campaign files) goes through :func:`write_file` or :func:`file_writer`:
+a temporary file with a random name in the target's directory, created exclusively
+and never through a symbolic link, written whole, flushed to disk, then renamed over
+the target (which replaces a link planted at the target, never the file it points to).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import secrets
 import stat
 import warnings
 import zipfile
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from reviewflow.exceptions import InputError, ReviewflowError
 
-__all__ = ["MAX_UNPACKED_BYTES", "csv_rows", "decode_utf8", "read_capped", "size_text", "xlsx_rows"]
+__all__ = ["MAX_UNPACKED_BYTES", "csv_rows", "decode_utf8", "file_writer", "read_capped", "size_text",
+           "write_file", "xlsx_rows"]
 
 #: A workbook whose parts would unpack to more than this is refused (a zip bomb).
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
@@ -204,3 +216,141 @@ def xlsx_rows(data: bytes, name: str) -> Generator[list[Any], None, None]:
             yield list(values)
     finally:
         wb.close()
+
+
+# ---------------------------------------------------------------------- writing
+
+#: A temporary file is created here and now (never one that exists), never through a link.
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def _write_error(reason: str, message: str) -> InputError:
+    error = InputError(f"{message} [{reason}]")
+    error.reason = reason  # type: ignore[attr-defined]  # the code the CLI and callers read
+    return error
+
+
+def _oserror_text(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _create_temp(directory: Path, name: str, mode: int) -> tuple[int, Path]:
+    for _ in range(16):  # a name taken (or planted) is skipped, never opened
+        tmp = directory / f".{name[:80]}.{secrets.token_hex(8)}.tmp"
+        try:
+            return os.open(tmp, _CREATE_FLAGS, mode), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")
+
+
+def _put_in_place(tmp: Path, target: Path, replace: bool) -> None:
+    if replace:
+        os.replace(tmp, target)  # replaces a link at the target, never what it points to
+        return
+    try:
+        os.link(tmp, target, follow_symlinks=False)  # fails if anything (a link too) is there
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(target):
+            raise FileExistsError(target) from None
+        os.rename(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def _sync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # a platform that cannot open a directory (Windows): the rename stands
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def file_writer(
+    path: str | os.PathLike[str], *, private: bool = False, replace: bool = True,
+) -> Iterator[IO[bytes]]:
+    """Write a whole file at ``path`` through a binary file object, or leave it as it was.
+
+    The bytes go to a new temporary file with a random name in the target's directory,
+    created exclusively (``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or link planted under
+    that name is never opened). When the ``with`` block ends, the file is flushed to
+    disk (``fsync``) and renamed over ``path``; a symbolic link at ``path`` is replaced
+    by the new file and what it pointed to is left untouched. If the block raises,
+    the temporary file is removed and ``path`` is unchanged.
+
+    ``private`` creates the file readable by its owner only (mode 0600, for token
+    sheets); otherwise the usual mode (0666 less the umask). ``replace=False`` refuses
+    to put the file in place when anything, a link included, is at ``path`` already
+    (checked atomically where the file system has hard links).
+
+    A failure of the file system is an :class:`~reviewflow.exceptions.InputError`
+    naming the path, with ``reason`` ``exists`` (only with ``replace=False``),
+    ``no_directory`` or ``cannot_write``; nothing is left behind.
+    """
+    target = Path(path)
+    shown = os.fspath(path)
+    if target.name in ("", ".", ".."):
+        raise _write_error("cannot_write", f"{shown}: give the path of a file, not a directory")
+    directory = target.parent
+    if not directory.is_dir():
+        raise _write_error("no_directory", f"{shown}: the directory {os.fspath(directory)} does "
+                                           "not exist; create it or choose another path")
+    try:
+        fd, tmp = _create_temp(directory, target.name, 0o600 if private else 0o666)
+    except OSError as exc:
+        raise _write_error("cannot_write", f"{shown}: cannot create a file in "
+                                           f"{os.fspath(directory)} ({_oserror_text(exc)}); "
+                                           "nothing was written") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            _put_in_place(tmp, target, replace)
+        except FileExistsError:
+            raise _write_error("exists", f"{shown} exists already; it is never overwritten, "
+                                         "choose another path") from None
+        except IsADirectoryError:
+            raise _write_error("cannot_write", f"{shown} is a directory; give the path of a "
+                                               "file") from None
+        except OSError as exc:
+            raise _write_error("cannot_write", f"{shown}: cannot write the file "
+                                               f"({_oserror_text(exc)}); nothing was written, "
+                                               "check the disk and the permissions") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _sync_directory(directory)
+
+
+def write_file(
+    path: str | os.PathLike[str], data: str | bytes, *, private: bool = False,
+    replace: bool = True,
+) -> Path:
+    """Write ``data`` (text as UTF-8, line ends kept as given) as the whole file at ``path``.
+
+    See :func:`file_writer` for how (exclusive temporary file, no link followed,
+    ``fsync``, rename) and for ``private`` and ``replace``. Returns the path.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_file(folder / "a.txt", "一中\\r\\n").read_bytes().decode()
+    '一中\\r\\n'
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.txt']
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with file_writer(path, private=private, replace=replace) as fh:
+        fh.write(raw)
+    return Path(path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -262,11 +262,15 @@ def _ballot_error(case: Case, event: str, exc: BallotError | InputError) -> Tran
 
 
 def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
-                        actor: Actor) -> list[IssuedToken]:
+                        actor: Actor,
+                        before_commit: Callable[[Sequence[IssuedToken]], object] | None = None,
+                        ) -> list[IssuedToken]:
     """Issue one-time ballot tokens for a case's vote, per attendee category.
 
     The event ``issue_ballots`` records the counts per category (never the tokens);
-    the tokens are returned once, to be handed out.
+    the tokens are returned once, to be handed out. ``before_commit(tokens)``, when
+    given, runs after the tokens are drawn and before anything is committed (see
+    :meth:`Campaign.issue_ballot_tokens`): if it raises, nothing is committed.
     """
     role = _guarded(c, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
@@ -288,6 +292,8 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
         number = vote.rounds[-1].number
         extras = (TokenRows(campaign_id=c.id, case_id=case.case_id, round=number,
                             grants=_grants(tokens)),) if in_commit else ()
+        if before_commit is not None:
+            before_commit(tuple(tokens))  # the caller keeps them (a sheet) before they count
         return {"round": number, "issued": by_cat}, None, extras
 
     with box.lock:

@@ -845,16 +845,28 @@ class Campaign:
     # ------------------------------------------------------------------ the vote and results (三评)
 
     def issue_ballot_tokens(self, case_id: str, counts: Mapping[str, int], *,
-                            actor: Actor) -> list[Any]:
+                            actor: Actor,
+                            before_commit: Callable[[Sequence[Any]], object] | None = None,
+                            ) -> list[Any]:
         """Issue one-time ballot tokens for a case's on-site vote, per attendee category.
 
         ``counts`` maps a category (party_members, cadres, public, parents_teachers, ...)
         to the number of eligible attendees. The tokens are returned once, to be handed
         out; the case's history records only the counts.
+
+        ``before_commit(tokens)`` makes the tokens and the caller's copy of them one
+        step: it is called with the drawn tokens (``IssuedToken``) after every rule has
+        passed and before the tokens are committed, so that the caller can write them
+        out (and flush them) first. If it raises, nothing is committed and the error
+        propagates. If the case changed meanwhile (a conflict), the step is built again
+        with new tokens and ``before_commit`` is called again with those: only the
+        last call's tokens are committed. If the commit then fails, the error
+        propagates and the caller should discard what it wrote.
         """
         from reviewflow import _vote_ops
 
-        return _vote_ops.issue_ballot_tokens(self, case_id, counts, actor=actor)
+        return _vote_ops.issue_ballot_tokens(self, case_id, counts, actor=actor,
+                                             before_commit=before_commit)
 
     def cast_ballot(self, case_id: str, token: str, choice: str | None) -> str:
         """Cast one anonymous ballot with a one-time token; return its random ballot id.

@@ -305,6 +305,7 @@ def run_demo(
 
 def _write_files(campaign: Campaign, results: list[ResultRow], out: Path, store: str,
                  lang: str) -> dict[str, Path]:
+    from reviewflow._files import write_file
     from reviewflow.export.notice import notice_html, notice_markdown
     from reviewflow.export.xlsx import write_workbook
 
@@ -313,12 +314,8 @@ def _write_files(campaign: Campaign, results: list[ResultRow], out: Path, store:
     files["workbook"] = write_workbook(results, out / "results.xlsx", policy=policy, lang=lang,
                                        title=policy.name)
     kw: dict[str, Any] = {"policy": policy, "issuer": "区教育局党组", "date": f"{YEAR}年3月1日"}
-    md = out / "notice.md"
-    md.write_text(notice_markdown(results, **kw), encoding="utf-8")
-    files["notice"] = md
-    page = out / "notice.html"
-    page.write_text(notice_html(results, **kw), encoding="utf-8")
-    files["notice_html"] = page
+    files["notice"] = write_file(out / "notice.md", notice_markdown(results, **kw))
+    files["notice_html"] = write_file(out / "notice.html", notice_html(results, **kw))
     files["config"] = _write_config(out, store)
     return files
 
@@ -346,9 +343,9 @@ def _write_config(out: Path, store: str) -> Path:
         lines.append(f"name = {_toml_str(actor.name)}")
         lines.append("roles = [" + ", ".join(_toml_str(r) for r in sorted(actor.roles)) + "]")
         lines.append("")
-    path = out / "reviewflow.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    from reviewflow._files import write_file
+
+    return write_file(out / "reviewflow.toml", "\n".join(lines))
 
 
 def _toml_str(text: str) -> str:

@@ -93,6 +93,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "next_try": ("next try", "下次重试"),
     "upgraded": ("database at revision {rev} (was {old})", "数据库已升级到 {rev}（原为 {old}）"),
     "tokens_written": ("{n} ballot tokens written to {path}", "已生成 {n} 张测评票凭证：{path}"),
+    "tokens_kept": ("the token sheet {path} is kept: the database did not confirm the tokens; if "
+                    "`reviewflow show {case}` lists no new issue_ballots event, delete the sheet",
+                    "凭证表 {path} 已保留：数据库未确认凭证是否生成；如 `reviewflow show {case}` "
+                    "中没有新的 issue_ballots 记录，请删除该表"),
+    "tokens_not_removed": ("the token sheet {path} holds tokens that were not issued and could "
+                           "not be removed; delete it", "凭证表 {path} 中的凭证未生效且无法删除，请手动删除"),
     "ballots_imported": ("{n} ballots imported", "已导入 {n} 张测评票"),
     "ballot_cast": ("ballot cast in the vote of {case}", "已在 {case} 的测评中投票"),
     "vote_closed": ("vote of {case} closed", "{case} 的测评已结束"),

@@ -103,7 +103,9 @@ def init(env: Env, policy_file: str, db: str | None, campaign_id: str | None, co
         f"roles = [{_toml_str(organizer)}]",
         "",
     ]
-    config_path.write_text("\n".join(lines), encoding="utf-8")
+    from reviewflow._files import write_file
+
+    write_file(config_path, "\n".join(lines), replace=False)
     out = out_console()
     out.print(escape(env.msgs("campaign_created", id=cid, db=url)))
     out.print(escape(env.msgs("config_written", path=config_path)))

@@ -11,7 +11,7 @@ import click
 
 from reviewflow.cli._env import Env
 from reviewflow.cli._output import err_console, escape, out_console, print_json, results_table, table
-from reviewflow.exceptions import InputError
+from reviewflow.exceptions import ConflictError, InputError
 
 __all__ = ["COMMANDS"]
 
@@ -119,11 +119,9 @@ def _csv_text(rows: list[Any]) -> str:
 
 
 def _write_text(path: str, text: str) -> Path:
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_text(text, encoding="utf-8", newline="")  # keep CSV's CR LF as written
-    tmp.replace(target)
-    return target
+    from reviewflow._files import write_file
+
+    return write_file(path, text)  # exclusive temporary file, no link followed, fsync, rename
 
 
 @click.command()
@@ -332,38 +330,69 @@ def ballots() -> None:
 def ballots_issue(env: Env, case_id: str, count: int, category: str, actor_id: str, out: str) -> int:
     """Issue one-time ballot tokens for a case's vote and write them out (CSV or printable sheet).
 
-    The tokens exist only in this file: hand one to each attendee.
+    The tokens exist only in this file: hand one to each attendee. The sheet is
+    written (readable by its owner only) and flushed to disk before the tokens are
+    committed; if it cannot be written, no token is issued, and if the commit fails,
+    the sheet is removed.
 
     \b
     Example:
       reviewflow ballots issue school-01 --count 40 --category party_members --actor bureau
     """
+    import os
+
+    from reviewflow._files import write_file
+    from reviewflow.exceptions import ReviewflowError, StoreError
+
     campaign = env.campaign()
     issue = _backend(campaign, ("issue_ballot_tokens",), "ballot tokens", env)
     target = Path(out)
-    if target.exists():
+    if os.path.lexists(target):
         raise InputError(f"{out} exists already; tokens are never overwritten, choose another --out")
     if not target.parent.is_dir():
         raise InputError(f"--out {out}: no such directory")
     actor = env.actor(actor_id)
-    tokens = list(issue(case_id, {category: count}, actor=actor))
-    if out.endswith(".html"):
+    written: list[Path] = []
+
+    def write_sheet(drawn: Any) -> None:
+        # Called again with new tokens if the case changed meanwhile: replace our own sheet.
+        text = _token_sheet(case_id, drawn, html_sheet=out.endswith(".html"))
+        written[:] = [write_file(out, text, private=True, replace=bool(written))]
+
+    try:
+        tokens = list(issue(case_id, {category: count}, actor=actor, before_commit=write_sheet))
+    except BaseException as exc:
+        # A refusal or a conflict commits nothing; a database failure may come after the
+        # commit went through (a lost connection), so the sheet is kept and the user told.
+        maybe_committed = not isinstance(exc, ReviewflowError) or (
+            isinstance(exc, StoreError) and not isinstance(exc, ConflictError))
+        if written and not maybe_committed:
+            try:
+                os.unlink(written[0])
+            except OSError:
+                err_console().print(escape(env.msgs("tokens_not_removed", path=written[0])))
+        elif written:
+            err_console().print(escape(env.msgs("tokens_kept", path=written[0], case=case_id)))
+        raise
+    out_console().print(env.msgs("tokens_written", n=len(tokens), path=written[0]))
+    return 0
+
+
+def _token_sheet(case_id: str, tokens: Any, *, html_sheet: bool) -> str:
+    """The token sheet: CSV (spreadsheet-safe) or a printable HTML page, every value escaped."""
+    if html_sheet:
         import html
 
         cells = "".join(f"<div class=t>{html.escape(str(t.token))}<br><small>"
                         f"{html.escape(case_id)} · {html.escape(t.category)}</small></div>"
                         for t in tokens)
-        text = ("<!DOCTYPE html><meta charset=utf-8><title>ballot tokens</title><style>"
+        return ("<!DOCTYPE html><meta charset=utf-8><title>ballot tokens</title><style>"
                 ".t{display:inline-block;border:1px dashed #888;padding:1em;margin:.3em;"
                 "font-family:monospace}</style>" + cells + "\n")
-    else:
-        from reviewflow.export.xlsx import csv_text
+    from reviewflow.export.xlsx import csv_text
 
-        text = csv_text([["case_id", "round", "category", "token"],
-                         *([case_id, t.round, t.category, t.token] for t in tokens)])
-    path = _write_text(out, text)
-    out_console().print(env.msgs("tokens_written", n=len(tokens), path=path))
-    return 0
+    return csv_text([["case_id", "round", "category", "token"],
+                     *([case_id, t.round, t.category, t.token] for t in tokens)])
 
 
 @ballots.command("cast")

@@ -101,7 +101,11 @@ def write_workbook(
     lang: str = "zh",
     title: str | None = None,
 ) -> Path:
-    """Write the results workbook to ``path`` (a new file, written whole) and return its path."""
+    """Write the results workbook to ``path`` (a new file, written whole) and return its path.
+
+    The workbook is written as :func:`reviewflow._files.file_writer` writes every file:
+    a temporary file created exclusively, never through a link, flushed, then renamed.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -148,8 +152,9 @@ def write_workbook(
     info.column_dimensions["A"].width = 24
     info.column_dimensions["B"].width = 100
 
+    from reviewflow._files import file_writer
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    wb.save(tmp)
-    tmp.replace(target)
+    with file_writer(target) as fh:  # exclusive temporary file, no link followed, fsync, rename
+        wb.save(fh)
     return target
