@@ -210,11 +210,12 @@ def _limit_file_size() -> None:
 
 
 @pytest.mark.db
-def test_a_sheet_that_cannot_be_written_issues_no_token(tmp_path: Path, postgresql_url: str) -> None:
+def test_a_sheet_that_cannot_be_written_issues_no_token(tmp_path: Path, postgresql_factory: Any) -> None:
     """The database could commit (it is a server), the sheet cannot be written (a file-size
     limit of 4 KiB for the CLI process, as a full disk would): no token may be committed."""
     import sqlalchemy as sa
 
+    postgresql_url = postgresql_factory.new()  # a schema of its own: the counts below are all ours
     env = {**os.environ, "REVIEWFLOW_LANG": "en"}
     for name in ("REVIEWFLOW_NOW", "REVIEWFLOW_DB", "REVIEWFLOW_CONFIG", "REVIEWFLOW_CAMPAIGN"):
         env.pop(name, None)

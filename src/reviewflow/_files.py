@@ -32,11 +32,17 @@ from typing import IO, Any
 
 from reviewflow.exceptions import InputError, ReviewflowError
 
-__all__ = ["MAX_UNPACKED_BYTES", "csv_rows", "decode_utf8", "file_writer", "read_capped", "size_text",
-           "write_file", "xlsx_rows"]
+__all__ = ["MAX_SHEET_CELLS", "MAX_SHEET_ROWS", "MAX_UNPACKED_BYTES", "csv_rows", "decode_utf8",
+           "file_writer", "read_capped", "size_text", "write_file", "xlsx_rows", "xlsx_sheet_rows"]
 
 #: A workbook whose parts would unpack to more than this is refused (a zip bomb).
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+#: A sheet with more rows than this (data or formatting only) is refused; above every
+#: importer's own row limit, so that theirs is the one a real file meets.
+MAX_SHEET_ROWS = 250_000
+#: A sheet with more cells than this (each row counted as wide as its last value, plus the
+#: cells read) is refused: 200,000 rows of 10 columns fit.
+MAX_SHEET_CELLS = 5_000_000
 
 #: Opened without blocking: a FIFO behind the path must not wait for a writer.
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -171,8 +177,26 @@ def csv_rows(data: bytes, name: str, *, delimiters: Sequence[str] = (",",),
 
 
 def xlsx_rows(data: bytes, name: str) -> Generator[list[Any], None, None]:
-    """Yield the rows of a workbook's first sheet, as lists of cell values (cached results,
-    never formulas).
+    """Yield the rows that hold data in a workbook's first sheet, as lists of cell values
+    (cached results, never formulas); see :func:`xlsx_sheet_rows` for the limits."""
+    with contextlib.closing(xlsx_sheet_rows(data, name)) as rows:
+        for _number, values in rows:
+            yield values
+
+
+def xlsx_sheet_rows(
+    data: bytes, name: str, *, max_rows: int = MAX_SHEET_ROWS, max_cells: int = MAX_SHEET_CELLS,
+) -> Generator[tuple[int, list[Any]], None, None]:
+    """Yield ``(row number, cell values)`` for each row of a workbook's first sheet that
+    holds data (cached results, never formulas), each row as wide as its last value.
+
+    The sheet is read by what it holds, never by the size it declares: a workbook that
+    says ``A1:XFD1048576`` and holds one row costs one row. Rows without a value (empty,
+    or formatting only) are skipped; the row numbers are the sheet's. Reading stops at
+    the end of the sheet's data. A sheet with more than ``max_rows`` rows (counting those
+    with formatting only) or ``max_cells`` cells is refused with an
+    :class:`~reviewflow.exceptions.InputError` (``reason`` ``sheet_too_large``) naming
+    the file and the row reached.
 
     A workbook that would unpack to more than :data:`MAX_UNPACKED_BYTES` is refused before
     anything is unpacked. Any error of the zip or openpyxl layer (a damaged or truncated
@@ -183,6 +207,13 @@ def xlsx_rows(data: bytes, name: str) -> Generator[list[Any], None, None]:
 
     def unreadable(exc: BaseException) -> InputError:
         return InputError(f"{name}: not a readable XLSX workbook ({_detail(exc)}); {_XLSX_ADVICE}")
+
+    def too_large(what: str, number: int) -> InputError:
+        return _write_error("sheet_too_large", f"{name}: the first sheet holds more than {what} "
+                                               f"(reached at row {number}); delete the empty or "
+                                               "formatted rows and columns around the data "
+                                               "(or copy the data to a new workbook), or split "
+                                               "the file")
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -203,19 +234,76 @@ def xlsx_rows(data: bytes, name: str) -> Generator[list[Any], None, None]:
     try:
         if not wb.worksheets:
             raise InputError(f"{name}: the workbook has no worksheet; {_XLSX_ADVICE}")
-        rows = wb.worksheets[0].iter_rows(values_only=True)
-        while True:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    values = next(rows)
-            except StopIteration:
-                return
-            except Exception as exc:  # zlib.error, EOFError, ValueError... from a damaged part
-                raise unreadable(exc) from None
-            yield list(values)
+        elements = 3 * max_cells + 2 * max_rows + 100_000
+        try:
+            src, events = _sheet_rows(wb, elements, too_large)
+        except Exception as exc:
+            raise unreadable(exc) from None
+        try:
+            rows_read = cells_read = 0
+            while True:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        number, cells = next(events)
+                except StopIteration:
+                    return
+                except ReviewflowError:
+                    raise
+                except Exception as exc:  # zlib.error, EOFError, ValueError... from a damaged part
+                    raise unreadable(exc) from None
+                rows_read += 1
+                if rows_read > max_rows:
+                    raise too_large(f"{max_rows:,} rows", number)
+                cells_read += len(cells)
+                values = [(c["column"], c["value"]) for c in cells if c["value"] is not None]
+                if not values:
+                    continue
+                width = max(column for column, _v in values)
+                cells_read += width
+                if cells_read > max_cells:
+                    raise too_large(f"{max_cells:,} cells", number)
+                row: list[Any] = [None] * width
+                for column, value in values:
+                    row[column - 1] = value
+                yield number, row
+        finally:
+            src.close()
     finally:
         wb.close()
+
+
+def _sheet_rows(
+    wb: Any, max_elements: int, too_large: Callable[[str, int], InputError],
+) -> tuple[IO[bytes], Iterator[tuple[int, list[dict[str, Any]]]]]:
+    """Open the first sheet's XML; return it (for the caller to close) and the rows that
+    openpyxl's cell parser reads from it, up to the end of the sheet's data (what follows,
+    merged cells and the like, is never parsed). No more than ``max_elements`` XML
+    elements are read, and only the current row's are kept."""
+    from openpyxl.worksheet._reader import DATA_TAG, ROW_TAG, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    cell_parts = {f"{{{SHEET_MAIN_NS}}}{t}" for t in ("c", "v", "f", "is", "t", "r", "rPr")}
+    ws = wb.worksheets[0]
+    src: IO[bytes] = wb._archive.open(ws._worksheet_path)
+    parser = WorkSheetParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
+                             date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+
+    def rows() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        for seen, (_event, element) in enumerate(iterparse(src), 1):
+            if seen > max_elements:
+                raise too_large(f"{max_elements:,} XML elements", parser.row_counter)
+            tag = element.tag
+            if tag == ROW_TAG:
+                yield parser.parse_row(element)
+                element.clear()
+            elif tag == DATA_TAG:
+                return
+            elif tag not in cell_parts:
+                element.clear()  # outside a row nothing is kept; a row keeps its cells
+
+    return src, rows()
 
 
 # ---------------------------------------------------------------------- writing

@@ -38,7 +38,7 @@ from typing import Any
 
 import attrs
 
-from reviewflow._files import csv_rows, read_capped, xlsx_rows
+from reviewflow._files import csv_rows, read_capped, xlsx_sheet_rows
 from reviewflow.exceptions import InputError
 from reviewflow.model import Actor
 
@@ -138,11 +138,11 @@ def read_cases(
     if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
         raise InputError(f"{p}: unknown file type {suffix or '(none)'}; give a .csv (UTF-8) or .xlsx file")
     data = read_capped(p, MAX_IMPORT_BYTES, "a case file (.csv or .xlsx)", too_large="split it")
-    reader: Iterator[list[str]]
-    if suffix in (".xlsx", ".xlsm"):
-        reader = ([_cell_text(v) for v in values] for values in xlsx_rows(data, str(p)))
+    reader: Iterator[tuple[int, list[str]]]
+    if suffix in (".xlsx", ".xlsm"):  # rows with data only, numbered as in the sheet
+        reader = ((n, [_cell_text(v) for v in values]) for n, values in xlsx_sheet_rows(data, str(p)))
     else:
-        reader = csv_rows(data, str(p), delimiters=(",", "\t", ";", "，"), strict=True)
+        reader = enumerate(csv_rows(data, str(p), delimiters=(",", "\t", ";", "，"), strict=True), 1)
     header: list[str] | None = None
     columns: dict[str, int] = {}
     ignored: list[str] = []
@@ -150,7 +150,7 @@ def read_cases(
     seen: dict[str, int] = {}
     known = set(existing)
     groups = None if guidance_groups is None else set(guidance_groups)
-    for line_no, cells in enumerate(reader, 1):
+    for line_no, cells in reader:
         if header is None:
             if not any(c.strip() for c in cells):
                 raise InputError(f"{p}, row {line_no}: the first row must name the columns "
