@@ -110,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _register_done = True
     args = list(sys.argv[1:] if argv is None else argv)
     msgs = Messages(_lang_from_argv(args))
-    from rich.console import Console
+    from reviewflow.cli._output import err_console
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = err_console()  # control characters in any message are shown, never sent
     try:
         result: Any = app.main(args=args, prog_name="reviewflow", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from reviewflow.cli._output import escape
 
     return escape(text)
 

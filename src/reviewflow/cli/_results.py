@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 from reviewflow.cli._env import Env
-from reviewflow.cli._output import err_console, escape, out_console, print_json, results_table, table
+from reviewflow.cli._output import (
+    echo_text,
+    err_console,
+    escape,
+    out_console,
+    print_json,
+    results_table,
+    table,
+)
 from reviewflow.exceptions import ConflictError, InputError
 
 __all__ = ["COMMANDS"]
@@ -163,7 +171,7 @@ def results(env: Env, fmt: str, out: str | None) -> int:
     if out:
         err_console().print(msgs("written", path=_write_text(out, text)))
     else:
-        click.echo(text, nl=not text.endswith("\n"))
+        echo_text(text, nl=not text.endswith("\n"))
     return 0
 
 
@@ -248,7 +256,7 @@ def special_report(env: Env, case_id: str, out: str | None) -> int:
     if out:
         err_console().print(env.msgs("written", path=_write_text(out, text)))
     else:
-        click.echo(text)
+        echo_text(text)
     return 0
 
 
@@ -277,7 +285,7 @@ def diagram(env: Env, fmt: str, out: str | None) -> int:
     if out:
         err_console().print(env.msgs("written", path=_write_text(out, text)))
     else:
-        click.echo(text, nl=False)
+        echo_text(text, nl=False)
     return 0
 
 

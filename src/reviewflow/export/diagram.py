@@ -65,7 +65,11 @@ def _roles(policy: Policy, event: str) -> str:
 
 
 def _safe(text: str) -> str:
-    return text.replace('"', "'").replace("\n", " ").replace(";", ",")
+    """Text for a mermaid label: no quote, line break or statement end, and no HTML (mermaid
+    draws labels as HTML; ``#`` starts its entity codes, so it is one too)."""
+    text = text.replace('"', "'").replace("\n", " ").replace(";", ",")
+    return (text.replace("#", "#35;").replace("&", "#amp;").replace("<", "#lt;")
+            .replace(">", "#gt;"))
 
 
 def mermaid(policy: Policy | None = None) -> str:
@@ -77,11 +81,11 @@ def mermaid(policy: Policy | None = None) -> str:
     policy = policy or Policy.default(year=2016)
     lines = ["stateDiagram-v2"]
     for stage in Stage:
-        text = f"{stage.label} {stage.value}"
+        text = _safe(f"{stage.label} {stage.value}")
         due = _due_text(policy, stage)
         if due:
-            text += f"<br/>{due}"
-        lines.append(f'    state "{_safe(text)}" as {stage.value}')
+            text += f"<br/>{_safe(due)}"
+        lines.append(f'    state "{text}" as {stage.value}')
     lines.append(f"    [*] --> {Stage.RESEARCH.value}")
     for source, event, dest in edges():
         roles = _roles(policy, event)

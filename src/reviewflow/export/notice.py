@@ -1,7 +1,8 @@
 """The publicity notice (公示) of a campaign's results, as Markdown and as HTML.
 
-The HTML is a whole page with every value escaped; the Markdown escapes the
-characters that would break its table.
+The HTML is a whole page with every value escaped; the Markdown escapes every
+character of a value that could make it more than text (see
+:func:`reviewflow.export._markdown.md_text`), raw HTML included.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reviewflow.anchoring import Anchor
+from reviewflow.export._markdown import md_text
 from reviewflow.export.results import ResultRow
 
 __all__ = ["notice_html", "notice_markdown"]
@@ -27,10 +29,7 @@ def _anchor_line(anchor: Anchor) -> str:
 
 
 def _md_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    for ch in ("\\", "|", "*", "_", "`", "[", "]", "<", ">"):
-        text = text.replace(ch, "\\" + ch)
-    return " ".join(text.split())
+    return md_text(value)
 
 
 def notice_markdown(

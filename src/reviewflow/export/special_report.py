@@ -2,13 +2,16 @@
 
 It carries what reviewflow knows: the stage dates, the comments and score, the
 problems found in the research and in the report, and a rectification list
-(整改清单) with one line per problem for the secretary to complete.
+(整改清单) with one line per problem for the secretary to complete. Every value from
+the case goes through :func:`reviewflow.export._markdown.md_text`, so a name or comment
+renders as its text and nothing else, even where raw HTML is allowed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from reviewflow.export._markdown import md_text
 from reviewflow.export.results import ResultRow
 from reviewflow.model import Case, Stage
 
@@ -16,7 +19,7 @@ __all__ = ["special_report_skeleton"]
 
 
 def _line(text: object) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return md_text(text)
 
 
 def special_report_skeleton(case: Case, row: ResultRow | None = None) -> str:
@@ -62,7 +65,7 @@ def special_report_skeleton(case: Case, row: ResultRow | None = None) -> str:
 
         labels = {key: label for key, label, _p in OPTIONS}
         counts = "，".join(f"{labels.get(k, k)} {v}" for k, v in row.counts.items())
-        out.append(f"- 现场测评：有效票 {row.valid}（{counts}），得分 {row.rounded}，等次 {row.grade}"
+        out.append(f"- 现场测评：有效票 {row.valid}（{counts}），得分 {row.rounded}，等次 {_line(row.grade)}"
                    + (f"，名次 {row.rank}" if row.rank else ""))
     else:
         evaluation = data.get("evaluation")
