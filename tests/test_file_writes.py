@@ -369,3 +369,33 @@ def test_write_file_refusals_name_the_path_and_a_reason(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
     private = write_file(tmp_path / "p.csv", "t", private=True)
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
+
+
+def test_no_module_writes_a_file_but_through_the_helper() -> None:
+    """Every writer goes through reviewflow._files (write_file / file_writer): no other module
+    calls write_text, write_bytes, open() for writing, os.open or a path-taking save()."""
+    import ast
+
+    import reviewflow
+
+    root = Path(reviewflow.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_files.py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            modes = [a.value for a in node.args[1:2] if isinstance(a, ast.Constant)]
+            modes += [k.value.value for k in node.keywords
+                      if k.arg == "mode" and isinstance(k.value, ast.Constant)]
+            writing_open = name == "open" and any(set(str(m)) & set("wax+") for m in modes)
+            os_open = name == "open" and isinstance(func, ast.Attribute) and getattr(
+                func.value, "id", "") == "os"
+            if name in ("write_text", "write_bytes", "mkstemp", "NamedTemporaryFile") or writing_open \
+                    or os_open or (name == "save" and not (node.args and isinstance(node.args[0], ast.Name)
+                                                          and node.args[0].id == "fh")):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert found == []
