@@ -209,7 +209,7 @@ def xlsx_sheet_rows(
         return InputError(f"{name}: not a readable XLSX workbook ({_detail(exc)}); {_XLSX_ADVICE}")
 
     def too_large(what: str, number: int) -> InputError:
-        return _write_error("sheet_too_large", f"{name}: the first sheet holds more than {what} "
+        return _coded_error("sheet_too_large", f"{name}: the first sheet holds more than {what} "
                                                f"(reached at row {number}); delete the empty or "
                                                "formatted rows and columns around the data "
                                                "(or copy the data to a new workbook), or split "
@@ -313,7 +313,7 @@ _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW"
                  | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
-def _write_error(reason: str, message: str) -> InputError:
+def _coded_error(reason: str, message: str) -> InputError:
     error = InputError(f"{message} [{reason}]")
     error.reason = reason  # type: ignore[attr-defined]  # the code the CLI and callers read
     return error
@@ -387,15 +387,15 @@ def file_writer(
     target = Path(path)
     shown = os.fspath(path)
     if target.name in ("", ".", ".."):
-        raise _write_error("cannot_write", f"{shown}: give the path of a file, not a directory")
+        raise _coded_error("cannot_write", f"{shown}: give the path of a file, not a directory")
     directory = target.parent
     if not directory.is_dir():
-        raise _write_error("no_directory", f"{shown}: the directory {os.fspath(directory)} does "
+        raise _coded_error("no_directory", f"{shown}: the directory {os.fspath(directory)} does "
                                            "not exist; create it or choose another path")
     try:
         fd, tmp = _create_temp(directory, target.name, 0o600 if private else 0o666)
     except OSError as exc:
-        raise _write_error("cannot_write", f"{shown}: cannot create a file in "
+        raise _coded_error("cannot_write", f"{shown}: cannot create a file in "
                                            f"{os.fspath(directory)} ({_oserror_text(exc)}); "
                                            "nothing was written") from None
     try:
@@ -406,13 +406,13 @@ def file_writer(
                 os.fsync(fh.fileno())
             _put_in_place(tmp, target, replace)
         except FileExistsError:
-            raise _write_error("exists", f"{shown} exists already; it is never overwritten, "
+            raise _coded_error("exists", f"{shown} exists already; it is never overwritten, "
                                          "choose another path") from None
         except IsADirectoryError:
-            raise _write_error("cannot_write", f"{shown} is a directory; give the path of a "
+            raise _coded_error("cannot_write", f"{shown} is a directory; give the path of a "
                                                "file") from None
         except OSError as exc:
-            raise _write_error("cannot_write", f"{shown}: cannot write the file "
+            raise _coded_error("cannot_write", f"{shown}: cannot write the file "
                                                f"({_oserror_text(exc)}); nothing was written, "
                                                "check the disk and the permissions") from None
     except BaseException:
