@@ -62,7 +62,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     (tmp_path / "branches.csv").write_text(BRANCHES, encoding="utf-8")
-    assert cli("init", "policy.toml") == 0
+    assert cli("init", "policy.toml", "--rehearsal") == 0
     assert cli("--now", NOW, "cases", "import", "branches.csv") == 0
     return tmp_path
 
@@ -139,7 +139,7 @@ def test_init_writes_its_campaign_file_past_a_planted_part_link(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     plant(tmp_path / "reviewflow.toml.part", tmp_path / "secret-config")
-    assert cli("init", "policy.toml") == 0
+    assert cli("init", "policy.toml", "--rehearsal") == 0
     assert (tmp_path / "secret-config").read_text(encoding="utf-8") == SECRET
     assert "campaign" in (tmp_path / "reviewflow.toml").read_text(encoding="utf-8")
 
@@ -226,7 +226,7 @@ def test_a_sheet_that_cannot_be_written_issues_no_token(tmp_path: Path, postgres
                               capture_output=True, text=True, timeout=300, check=False,
                               preexec_fn=_limit_file_size if limit else None)
 
-    assert run("init", "policy.toml", "--db", postgresql_url).returncode == 0
+    assert run("init", "policy.toml", "--rehearsal", "--db", postgresql_url).returncode == 0
     assert run("--now", NOW, "cases", "import", "branches.csv").returncode == 0
     for now, event, actor, data, *extra in (
         (NOW, "finish_research", "bureau", {"problems": ["组织生活不规范"]}),

@@ -30,7 +30,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     (tmp_path / "branches.csv").write_text("编号,党组织,书记\ns1,第一中学党支部,张三\n", encoding="utf-8")
-    assert main(["init", "policy.toml"]) == 0
+    assert main(["init", "policy.toml", "--rehearsal"]) == 0
     assert main(["--now", NOW, "cases", "import", "branches.csv"]) == 0
     # a free-text field of an event: the research's problems
     data = json.dumps({"problems": [HOSTILE]}, ensure_ascii=False)
