@@ -70,7 +70,7 @@ def _check_keys(data: dict[str, Any], allowed: frozenset[str], case: Case, event
     unknown = set(data) - allowed
     if unknown:
         raise _refuse("invalid_data", case, event,
-                      f"unknown data {', '.join(sorted(unknown))}; {event} takes "
+                      f"unknown data {', '.join(sorted(map(repr, unknown)))}; {event} takes "
                       f"{', '.join(sorted(allowed)) or 'no data'}")
 
 
@@ -78,9 +78,11 @@ def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
                      data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["finish_research"], case, "finish_research")
     problems = data.get("problems")
-    if not problems or isinstance(problems, str) or not all(
-        isinstance(p, str) and p.strip() for p in problems
-    ):
+    if problems is not None and not isinstance(problems, list | tuple):
+        raise _refuse("missing_data", case, "finish_research",
+                      f"problems must be a list of texts (问题清单), got "
+                      f"{type(problems).__name__}: problems=[\"...\", ...]")
+    if not problems or not all(isinstance(p, str) and p.strip() for p in problems):
         raise _refuse("missing_data", case, "finish_research",
                       "the research needs its problem list (问题清单): problems=[\"...\", ...], "
                       "each a non-empty text")
@@ -101,6 +103,10 @@ def _submit_report(c: Campaign, case: Case, actor: Actor, role: str,
             report = Report.from_json(report)
         except (TypeError, ValueError) as exc:
             raise _refuse("invalid_data", case, "submit_report", f"bad report: {exc}") from None
+    if report is not None and not isinstance(report, Report):
+        raise _refuse("missing_data", case, "submit_report",
+                      f"report must be a reviewflow.Report or a table of its parts, got "
+                      f"{type(report).__name__}")
     if not isinstance(report, Report):
         raise _refuse("missing_data", case, "submit_report",
                       "submit_report needs report=reviewflow.Report(...)")

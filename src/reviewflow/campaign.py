@@ -13,7 +13,6 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import attrs
 import pendulum
 import pluggy
 
-from reviewflow import _corrections, _delivery
+from reviewflow import _corrections, _delivery, _ids
 from reviewflow import hooks as _hooks
 from reviewflow._chain import seal as _seal
 from reviewflow._machine import Lifecycle
@@ -53,8 +52,6 @@ _VALUE = {stage: stage.value for stage in Stage}
 _LIFECYCLE: Lifecycle | None = None
 _NOBODY: frozenset[str] = frozenset()
 _SECRETARY = frozenset({"secretary"})
-#: Control characters: refused in case ids and names (they break exports and displays).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _lifecycle() -> Lifecycle:
@@ -313,24 +310,21 @@ class Campaign:
         if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > 200:
             raise InputError(f"row {index + 1}: case_id must be a non-empty string of at most "
                              f"200 characters, got {case_id!r}")
+        case_id = _ids.identifier(case_id, f"row {index + 1}: case_id")
         organization = row.get("organization")
         if not isinstance(organization, str) or not organization.strip():
             raise InputError(f"case {case_id!r}: organization must be a non-empty string")
+        organization = _ids.name(organization, f"row {index + 1}: organization")
         secretary = row.get("secretary")
         if not isinstance(secretary, Actor):
             raise InputError(f"case {case_id!r}: secretary must be a reviewflow.Actor, "
                              f"got {type(secretary).__name__}")
-        for what, text in (("case_id", case_id), ("organization", organization),
-                           ("secretary's name", secretary.name)):
-            if _CONTROL.search(text):
-                raise InputError(f"row {index + 1}: the {what} {text!r} contains a control "
-                                 "character (a tab, line break or other invisible code); "
-                                 "remove it and open the case again")
         group = row.get("guidance_group") or self.policy.assignments.get(case_id)
         if group is not None and group not in self.policy.guidance_groups:
             raise InputError(f"case {case_id!r}: unknown guidance group {group!r}; the policy "
                              f"has: {', '.join(sorted(self.policy.guidance_groups)) or 'none'}")
-        previous = row.get("previous_case_id")
+        previous = _ids.optional_identifier(row.get("previous_case_id") or None,
+                                            f"case {case_id!r}: previous_case_id")
         carried = list(row.get("carried_over") or ())
         if previous and not carried:
             carried = self._carry_over(previous)
@@ -371,6 +365,7 @@ class Campaign:
 
     def case(self, case_id: str) -> Case:
         """Return the case (a snapshot bound to the store for its history)."""
+        case_id = _ids.lookup(case_id)
         case = self.store.get(self.id, case_id)
         if case is None:
             raise UnknownCaseError(
@@ -404,7 +399,7 @@ class Campaign:
 
     def refusals(self, case_id: str | None = None) -> list[Refusal]:
         """Return the refusal journal (every refused command, with its reason), oldest first."""
-        return self.store.refusals(self.id, case_id)
+        return self.store.refusals(self.id, None if case_id is None else _ids.lookup(case_id))
 
     # ------------------------------------------------------------------ rules
 
@@ -587,6 +582,7 @@ class Campaign:
         self,
         case_id: str,
         event: str,
+        /,
         *,
         actor: Actor,
         idempotency_key: str | None = None,
@@ -599,7 +595,12 @@ class Campaign:
         :class:`ConflictError` when another writer changed the case first and
         ``retries`` reloads did not help. With ``idempotency_key``, replaying the same
         command returns the case without a second step.
+
+        ``case_id`` and ``event`` are positional, so that every other name is the event's
+        data (a data key ``case_id`` is refused as unknown data, ``invalid_data``).
         """
+        case_id = _ids.lookup(case_id)
+        idempotency_key = _ids.check_command(actor, idempotency_key, retries)
         if event not in _EVENT_DEST:
             raise TransitionRefused(
                 "unknown_event",
@@ -661,13 +662,14 @@ class Campaign:
         return self.case(case_id)
 
     def fire_many(
-        self, case_ids: Iterable[str], event: str, *, actor: Actor, **data: Any,
+        self, case_ids: Iterable[str], event: str, /, *, actor: Actor, **data: Any,
     ) -> list[FireResult]:
         """Fire one event on many cases (the batch path): all-or-nothing per case.
 
         Cases that pass their rules are committed together in one write; each case's
         outcome is one :class:`FireResult`, in the order given.
         """
+        _ids.check_command(actor, None, 0)
         ids = list(case_ids)
         results: dict[int, FireResult] = {}
         steps: list[tuple[int, Commit]] = []
@@ -717,7 +719,7 @@ class Campaign:
         self.store.record_refusals([Refusal(
             campaign_id=self.id, case_id=case.case_id, event=event, actor_id=actor.id,
             roles=tuple(sorted(actor.roles)), at=iso, stage=case.stage.value,
-            reason=error.reason, message=str(error),
+            reason=error.reason, message=_ids.storable(str(error)),
         )])
         if self._has_hooks:
             self._call_hook("reviewflow_refused", campaign=self, case_id=case.case_id,
@@ -1057,8 +1059,15 @@ def _fingerprint(event: str, actor: Actor, data: Mapping[str, Any]) -> str:
         to_json = getattr(value, "to_json", None)
         return to_json() if to_json is not None else str(value)
 
-    text = json.dumps([event, actor.id, data], sort_keys=True, default=default, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    try:
+        text = json.dumps([event, actor.id, data], sort_keys=True, default=default,
+                          ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+    except (TypeError, ValueError, RecursionError) as exc:  # as _seal would refuse it
+        raise InputError(
+            f"{event}: the data cannot be recorded ({exc}); use plain JSON data: text, whole "
+            "numbers of at most 4,300 digits, lists and tables; nothing was changed",
+            reason="invalid_data") from None
 
 
 def _open_store(store: Store | str | None) -> Store:

@@ -17,8 +17,12 @@ carried_over        上年问题, 上年度问题 (; separated) no
 
 Everything is checked before anything is written: a file that is not UTF-8 (CSV),
 not a workbook (XLSX), too large, missing a column, with an empty or too long
-cell, or listing a case twice raises :class:`InputError` naming the row and the
-column, and :meth:`~reviewflow.Campaign.open_cases` then writes all rows or none.
+cell, an id or name holding a control or format character (a zero-width space, a
+direction override...), or listing a case twice raises :class:`InputError` naming
+the row and the column, and :meth:`~reviewflow.Campaign.open_cases` then writes all
+rows or none. Each cell is stripped of white space at both ends, and ids and names
+are normalised to NFC, so ids that differ only in how an accent is encoded are one
+case (listed twice).
 
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "branches.csv"
@@ -38,6 +42,7 @@ from typing import Any
 
 import attrs
 
+from reviewflow import _ids
 from reviewflow._files import csv_rows, read_capped, xlsx_sheet_rows
 from reviewflow.exceptions import InputError
 from reviewflow.model import Actor
@@ -68,6 +73,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _STRICT_COLUMNS = frozenset({"case_id", "organization", "secretary"})
 _ID = re.compile(r"^[^\s/]{1,200}$")
+#: Cells read as ids and as names: NFC, and no format character either (reviewflow._ids).
+_ID_COLUMNS = frozenset({"case_id", "secretary_id", "guidance_group", "previous_case_id"})
+_NAME_COLUMNS = frozenset({"organization", "secretary"})
 
 
 @attrs.frozen(kw_only=True)
@@ -188,6 +196,10 @@ def _row(p: Path, line_no: int, cells: Sequence[str], columns: dict[str, int], h
         if pattern.search(value):
             raise InputError(f"{where(column)}: contains control characters (a tab, line break "
                              "or other invisible character); remove them and import again")
+        if column in _NAME_COLUMNS:
+            return _ids.name(value, where(column))
+        if column in _ID_COLUMNS:
+            return _ids.identifier(value, where(column))
         return value
 
     for column in ("case_id", "organization", "secretary"):

@@ -10,6 +10,9 @@ from typing import Any, NamedTuple, Protocol
 
 import attrs
 
+from reviewflow import _ids
+from reviewflow.exceptions import InputError
+
 __all__ = [
     "GENESIS_HASH",
     "Actor",
@@ -69,16 +72,28 @@ def _roles(value: Iterable[str]) -> frozenset[str]:
     return frozenset(value)
 
 
+def _actor_id(value: Any) -> Any:
+    return _ids.lookup(value, "actor id")
+
+
+def _actor_name(value: Any) -> Any:
+    return _ids.name(value, "actor name") if isinstance(value, str) else value
+
+
 @attrs.frozen
 class Actor:
     """Someone who fires events: an id (the host's), a display name and a set of roles.
+
+    The id and the name are normalised to NFC; an id with a control or format character
+    or with white space at either end, or a name with a control or format character, is
+    an :class:`InputError` (``bad_identifier``).
 
     >>> Actor("zhang", "张三", roles={"secretary"}).roles
     frozenset({'secretary'})
     """
 
-    id: str = attrs.field(validator=attrs.validators.instance_of(str))
-    name: str = ""
+    id: str = attrs.field(converter=_actor_id, validator=attrs.validators.instance_of(str))
+    name: str = attrs.field(default="", converter=_actor_name)
     roles: frozenset[str] = attrs.field(factory=frozenset, converter=_roles)
 
     def to_json(self) -> dict[str, Any]:
@@ -91,15 +106,25 @@ class Actor:
         return cls(str(data["id"]), str(data.get("name", "")), roles=data.get("roles", ()))
 
 
+def _must_be_text(instance: object, attribute: Any, value: Any) -> None:
+    """An attrs validator: ``value`` is text (an InputError naming the field otherwise)."""
+    if not isinstance(value, str) and not (value is None and attribute.name == "follows"):
+        raise InputError(f"{type(instance).__name__.lower()} {attribute.name} must be text, "
+                         f"got {type(value).__name__} {value!r:.60}")
+
+
 @attrs.frozen(kw_only=True)
 class Problem:
-    """One problem in a report: what it is, its causes (主客观原因) and the measure against it."""
+    """One problem in a report: what it is, its causes (主客观原因) and the measure against it.
 
-    description: str
-    causes: str = ""
-    measure: str = ""
+    Every field is text (``follows`` may be None); anything else is an :class:`InputError`.
+    """
+
+    description: str = attrs.field(validator=_must_be_text)
+    causes: str = attrs.field(default="", validator=_must_be_text)
+    measure: str = attrs.field(default="", validator=_must_be_text)
     #: The text of last year's problem this one follows up, when it carries one over.
-    follows: str | None = None
+    follows: str | None = attrs.field(default=None, validator=_must_be_text)
 
     def to_json(self) -> dict[str, Any]:
         """Return the problem as plain JSON data."""
@@ -111,8 +136,42 @@ class Problem:
         return out
 
 
+_PROBLEM_FIELDS = frozenset({"description", "causes", "measure", "follows"})
+
+
 def _problems(value: Iterable[Problem | Mapping[str, Any]]) -> tuple[Problem, ...]:
-    return tuple(p if isinstance(p, Problem) else Problem(**dict(p)) for p in value)
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InputError(f"report problems must be a list of problems, got {type(value).__name__}; "
+                         'write problems=[{"description": "...", "causes": "...", "measure": "..."}]')
+    out = []
+    for i, p in enumerate(value):
+        if isinstance(p, Problem):
+            out.append(p)
+            continue
+        if not isinstance(p, Mapping) or "description" not in p:
+            raise InputError(f"report problems[{i}] must be a table with description, causes and "
+                             f"measure, got {type(p).__name__} {p!r:.60}")
+        unknown = [k for k in p if k not in _PROBLEM_FIELDS]
+        if unknown:
+            raise InputError(f"report problems[{i}]: unknown field(s) "
+                             f"{', '.join(sorted(map(repr, unknown)))}; a problem has "
+                             f"{', '.join(sorted(_PROBLEM_FIELDS))}")
+        try:
+            out.append(Problem(**p))
+        except InputError as exc:
+            raise InputError(f"report problems[{i}]: {exc}") from None
+    return tuple(out)
+
+
+def _rectified(value: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise InputError(f"report rectified must be a table {{last year's problem: how it was "
+                         f"addressed}}, got {type(value).__name__}")
+    for key, text in value.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise InputError(f"report rectified: {key!r:.60}: {text!r:.60}: each of last year's "
+                             "problems and how it was addressed (整改落实情况) must be text")
+    return dict(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -124,11 +183,11 @@ class Report:
     ``rectified`` maps each of last year's problems to how it was addressed (整改落实情况).
     """
 
-    duty: str = ""
-    progress: str = ""
+    duty: str = attrs.field(default="", validator=_must_be_text)
+    progress: str = attrs.field(default="", validator=_must_be_text)
     problems: tuple[Problem, ...] = attrs.field(default=(), converter=_problems)
-    plans: str = ""
-    rectified: Mapping[str, str] = attrs.field(factory=dict)
+    plans: str = attrs.field(default="", validator=_must_be_text)
+    rectified: Mapping[str, str] = attrs.field(factory=dict, converter=_rectified)
 
     def section_text(self, name: str) -> str:
         """Return the text of one section (problems joined), for length rules."""
@@ -153,14 +212,25 @@ class Report:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Report:
-        """Build a report from :meth:`to_json` data."""
-        return cls(
-            duty=str(data.get("duty", "")),
-            progress=str(data.get("progress", "")),
-            problems=data.get("problems", ()),
-            plans=str(data.get("plans", "")),
-            rectified=dict(data.get("rectified", {})),
-        )
+        """Build a report from :meth:`to_json` data: text fields (null for empty), a list
+        of problems, a table of rectifications; anything else is an :class:`InputError`."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"a report must be a table, got {type(data).__name__}")
+        unknown = [k for k in data if k not in _REPORT_FIELDS]
+        if unknown:
+            raise InputError(f"report: unknown field(s) {', '.join(sorted(map(repr, unknown)))}; "
+                             f"a report has {', '.join(_REPORT_FIELDS)}")
+
+        def get(key: str, empty: Any) -> Any:
+            value = data.get(key)
+            return empty if value is None else value
+
+        return cls(duty=get("duty", ""), progress=get("progress", ""),
+                   problems=get("problems", ()), plans=get("plans", ""),
+                   rectified=get("rectified", {}))
+
+
+_REPORT_FIELDS = ("duty", "progress", "problems", "plans", "rectified")
 
 
 #: The ``prev_hash`` of a case's first event.
@@ -168,7 +238,8 @@ GENESIS_HASH = "0" * 64
 
 
 # One encoder, built once: json.dumps with options builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                            allow_nan=False)
 
 
 def _c_encoder() -> Any:
@@ -184,7 +255,7 @@ def _c_encoder() -> Any:
         return None
     try:
         enc = make(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
-                   True, False, True)
+                   True, False, False)
         sample = {"b": [1, 2.5, None, True, {"z": "é\n\"", "a": -0.0}], "a": "述职", "c": {}}
         if "".join(enc(sample, 0)) != _ENCODER.encode(sample):  # pragma: no cover
             return None

@@ -21,6 +21,7 @@ Actors not listed there are still known when they are a case's secretary (role
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from typing import Any
 
 import attrs
 
+from reviewflow import _ids
 from reviewflow._files import read_capped
 from reviewflow.campaign import Campaign
 from reviewflow.exceptions import InputError, PolicyError
@@ -95,13 +97,26 @@ def read_json_data(text: str | None, path: str | None) -> dict[str, Any]:
         return {}
     if len(text) > MAX_DATA_BYTES:
         raise InputError(f"{where}: larger than {MAX_DATA_BYTES // (1024 * 1024)} MB")
+    def constant(name: str) -> Any:
+        raise InputError(f"{where}: {name} is not a number; write a finite number",
+                         reason="invalid_data")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            constant(number[:40])
+        return value
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=constant, parse_float=finite)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg}") from None
     except RecursionError:
         raise InputError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit limit
+        raise InputError(f"{where}: a value cannot be read ({exc}); numbers have at most "
+                         "4,300 digits", reason="invalid_data") from None
     if not isinstance(data, dict):
         raise InputError(f"{where}: must be a JSON object such as {{\"comment\": \"同意\"}}")
     return data
@@ -178,6 +193,8 @@ class Env:
         actors = data.get("actors", {})
         if not isinstance(actors, dict):
             raise InputError(f"campaign file {path}: [actors] must be a table of tables")
+        actors = {_ids.identifier(k, f"campaign file {path}: actor id"): v for k, v in actors.items()}
+        data["actors"] = actors
         for actor_id, entry in actors.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("roles", []), list) or not all(
                 isinstance(r, str) for r in entry.get("roles", [])
@@ -332,6 +349,7 @@ class Env:
         ``roles`` (from ``--role``) picks the roles to act in; for an actor nobody listed,
         it declares them.
         """
+        actor_id = _ids.identifier(actor_id, "--actor")
         campaign = self.campaign()
         known = self.known_actor(campaign, actor_id)
         if known is None:
