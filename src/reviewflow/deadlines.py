@@ -185,7 +185,30 @@ class Anchor(Protocol):
     def to_json(self) -> Any: ...
 
 
+#: The years a policy's dates may fall in (those of ``Policy.year``).
+YEARS = range(1950, 2200)
+#: The largest offset, either way, of a relative due rule or a rung, per unit (about four
+#: years: a campaign's deadlines fall within a few months).
+MAX_OFFSETS: Mapping[str, int] = {"working_days": 1000, "days": 1500, "hours": 36_000}
+
+
+def check_year(value: _dt.date, what: str) -> None:
+    """Raise :class:`DeadlineError` unless ``value`` falls in :data:`YEARS`."""
+    if value.year not in YEARS:
+        raise DeadlineError(f"{what} {value.isoformat()} is out of range: a policy's dates fall "
+                            f"in the years {YEARS.start} to {YEARS.stop - 1}")
+
+
+def _check_offset(n: int, unit: str, what: str) -> None:
+    limit = MAX_OFFSETS.get(unit)
+    if limit is not None and not -limit <= n <= limit:
+        raise DeadlineError(f"{what} {n} {unit} is out of range: at most {limit} {unit} either "
+                            "way; a campaign's deadlines fall within a few months")
+
+
 def _aware(value: _dt.datetime) -> pendulum.DateTime:
+    if isinstance(value, _dt.datetime):
+        check_year(value, "due time")
     return ensure_aware(value, what="due time")
 
 
@@ -243,6 +266,10 @@ class OnDay:
 
     day: _dt.date
     time: DayTime = "end"
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.day, _dt.date):
+            check_year(self.day, "due day")
 
     def resolve(self, ctx: DueContext) -> pendulum.DateTime | None:
         """Return the day's start or end in the campaign's zone."""
@@ -395,6 +422,9 @@ class After:
             raise DeadlineError(f"unit must be 'working_days' or 'days', not {self.unit!r}")
         if self.time not in _DAY_TIMES:
             raise DeadlineError(f"time must be 'keep', 'start' or 'end', not {self.time!r}")
+        if not isinstance(self.n, int) or isinstance(self.n, bool):
+            raise DeadlineError(f"the number of {self.unit} must be a whole number, not {self.n!r}")
+        _check_offset(self.n, self.unit, "a due rule of")
 
     def resolve(self, ctx: DueContext) -> pendulum.DateTime | None:
         """Return the anchor moved by N days, with the declared time of day; None if no anchor."""
@@ -659,6 +689,7 @@ def _check_rung(rung: Rung) -> None:
         )
     if rung.time is not None and rung.unit == "hours":
         raise DeadlineError(f"rung {rung.id!r}: a time of day makes no sense with hours")
+    _check_offset(rung.offset, rung.unit, f"rung {rung.id!r}: an offset of")
 
 
 def _default_rung_id(rung: Any) -> str:

@@ -24,7 +24,7 @@ import attrs
 import pendulum
 
 from reviewflow.clock import DEFAULT_TZ
-from reviewflow.deadlines import At, DueRule, check_due_rules
+from reviewflow.deadlines import YEARS, At, DueRule, check_due_rules
 from reviewflow.exceptions import PolicyError
 from reviewflow.model import Stage
 from reviewflow.scoring import ScoringPolicy
@@ -198,6 +198,7 @@ class Policy:
         Reports are due before 18 January (hard); meetings open mid-January (the 11th);
         two review levels: the guidance group, then the bureau's Party group.
         """
+        _check_year(year)
         nxt = year
         stages = {
             Stage.DRAFTING: StageRule(
@@ -235,9 +236,13 @@ def _default_report_ladder() -> tuple[Any, ...]:
     return tuple(factory()) if factory is not None else ()
 
 
+def _check_year(year: Any) -> None:
+    if not isinstance(year, int) or not 1949 < year < 2200:
+        raise PolicyError(f"year {year!r} is not a plausible year; give e.g. 2016", field="year")
+
+
 def _check(p: Policy) -> None:
-    if not isinstance(p.year, int) or not 1949 < p.year < 2200:
-        raise PolicyError(f"year {p.year!r} is not a plausible year; give e.g. 2016", field="year")
+    _check_year(p.year)
     try:
         pendulum.timezone(p.tz)
     except Exception:
@@ -288,6 +293,10 @@ def _check(p: Policy) -> None:
     _check_stage_order(p)
 
 
+#: The longest grace after a hard deadline.
+MAX_GRACE = _dt.timedelta(days=366)
+
+
 def _check_stage_rule(stage: Stage, rule: Any) -> None:
     where = f"stages.{stage.value}"
     if not isinstance(rule, StageRule):
@@ -308,6 +317,13 @@ def _check_stage_rule(stage: Stage, rule: Any) -> None:
     if not isinstance(rule.grace, _dt.timedelta) or rule.grace < _dt.timedelta(0):
         raise PolicyError(f"grace must be a duration of zero or more, got {rule.grace!r}",
                           field=f"{where}.grace")
+    if rule.grace > MAX_GRACE:
+        raise PolicyError(f"a grace of {rule.grace.days} days is out of range: at most "
+                          f"{MAX_GRACE.days} days", field=f"{where}.grace")
+    if rule.opens is not None and rule.opens.year not in YEARS:
+        raise PolicyError(f"opens {rule.opens.isoformat()} is out of range: a policy's dates "
+                          f"fall in the years {YEARS.start} to {YEARS.stop - 1}",
+                          field=f"{where}.opens")
 
 
 def _check_content(c: ContentRules) -> None:

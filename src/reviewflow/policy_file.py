@@ -299,6 +299,10 @@ class _Reader:
                     f"{value!r} is not a date-time; write e.g. 2017-01-11T00:00:00+08:00 "
                     "(without quotes)", field
                 ) from None
+        if isinstance(value, _dt.date) and value.year not in deadlines.YEARS:
+            raise self.error(
+                f"{value.isoformat()} is out of range: a policy's dates fall in the years "
+                f"{deadlines.YEARS.start} to {deadlines.YEARS.stop - 1}", field)
         if isinstance(value, _dt.datetime):
             if value.tzinfo is None:
                 return pendulum.instance(value, tz=self.tz)
@@ -475,6 +479,15 @@ class _Reader:
                 f'{value!r} is not a duration; write e.g. "2h", "30m", "1d12h" '
                 '(d = days, h = hours, m = minutes, s = seconds) or "0"', field
             )
+        return self.duration(seconds, field)
+
+    def duration(self, seconds: int, field: str) -> pendulum.Duration:
+        """A grace of ``seconds``: at most :data:`reviewflow.policy.MAX_GRACE`."""
+        from reviewflow.policy import MAX_GRACE
+
+        if seconds > MAX_GRACE.total_seconds():
+            raise self.error(f"a grace of {seconds:,} seconds is out of range: at most "
+                             f"{MAX_GRACE.days} days (\"{MAX_GRACE.days}d\")", field)
         return pendulum.duration(seconds=seconds)
 
     def ladder(self, value: Any, field: str) -> tuple[Any, ...]:

@@ -324,6 +324,13 @@ class Env:
                              "2016-01-12T09:00+08:00") from None
         if not isinstance(at, pendulum.DateTime):
             raise InputError(f"--now {text!r} needs a date and a time, e.g. 2016-01-12T09:00+08:00")
+        from reviewflow.deadlines import YEARS
+
+        if at.year not in YEARS or at.in_timezone("UTC").year not in YEARS:
+            raise InputError(f"--now {text!r} is out of range: give a time in the years "
+                             f"{YEARS.start} to {YEARS.stop - 1}, e.g. 2016-01-12T09:00+08:00",
+                             reason="invalid_argument")
+
         from reviewflow.cli._clock import frozen_clock_allowed
 
         frozen_clock_allowed(self, at)
