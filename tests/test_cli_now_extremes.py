@@ -1,4 +1,5 @@
-"""``--now`` at the edges of time: a clear error (exit 2) or a working command, never a crash.
+"""``--now`` (and ``extend --until``) at the edges of time: a clear error (exit 2) or a
+working command, never a crash.
 
 ``--now 0001-01-01T00:00+08:00`` made ``status`` fail with an internal error
 (``OverflowError``, exit 3). A time outside the years a policy's dates may fall in
@@ -86,3 +87,14 @@ def test_any_now_exits_0_1_or_2(workdir: Path, capsys: pytest.CaptureFixture[str
             assert _events(db) == 1
 
     fuzz()
+
+
+@pytest.mark.parametrize("until", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00+08:00"])
+def test_an_extension_out_of_range_is_refused_with_exit_2(
+        workdir: Path, until: str, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _events(workdir / "reviewflow.db")
+    assert main(["--lang", "en", "--now", "2016-01-05T09:00+08:00", "extend", "s1", "drafting",
+                 "--until", until, "--reason", "x", "--actor", "bureau", "--role",
+                 "organizer"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert _events(workdir / "reviewflow.db") == before

@@ -14,7 +14,7 @@ from reviewflow._deadlines.rows import EXTEND_EVENT
 from reviewflow._deadlines.state import _commit, _state, commit_extras
 from reviewflow._deadlines.sweep import _now
 from reviewflow.clock import ensure_aware
-from reviewflow.deadlines import fmt_time
+from reviewflow.deadlines import check_year, fmt_time
 from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case, Stage
 
@@ -35,6 +35,8 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
     ``wrong_stage``, ``no_deadline``, ``not_later``) and change nothing.
     """
     which = _stage_arg(stage)
+    if isinstance(until, _dt.datetime):  # out of range, it would overflow in later steps
+        check_year(until, "the extended due time")
     when = ensure_aware(until, what="the extended due time", tz=campaign.policy.tz)
     st = _state(campaign)
     _, iso = _campaign_now(campaign)
