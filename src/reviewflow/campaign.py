@@ -290,6 +290,8 @@ class Campaign:
     def open_cases(self, rows: Iterable[Mapping[str, Any]], *, actor: Actor | None = None) -> list[Case]:
         """Open many cases in one write (all or none); each row has :meth:`open_case`'s arguments."""
         _now, iso = self._now()
+        if actor is not None:
+            _ids.check_command(actor, None, 0)
         opener = actor or Actor("system", "reviewflow", roles={"organizer"})
         commits: list[Commit] = []
         for i, row in enumerate(rows):
@@ -319,13 +321,20 @@ class Campaign:
         if not isinstance(secretary, Actor):
             raise InputError(f"case {case_id!r}: secretary must be a reviewflow.Actor, "
                              f"got {type(secretary).__name__}")
-        group = row.get("guidance_group") or self.policy.assignments.get(case_id)
+        group = (_ids.optional_identifier(row.get("guidance_group") or None,
+                                          f"case {case_id!r}: guidance_group")
+                 or self.policy.assignments.get(case_id))
         if group is not None and group not in self.policy.guidance_groups:
             raise InputError(f"case {case_id!r}: unknown guidance group {group!r}; the policy "
                              f"has: {', '.join(sorted(self.policy.guidance_groups)) or 'none'}")
         previous = _ids.optional_identifier(row.get("previous_case_id") or None,
                                             f"case {case_id!r}: previous_case_id")
-        carried = list(row.get("carried_over") or ())
+        carried = row.get("carried_over") or ()
+        if isinstance(carried, str) or not isinstance(carried, list | tuple) or not all(
+                isinstance(p, str) for p in carried):
+            raise InputError(f"case {case_id!r}: carried_over must be a list of last year's "
+                             f"problems (texts), got {carried!r:.60}", reason="invalid_argument")
+        carried = list(carried)
         if previous and not carried:
             carried = self._carry_over(previous)
         data: dict[str, Any] = {"entered": {Stage.RESEARCH.value: iso}, "last_at": iso}

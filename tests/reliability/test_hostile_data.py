@@ -368,3 +368,21 @@ def test_the_arguments_of_fire_are_checked(argument: str, value: Any) -> None:
         campaign.fire("s1", "finish_research", problems=["p"], **kwargs)
     assert argument in str(caught.value)
     assert campaign.case("s1").version == 1
+
+
+@pytest.mark.parametrize(("argument", "value"), [
+    ("guidance_group", [1]), ("guidance_group", {"a": 1}), ("guidance_group", "g\u200b"),
+    ("carried_over", 1), ("carried_over", "去年的问题"), ("carried_over", [None]),
+    ("previous_case_id", ["x"]), ("actor", "bureau"), ("actor", 5),
+])
+def test_the_other_arguments_of_open_cases_are_checked(argument: str, value: Any) -> None:
+    campaign, _clock = seed_campaign()
+    row: dict[str, Any] = {"case_id": "s1", "organization": "一中", "secretary": CAST.secretary("s1")}
+    kwargs: dict[str, Any] = {}
+    if argument == "actor":
+        kwargs["actor"] = value
+    else:
+        row[argument] = value
+    with pytest.raises(rf.InputError):
+        campaign.open_cases([row], **kwargs)
+    assert campaign.cases() == []
