@@ -450,9 +450,10 @@ class _Reader:
             if "grace" in table:
                 raise self.error('give grace or grace_seconds, not both', where)
             if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
-                    or not 0 <= seconds < 1e9):
-                raise self.error(f"must be a number of seconds, not {_kind(seconds)}", where)
-            grace = pendulum.duration(seconds=seconds)
+                    or not 0 <= seconds < 1e9 or seconds != int(seconds)):
+                raise self.error(f"must be a whole number of seconds, not {_kind(seconds)}",
+                                 where)
+            grace = self.duration(int(seconds), where)
         opens = None
         if "opens" in table:
             opens = self.datetime(table["opens"], f"{field}.opens", dates=True)
