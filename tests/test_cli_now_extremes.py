@@ -39,7 +39,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     shutil.copy(DEFAULT_POLICY_FILE, tmp_path / "policy.toml")
     (tmp_path / "b.csv").write_text("编号,党组织,书记\ns1,一中,张三\n", encoding="utf-8")
-    assert main(["init", "policy.toml"]) == 0
+    assert main(["init", "policy.toml", "--rehearsal"]) == 0
     assert main(["--now", "2016-01-05T09:00+08:00", "cases", "import", "b.csv"]) == 0
     return tmp_path
 

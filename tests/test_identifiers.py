@@ -199,7 +199,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "policy.toml").write_bytes(DEFAULT_POLICY_FILE.read_bytes())
     (tmp_path / "branches.csv").write_text(f"编号,党组织,书记\ns1,一中,张三\n{NFD},二中,李四\n",
                                            encoding="utf-8")
-    assert main(["init", "policy.toml"]) == 0
+    assert main(["init", "policy.toml", "--rehearsal"]) == 0
     assert main(["--now", "2016-01-05T09:00+08:00", "cases", "import", "branches.csv"]) == 0
     return tmp_path
 

@@ -243,7 +243,8 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     actors = {"bureau": CAST.organizer, "li": CAST.reviewers[0], "wang": CAST.superior,
               "zhao": CAST.delegate}
     (root / "reviewflow.toml").write_text(
-        'db = "sqlite:///template.db"\ncampaign = "2016"\npolicy = "policy.toml"\n' + "".join(
+        'db = "sqlite:///template.db"\ncampaign = "2016"\npolicy = "policy.toml"\n'
+        "rehearsal = true\n" + "".join(
             f'[actors.{a.id}]\nname = "{a.name}"\nroles = {json.dumps(sorted(a.roles))}\n'
             for a in actors.values()), encoding="utf-8")
     out: dict[str, Any] = {"root": root}
