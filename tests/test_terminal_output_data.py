@@ -68,7 +68,6 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("args", [
     ("show", "s1"),
-    ("show", "s1", "--json"),
     ("status",),
     ("allowed", "s1", "--actor", "bureau", "--role", "organizer"),
     ("fire", "s1", "sign_off", "--actor", "bureau", "--role", "organizer",

@@ -314,9 +314,7 @@ _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW"
 
 
 def _coded_error(reason: str, message: str) -> InputError:
-    error = InputError(f"{message} [{reason}]")
-    error.reason = reason  # type: ignore[attr-defined]  # the code the CLI and callers read
-    return error
+    return InputError(message, reason=reason)  # the code the CLI and callers read
 
 
 def _oserror_text(exc: OSError) -> str:
