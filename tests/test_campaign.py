@@ -591,7 +591,10 @@ def test_exported_members_match_all() -> None:
 class TestSideSteps:
     """Steps that keep the stage (extensions, ballots, rungs) share the chain and the checks."""
 
-    def test_side_step_is_chained_and_keeps_the_stage(self) -> None:
+    def test_side_step_is_chained_and_keeps_the_stage(self, monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+        from reviewflow import _replay
+
         campaign, _ = seed_campaign()
         open_one(campaign)
 
@@ -604,6 +607,13 @@ class TestSideSteps:
         assert case.stage == rf.Stage.RESEARCH
         assert (case.history[-1].from_stage, case.history[-1].to_stage) == ("research", "research")
         assert campaign.case("s1").data["note"] == "x"
+        # verify replays every event: a new event needs its fold
+        assert [p.kind for p in campaign.verify().problems] == ["replay"]
+
+        def fold(state: _replay.Replayed, record: rf.EventRecord) -> None:
+            state.data["note"] = record.data["note"]
+
+        monkeypatch.setitem(_replay.FOLDS, "annotate", fold)
         assert campaign.verify().ok
 
     def test_side_step_refusal_is_journaled_and_changes_nothing(self) -> None:
@@ -646,7 +656,10 @@ class TestSnapshotAudit:
         report = campaign.verify()
 
         assert not report.ok
-        assert "stored evaluation" in report.problems[0].message
+        found = {(p.case_id, p.field, p.expected, p.found) for p in report.problems}
+        assert found == {("s1", "data.evaluation.score", "79", "99"),
+                         ("s1", "data.evaluation.rounded", "79.00", "99.00")}
+        assert "stored data.evaluation.rounded is '99.00'" in str(report)
 
     def test_an_edited_stage_is_found(self) -> None:
         campaign, clock = seed_campaign()

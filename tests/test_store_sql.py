@@ -683,7 +683,9 @@ def test_events_committed_before_a_crash_are_delivered_by_dispatch_pending(
 
     cid = kit.new_campaign_id()
     crashed = SqlStore(db_url)  # what a process that died after its commit left behind
-    crashed.setup_campaign(cid, "{}")
+    from reviewflow.testing import seed_campaign
+
+    crashed.setup_campaign(cid, seed_campaign()[0].policy.to_json())
     crashed.insert_cases([kit.opening(cid, "s")])
     case = crashed.get(cid, "s")
     assert case is not None

@@ -280,15 +280,18 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
     def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[Any, ...]]:
         _stage(case, "issue_ballots", VOTE_STAGES)
         vote = _vote_of(case)
+        current = vote.current
+        before = dict(current.issued) if current is not None and current.status == "open" else {}
         try:
             tokens = issue_tokens(vote, MemoryTokenBook(), counts, rules=c.policy.scoring.vote)
         except (BallotError, InputError) as exc:
             raise _ballot_error(case, "issue_ballots", exc) from None
         issued[:] = tokens
         _save(case, vote)
-        by_cat: dict[str, int] = {}
-        for t in tokens:
-            by_cat[t.category] = by_cat.get(t.category, 0) + 1
+        # per category, as the round counts them (a category given 0 tokens too)
+        now_issued = vote.rounds[-1].issued
+        by_cat = {k: n - before.get(k, 0) for k, n in now_issued.items()
+                  if k not in before or n != before[k]}
         number = vote.rounds[-1].number
         extras = (TokenRows(campaign_id=c.id, case_id=case.case_id, round=number,
                             grants=_grants(tokens)),) if in_commit else ()
@@ -481,8 +484,10 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
         case.data.pop("vote", None)
         data: dict[str, Any] = {"round": new.number}
         if voided is not None:
+            # the void reason and the new round's own reason, both sealed (for the replay)
             data["voided"] = {"round": voided.round, "digest": voided.digest,
-                              "tally": voided.tally.to_json()}
+                              "tally": voided.tally.to_json(), "reason": void_reason}
+            data["round_reason"] = reason
         return data, reason or void_reason, extras
 
     with box.lock:
@@ -503,30 +508,13 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
 
 
 def verify_votes(c: Campaign) -> list[str]:
-    """Recount every finished round of every case from the ballot box; return discrepancies."""
-    from reviewflow.ballots import ballots_digest, recount
+    """Recount every closed round of every case from the ballot box and compare it with
+    the tally and digest its sealed ``close_vote`` event recorded (not with the case
+    row, which anyone with write access to the database could edit); return the
+    discrepancies."""
+    from reviewflow import _verify
 
-    box = ballot_box(c)
-    problems = []
-    for case in c.cases():
-        vote = _vote_of(case)
-        for r in vote.rounds:
-            if r.status == "open":
-                continue
-            r.ballots = box.ballots(case.case_id, r.number)
-            try:
-                counted = recount(r, c.policy.scoring)
-            except ReviewflowError as exc:  # a stored ballot no longer reads as a ballot
-                problems.append(f"{case.case_id}: round {r.number}: a stored ballot cannot be "
-                                f"counted ({exc}): the ballots were changed after closing")
-                counted = None
-            if counted is not None and (r.tally is None or counted != r.tally):
-                problems.append(f"{case.case_id}: round {r.number}: the recount differs from "
-                                f"the recorded tally")
-            if r.digest != ballots_digest(r):
-                problems.append(f"{case.case_id}: round {r.number}: stored ballots changed "
-                                f"after closing")
-    return problems
+    return [str(p) for p in _verify.verify_ballots(c)]
 
 
 # --------------------------------------------------------------------------- other channels
@@ -606,10 +594,20 @@ def _inputs(c: Campaign, case: Case) -> dict[str, Any] | None:
 def results(c: Campaign, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
     """Score, grade and rank the cases whose evaluations are complete (ids in order).
 
-    Cases still missing an input (the vote not closed, a rated comment, a host number)
-    are left out. Quotas and ranks are computed over the cases given (all by default).
+    Each case is read from its sealed events (replayed), not from its stored row: an
+    edit of the row changes no score. Cases still missing an input (the vote not
+    closed, a rated comment, a host number) are left out. Quotas and ranks are computed
+    over the cases given (all by default), from their sealed inputs.
     """
-    cases = c.cases() if case_ids is None else [c.case(i) for i in case_ids]
+    return _sealed_results(c, case_ids)[0]
+
+
+def _sealed_results(c: Campaign, case_ids: Iterable[str] | None
+                    ) -> tuple[list[CaseResult], dict[str, Case]]:
+    """:func:`results`, and the sealed cases they were computed from, by id."""
+    from reviewflow._sealed import sealed_cases
+
+    cases = sealed_cases(c, case_ids)  # the record, never the case rows
     inputs: dict[str, dict[str, Any]] = {}
     conditions: dict[str, list[str]] = {}
     for case in cases:
@@ -619,7 +617,8 @@ def results(c: Campaign, case_ids: Iterable[str] | None = None) -> list[CaseResu
         inputs[case.case_id] = got
         if case.data.get("conditions"):
             conditions[case.case_id] = list(case.data["conditions"])
-    return grade_cases(inputs, c.policy.scoring, conditions=conditions)
+    return (grade_cases(inputs, c.policy.scoring, conditions=conditions),
+            {case.case_id: case for case in cases})
 
 
 def _until(c: Campaign, now: pendulum.DateTime, days: int | None) -> str | None:
@@ -659,13 +658,15 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     days = rules.publicity_days if publicity_days is None else publicity_days
     if days is not None and (not isinstance(days, int) or days < 0):
         raise InputError("publicity_days must be a whole number of days, 0 or more")
-    found = results(c, case_ids)
+    found, sealed = _sealed_results(c, case_ids)
     if not found:
         raise InputError("no case has complete evaluations to publish yet")
     by_id = {r.case_id: r for r in found}
     key = idempotency_key
     done: set[str] = set()  # published by this very command (the same key) before
     loaded = c._load_many(list(by_id))
+    # the feedback goes to the secretary the record names, not the one in the row
+    to = {cid: sealed[cid].secretary.id for cid in by_id}
     for r in found:  # refuse the whole publication before recording any of it
         role = _guarded(c, r.case_id, "publish_results", actor, "finish_evaluation",
                         RESULT_STAGES)
@@ -706,8 +707,8 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
         def feedback(case: Case, now: pendulum.DateTime
                      ) -> tuple[dict[str, Any], str | None, tuple[()]]:
             r = by_id[case.case_id]
-            case.data["feedback"] = {"to": case.secretary.id, "grade": r.grade.key}
-            told = {"to": case.secretary.id, "score": str(r.score.rounded),
+            case.data["feedback"] = {"to": to[case.case_id], "grade": r.grade.key}
+            told = {"to": to[case.case_id], "score": str(r.score.rounded),
                     "grade": r.grade.key, "grade_label": r.grade.label, "rank": r.rank,
                     "of": r.of, "follow_ups": list(r.follow_ups)}
             if key is not None:

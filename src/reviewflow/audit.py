@@ -16,23 +16,52 @@ import attrs
 
 from reviewflow.model import GENESIS_HASH, EventRecord
 
-__all__ = ["ChainProblem", "VerifyReport", "verify_chain", "verify_snapshot"]
+__all__ = [
+    "ChainProblem",
+    "VerifyReport",
+    "compare_case",
+    "verify_chain",
+    "verify_snapshot",
+]
+
+_UNSET: Any = None
 
 
 @attrs.frozen
 class ChainProblem:
-    """The first broken link of one case's chain: where it is and what is wrong."""
+    """One problem ``verify`` found: the case, the event, what is wrong, and (for a stored
+    field that differs from what the events say) the field, the value the events give
+    (``expected``) and the value stored (``found``).
+
+    ``kind`` says which check found it: ``chain`` (a broken link), ``field`` (the
+    stored case differs from its replayed events), ``ballots`` (a closed ballot box
+    does not recount to its sealed ``close_vote``), ``policy`` (the campaign's policy
+    differs from its sealed digest), ``replay`` (an event that cannot be replayed).
+    """
 
     case_id: str
     position: int
     message: str
+    field: str | None = None
+    expected: Any = _UNSET
+    found: Any = _UNSET
+    kind: str = "chain"
 
     def __str__(self) -> str:
-        if not self.case_id:  # a problem of the campaign (an anchor, the refusal journal)
+        where = f"case {self.case_id!r}" if self.case_id else ""
+        if self.field is not None:
+            where = f"{where}, field {self.field}" if where else f"field {self.field}"
+        if not where:  # a problem of the campaign (an anchor, the refusal journal)
             return self.message
         if not self.position:
-            return f"case {self.case_id!r}: {self.message}"
-        return f"case {self.case_id!r}, event {self.position}: {self.message}"
+            return f"{where}: {self.message}"
+        return f"{where}, event {self.position}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the problem as plain JSON data (for ``reviewflow verify --json``)."""
+        return {"case_id": self.case_id, "position": self.position, "kind": self.kind,
+                "field": self.field, "expected": self.expected, "found": self.found,
+                "message": self.message}
 
 
 @attrs.frozen
@@ -58,7 +87,9 @@ class VerifyReport:
             lines = [f"verified {self.cases} cases, {self.events} events: the audit chain is "
                      "intact" + (f" and extends {len(self.anchors)} anchor(s)" if self.anchors else "")]
         else:
-            lines = [f"{len(self.problems)} broken chain(s) in {self.cases} cases:"]
+            cases = len({p.case_id for p in self.problems})
+            lines = [f"{len(self.problems)} problem(s) in {cases} of {self.cases} cases "
+                     "(the record does not match what is stored):"]
             lines += [f"  {p}" for p in self.problems]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -135,3 +166,63 @@ def verify_snapshot(
                                  f"{last.seq} ({event}) recorded ({recorded!r}): the snapshot "
                                  "was edited")]
     return []
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _diff(path: str, expected: Any, found: Any, out: list[tuple[str, Any, Any]]) -> None:
+    """Append (path, expected, found) for each place two JSON values differ."""
+    if expected == found and type(expected) is type(found):
+        return
+    if isinstance(expected, Mapping) and isinstance(found, Mapping):
+        for key in sorted(set(expected) | set(found), key=str):
+            _diff(f"{path}.{key}", expected.get(key, _MISSING), found.get(key, _MISSING), out)
+        return
+    if expected == found and not (isinstance(expected, bool) or isinstance(found, bool)):
+        return  # 1 and 1.0: the same JSON number
+    out.append((path, expected, found))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_MISSING: Any = _Missing()
+
+
+def compare_case(case: Any, replayed: Any) -> list[ChainProblem]:
+    """Return each field where a stored case differs from its replayed events.
+
+    ``case`` is a stored :class:`~reviewflow.model.Case`; ``replayed`` the
+    :class:`~reviewflow._replay.Replayed` state its (verified) records fold into. Every
+    field is compared: stage, version, last hash, organisation, secretary, previous
+    case, and every ``data`` field down to its leaves (``data.vote.good``), each
+    difference one :class:`ChainProblem` with the field, the value the events give
+    and the value stored.
+    """
+    stored = {
+        "stage": case.stage.value, "version": case.version, "last_hash": case.last_hash,
+        "organization": case.organization, "secretary": case.secretary.to_json(),
+        "previous_case_id": case.previous_case_id,
+    }
+    diffs: list[tuple[str, Any, Any]] = []
+    for name, expected in replayed.fields().items():
+        _diff(name, expected, stored[name], diffs)
+    _diff("data", replayed.data, case.data, diffs)
+    problems = []
+    for path, expected, found in diffs:
+        top = path.split(".")[1] if path.startswith("data.") else path.split(".")[0]
+        seq, event = replayed.set_by.get(top, (replayed.version, ""))
+        sealed = f"event {seq} ({event}) sealed" if event else "the events give"
+        problems.append(ChainProblem(
+            case.case_id, seq,
+            f"stored {path} is {_short(found)} but {sealed} {_short(expected)}: the stored "
+            "case was edited",
+            field=path, expected=None if expected is _MISSING else expected,
+            found=None if found is _MISSING else found, kind="field",
+        ))
+    return problems

@@ -26,7 +26,7 @@ from reviewflow._chain import seal as _seal
 from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.anchoring import Anchor
-from reviewflow.audit import VerifyReport, verify_chain, verify_snapshot
+from reviewflow.audit import VerifyReport
 from reviewflow.clock import Clock, SystemClock, in_zone_of
 from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import (
@@ -132,7 +132,17 @@ class Campaign:
             from reviewflow.anchoring import attach_key
 
             self._audit_key = attach_key(self.store, audit_key)
+        self._last_now: pendulum.DateTime | None = None
+        self._last_iso = ""
         self._tz = pendulum.timezone(policy.tz)
+        from reviewflow import _policy_seal
+
+        try:
+            _policy_seal.check_on_open(self)  # sealed on first open; another policy is refused
+        except BaseException:
+            if isinstance(store, str):
+                self.store.close()  # opened here from a URL: not left open
+            raise
         self._lifecycle = _lifecycle()
         self._sources = self._lifecycle.sources
         self._pm = pluggy.PluginManager(_hooks.PROJECT)
@@ -142,8 +152,6 @@ class Campaign:
         self.plugin_errors: list[PluginError] = []
         #: When a failed delivery is tried again by :meth:`dispatch_pending`.
         self.delivery_backoff = _delivery.Backoff()
-        self._last_now: pendulum.DateTime | None = None
-        self._last_iso = ""
         if calendar is not None and not hasattr(calendar, "is_working_day"):
             raise InputError(f"calendar must have is_working_day(date), got {calendar!r}; "
                              "use reviewflow.WorkingCalendar.china(...) or your own")
@@ -931,7 +939,8 @@ class Campaign:
         return _vote_ops.flag_condition(self, case_id, condition, actor=actor, reason=reason)
 
     def results(self, case_ids: Iterable[str] | None = None) -> list[Any]:
-        """Return scores, grades and ranks for the campaign's scored cases, each explainable."""
+        """Return scores, grades and ranks for the campaign's scored cases, each explainable,
+        read from the cases' sealed events (never from the stored case rows)."""
         from reviewflow import _vote_ops
 
         return _vote_ops.results(self, case_ids)
@@ -953,7 +962,8 @@ class Campaign:
                                  idempotency_key=idempotency_key, reason=reason)
 
     def verify_votes(self) -> list[str]:
-        """Recount every closed vote from its stored ballots; return the problems found."""
+        """Recount every closed vote from its stored ballots against the tally and digest its
+        sealed ``close_vote`` recorded (not the case row); return the problems found."""
         from reviewflow import _vote_ops
 
         return _vote_ops.verify_votes(self)
@@ -1016,44 +1026,45 @@ class Campaign:
 
         return anchoring.take(self, save=save)
 
+    def amend_policy(self, policy: Policy, *, reason: str, actor: Actor) -> Campaign:
+        """Change the campaign's policy, as an event: an ``amend_policy`` record on the
+        campaign's chain with the reason, who, the new digest and the settings that changed;
+        the store keeps the new policy, and this campaign runs under it from now on.
+
+        Only the roles the policy permits for ``amend_policy`` (default: the organizer)
+        may. Returns this campaign.
+        """
+        from reviewflow import _policy_seal
+
+        _policy_seal.amend(self, policy, reason=reason, actor=actor)
+        self.policy = policy
+        self._tz = pendulum.timezone(policy.tz)
+        self._last_now = None
+        opens = policy.stage(Stage.MEETING).opens
+        self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
+        return self
+
     def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
-        """Recompute every case's hash chain and check its snapshot against its events;
-        report the first problem of each case.
+        """Check the whole record, case by case (streamed): recompute each case's hash
+        chain, replay its events and compare the result with the stored case field by
+        field, recount each closed ballot box against its sealed ``close_vote``, and check
+        the campaign's policy against its sealed digest; report every difference by case
+        and field (see ``reviewflow._verify``).
 
         The record must also extend every anchor given (``anchors``, e.g. read with
         :func:`reviewflow.read_anchor`) and every anchor kept in the store, and, with an
         audit key, every event must carry its MAC. ``report.notes`` says what could not
         be checked (no anchor, no key).
         """
-        from reviewflow import anchoring
+        from reviewflow import _verify
 
-        check = anchoring.Check(self, anchors)
-        problems = []
-        events = 0
-        count = 0
-        snapshots = {case.case_id: case for case in self.store.cases(self.id)}
-        for case_id, version, last_hash, records in self._chains():
-            count += 1
-            events += len(records)
-            found = verify_chain(case_id, records, expected_version=version,
-                                 expected_hash=last_hash)
-            snapshot = snapshots.get(case_id)
-            if not found and snapshot is not None:
-                found = verify_snapshot(case_id, snapshot.stage.value, snapshot.data, records)
-            problems += found
-            check.chain(case_id, records)
-        problems += check.finish()
-        return VerifyReport(count, events, tuple(problems), anchors=tuple(a.digest for a in check.anchors),
-                            notes=tuple(check.notes))
+        return _verify.verify_campaign(self, anchors)
 
     def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
-        streamed = getattr(self.store, "iter_histories", None)
-        if streamed is not None:
-            for chain in streamed(self.id):
-                yield chain.case_id, chain.version, chain.last_hash, chain.records
-            return
-        for case in self.store.cases(self.id):
-            yield case.case_id, case.version, case.last_hash, self.store.history(self.id, case.case_id)
+        from reviewflow import _verify
+
+        for _case, case_id, version, last_hash, records in _verify.histories(self):
+            yield case_id, version, last_hash, records
 
     def __repr__(self) -> str:
         return f"Campaign({self.id!r}, policy={self.policy.name!r})"

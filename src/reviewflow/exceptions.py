@@ -35,6 +35,7 @@ __all__ = [
     "InputError",
     "PluginError",
     "PolicyError",
+    "PolicyMismatch",
     "ReviewflowError",
     "SchemaVersionError",
     "ScoringError",
@@ -74,6 +75,21 @@ class PolicyError(ReviewflowError, ValueError):
         self.field = field
         self.source = source
         self.line = line
+
+
+class PolicyMismatch(PolicyError):
+    """A campaign opened with another policy than the one sealed on its record.
+
+    ``reason`` is ``policy_differs``; ``fields`` lists the settings that differ (dotted
+    paths). Nothing was changed: open the campaign with its sealed policy, or record the
+    new one as an amendment (``Campaign.amend_policy``, ``reviewflow policy amend``).
+    """
+
+    reason = "policy_differs"
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class TransitionRefused(ReviewflowError):

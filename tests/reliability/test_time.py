@@ -189,11 +189,11 @@ def test_skewed_workers_agree_on_database_time(kind: str, make_store: Any, new_i
     db_now = DatabaseClock(store, TZ).now()
     local_skew = abs((pendulum.now(TZ) - db_now).total_seconds())
     assert local_skew < 60  # the servers here run on this machine's clock
-    cid = new_id("skew")
     figures: dict[str, Any] = {"backend": kind, "worker_skews_minutes": [-5, 0, 5]}
     for tag, label, due in (("p", "due in 2 min", db_now.add(minutes=2)),
                             ("q", "due 2 min ago", db_now.subtract(minutes=2))):
         policy = _policy_due(due)
+        cid = new_id("skew")  # a campaign per policy: a campaign's policy is sealed
         opener = rf.Campaign(policy, store=store, campaign_id=cid,
                              clock=rf.FrozenClock(db_now.subtract(hours=1)))
         own = [rf.Campaign(policy, store=make_store(kind, store), campaign_id=cid,

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from reviewflow.campaign import Campaign
 from reviewflow.cli._env import CONFIG_NAME, Env, read_json_data, sqlite_url
 from reviewflow.cli._output import err_console, escape, out_console, print_json, table
 from reviewflow.exceptions import InputError, ReviewflowError
@@ -170,6 +171,44 @@ def policy_check(env: Env, file: str, strict: bool) -> int:
     if warnings:
         out.print(env.msgs("policy_warnings", n=len(warnings)))
     return 2 if strict and warnings else 0
+
+
+@policy.command("amend")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--reason", "reason", required=True, metavar="TEXT", help="Why (recorded).")
+@click.option("--actor", "actor_id", required=True, metavar="ID",
+              help="Who amends (the organizer).")
+@click.option("--role", "roles", multiple=True, metavar="ROLE", help="Act in this role (repeatable).")
+@click.pass_obj
+def policy_amend(env: Env, file: str, reason: str, actor_id: str, roles: tuple[str, ...]) -> int:
+    """Amend the campaign's sealed policy to FILE (修订评议政策), as an event with a reason.
+
+    The campaign's policy is sealed on its record: a command run with another policy
+    file is refused. This records the change (an amend_policy event on the campaign's
+    chain: who, why, the settings that changed) and keeps FILE's policy as the
+    campaign's; later commands use it (leave out --policy, or pass FILE).
+
+    \b
+    Example:
+      reviewflow policy amend policy-2.toml --reason "局党组会议决定调整等次分数线" --actor bureau
+    """
+    from reviewflow.policy_file import load_policy
+
+    new = load_policy(file)
+    store = env.open_store(create=False)
+    cid = env.campaign_id(store)
+    sealed = env.stored_policy(store, cid)
+    env._campaign = Campaign(sealed, clock=env.clock(sealed.tz), store=store, campaign_id=cid)
+    campaign = env._campaign
+    from reviewflow._policy_seal import differing_fields
+
+    changed = differing_fields(sealed.to_json(), new.to_json())
+    campaign.amend_policy(new, reason=reason, actor=env.actor(actor_id, roles))
+    out = out_console()
+    out.print(escape(f"campaign {cid}: policy amended ({len(changed)} setting(s)): {reason}"))
+    for path, _old, _new in changed[:50]:
+        out.print(escape(f"  {path}"))
+    return 0
 
 
 def lint_policy(p: Any) -> list[str]:
@@ -601,7 +640,12 @@ def outbox(env: Env, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def verify(env: Env, anchor_files: tuple[str, ...], as_json: bool) -> int:
-    """Recompute every case's hash chain; exit 1 and name the first broken link if any.
+    """Check the whole record; exit 1 and list every difference by case and field.
+
+    Recomputes every case's hash chain, replays each case's events and compares the
+    result with the stored case field by field, recounts every closed ballot box
+    against its sealed close_vote event, and checks the campaign's policy (the one
+    kept in the database, and --policy FILE if given) against its sealed digest.
 
     The record must also extend every anchor given with --anchor and every anchor kept
     in the database; with REVIEWFLOW_AUDIT_KEY (or REVIEWFLOW_AUDIT_KEY_FILE) set, every
@@ -611,15 +655,17 @@ def verify(env: Env, anchor_files: tuple[str, ...], as_json: bool) -> int:
     Example:
       reviewflow verify --anchor anchors/2016-03-01.anchor
     """
+    from reviewflow._policy_seal import unchecked
     from reviewflow.anchoring import read_anchor
 
     anchors = [read_anchor(path) for path in anchor_files]
-    report = env.campaign().verify(anchors)
+    with unchecked():  # a policy other than the sealed one is reported, not refused
+        campaign = env.campaign()
+    report = campaign.verify(anchors)
     if as_json:
         print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
                     "anchors": list(report.anchors), "notes": list(report.notes),
-                    "problems": [{"case_id": p.case_id, "position": p.position, "message": p.message}
-                                 for p in report.problems]})
+                    "problems": [p.to_json() for p in report.problems]})
         return 0 if report.ok else 1
     out = out_console()
     if report.ok:

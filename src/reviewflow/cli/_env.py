@@ -286,6 +286,10 @@ class Env:
             from reviewflow.policy_file import load_policy
 
             return load_policy(path)
+        return self.stored_policy(store, campaign_id)
+
+    def stored_policy(self, store: Any, campaign_id: str) -> Policy:
+        """Return the campaign's policy as the database keeps it (its sealed policy)."""
         stored = store.campaign_policy(campaign_id)
         if stored is None:
             raise InputError(f"campaign {campaign_id!r} has no stored policy; pass --policy FILE")

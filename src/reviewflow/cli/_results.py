@@ -247,10 +247,11 @@ def special_report(env: Env, case_id: str, out: str | None) -> int:
     Example:
       reviewflow special-report school-01 --out school-01-专题报告.md
     """
+    from reviewflow._sealed import sealed_cases
     from reviewflow.export.special_report import special_report_skeleton
 
     campaign = env.campaign()
-    case = campaign.case(case_id)
+    case = sealed_cases(campaign, [case_id])[0]  # who and what, as the record says
     row = next((r for r in _results_rows(env) if r.case_id == case_id), None)
     text = special_report_skeleton(case, row)
     if out:

@@ -207,10 +207,20 @@ def _from_backend(items: Iterable[Any], cases: Mapping[str, Case], places: int) 
 def collect_results(campaign: Any) -> list[ResultRow]:
     """Return the campaign's results, one ranked row per case.
 
-    Uses ``campaign.results()`` when the evaluations module provides it; otherwise
-    scores each case's recorded vote with the seed's formula.
+    For a :class:`~reviewflow.Campaign`: its cases as their sealed events say (who,
+    which stage) and the scores, grades and ranks of ``Campaign.results()``, itself
+    read from the sealed events; nothing is scored here. Another object with
+    ``cases()`` (and perhaps ``results()``) is read as before.
     """
     places = int(getattr(getattr(campaign.policy, "scoring", None), "places", 2))
+    from reviewflow.campaign import Campaign
+
+    if isinstance(campaign, Campaign):
+        from reviewflow._sealed import sealed_cases
+
+        # who, the stage and the results from the sealed record, never the case rows
+        cases = sealed_cases(campaign)
+        return _from_backend(campaign.results(), {c.case_id: c for c in cases}, places)
     cases = campaign.cases()
     backend = getattr(campaign, "results", None)
     if callable(backend):

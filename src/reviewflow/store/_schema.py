@@ -43,6 +43,7 @@ __all__ = [
     "anchors",
     "ballot_tokens",
     "ballots",
+    "campaign_events",
     "campaigns",
     "cases",
     "deadline_index",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this reviewflow writes and reads.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 #: The table Alembic keeps the revision in (prefixed, to share a database).
 VERSION_TABLE = "rf_alembic_version"
 #: The version of the JSON documents (case state) this reviewflow writes.
@@ -123,6 +124,24 @@ events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     PrimaryKeyConstraint("campaign_id", "case_id", "seq", name="rf_events_pk"),
+    **TABLE_ARGS,
+)
+
+#: The campaign's own chain: the policy sealed when the campaign was set up (``seal_policy``)
+#: and each amendment (``amend_policy``), hash-chained like a case's events.
+campaign_events = Table(
+    "rf_campaign_events", metadata,
+    Column("campaign_id", String(ID_LENGTH), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("actor_id", String(ID_LENGTH), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("data", _json_text(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "seq", name="rf_campaign_events_pk"),
     **TABLE_ARGS,
 )
 

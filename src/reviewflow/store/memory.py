@@ -95,7 +95,7 @@ def _keep_macs(store: MemoryStore, macs: EventMacs) -> None:
 
 
 class _CampaignData:
-    __slots__ = ("cases", "history", "idempotency", "outbox", "policy", "refusals")
+    __slots__ = ("cases", "chain", "history", "idempotency", "outbox", "policy", "refusals")
 
     def __init__(self, policy: str) -> None:
         self.policy = policy
@@ -106,6 +106,8 @@ class _CampaignData:
         self.refusals: list[Refusal] = []
         self.outbox: dict[str, EventRecord] = {}
         self.idempotency: dict[str, tuple[str, str, int]] = {}
+        #: The campaign's own chain (the sealed policy and its amendments), as kept.
+        self.chain: list[tuple[Any, ...]] = []
 
 
 class MemoryStore:
@@ -140,6 +142,22 @@ class MemoryStore:
         """Return the campaign's policy JSON."""
         data = self._campaigns.get(campaign_id)
         return None if data is None else data.policy
+
+    def campaign_events(self, campaign_id: str) -> list[EventRecord]:
+        """Return the campaign's own chain (the policy seal and amendments), oldest first."""
+        data = self._campaigns.get(campaign_id)
+        return [] if data is None else [_record(kept) for kept in data.chain]
+
+    def append_campaign_event(self, record: EventRecord, policy_json: str | None = None) -> None:
+        """Append ``record`` to the campaign's chain (ConflictError unless it is the next);
+        with ``policy_json``, keep it as the campaign's policy in the same step."""
+        with self._lock:
+            data = self._c(record.campaign_id)
+            if record.seq != len(data.chain) + 1:
+                raise ConflictError("", record.seq - 1, len(data.chain))
+            data.chain.append(_kept(record))
+            if policy_json is not None:
+                data.policy = policy_json
 
     def campaigns(self) -> list[str]:
         """Return the campaign ids."""

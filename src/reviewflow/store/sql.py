@@ -149,6 +149,9 @@ def _held_by_another(c: Commit) -> ConflictError:
     return error
 
 
+_new_record = tuple.__new__
+
+
 class StoredChain(NamedTuple):
     """One case's stored version, last hash and events, for verifying its hash chain."""
 
@@ -156,6 +159,8 @@ class StoredChain(NamedTuple):
     version: int
     last_hash: str
     records: list[EventRecord]
+    #: The stored case (its row), read in the same pass.
+    case: Case | None = None
 
 
 # ---------------------------------------------------------------------- the store
@@ -247,7 +252,7 @@ class SqlStore:
         return  # pragma: no cover
 
     def _wrong_revision(self, revision: str) -> None:
-        known = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+        known = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
         if revision in known and known.index(revision) < known.index(s.HEAD_REVISION):
             raise SchemaVersionError(
                 f"{self.url} has schema revision {revision}, older than this reviewflow's "
@@ -353,6 +358,40 @@ class SqlStore:
                 sa.select(s.campaigns.c.policy).where(s.campaigns.c.id == campaign_id)
             ).first()
         return None if row is None else str(row[0])
+
+    def campaign_events(self, campaign_id: str) -> list[EventRecord]:
+        """Return the campaign's own chain (the policy seal and amendments), oldest first."""
+        e = s.campaign_events.c
+        with self._translated(), self._read.connect() as conn:
+            rows = conn.execute(sa.select(s.campaign_events).where(e.campaign_id == campaign_id)
+                                .order_by(e.seq)).all()
+        return [EventRecord(campaign_id=row.campaign_id, case_id="", seq=row.seq,
+                            event=row.event, actor_id=row.actor_id, role=row.role, at=row.at,
+                            from_stage=None, to_stage="", reason=row.reason,
+                            data=event_data(row.data), prev_hash=row.prev_hash, hash=row.hash)
+                for row in rows]
+
+    def append_campaign_event(self, record: EventRecord, policy_json: str | None = None) -> None:
+        """Append ``record`` to the campaign's chain, ConflictError unless it is the next;
+        with ``policy_json``, keep it as the campaign's policy in the same transaction."""
+        e = s.campaign_events.c
+        row = {"campaign_id": record.campaign_id, "seq": record.seq, "event": record.event,
+               "actor_id": record.actor_id, "role": record.role, "at": record.at,
+               "reason": record.reason, "data": canonical_data(record.data),
+               "prev_hash": record.prev_hash, "hash": record.hash}
+
+        def work(conn: Connection) -> None:
+            self._require_campaigns(conn, {record.campaign_id})
+            last = conn.execute(sa.select(sa.func.max(e.seq))
+                                .where(e.campaign_id == record.campaign_id)).scalar()
+            if (last or 0) != record.seq - 1:
+                raise ConflictError("", record.seq - 1, last)
+            conn.execute(sa.insert(s.campaign_events), row)  # the key refuses a second writer
+            if policy_json is not None:
+                conn.execute(sa.update(s.campaigns).where(s.campaigns.c.id == record.campaign_id)
+                             .values(policy=policy_json))
+
+        self._run_write(work)
 
     def campaigns(self) -> list[str]:
         """Return the ids of the campaigns this store holds."""
@@ -996,7 +1035,9 @@ class SqlStore:
         query = (
             sa.select(
                 c.case_id.label("k_case"), c.version.label("k_version"),
-                c.last_hash.label("k_last_hash"), *s.events.c,
+                c.last_hash.label("k_last_hash"), c.stage.label("k_stage"),
+                c.previous_case_id.label("k_previous"), c.state.label("k_state"),
+                *s.events.c,
             )
             .select_from(s.cases.outerjoin(
                 s.events, sa.and_(e.campaign_id == c.campaign_id, e.case_id == c.case_id),
@@ -1010,9 +1051,18 @@ class SqlStore:
                 if current is None or current.case_id != row.k_case:
                     if current is not None:
                         yield current
-                    current = StoredChain(row.k_case, row.k_version, row.k_last_hash, [])
-                if row.seq is not None:
-                    current.records.append(self._record_from_row(row))
+                    try:
+                        stored: Case | None = self._case_from_tuple((
+                            campaign_id, row.k_case, row.k_stage, row.k_version,
+                            row.k_last_hash, row.k_previous, row.k_state))
+                    except Exception:  # an unreadable row: verify reports it
+                        stored = None
+                    current = StoredChain(row.k_case, row.k_version, row.k_last_hash, [],
+                                          stored)
+                if row.seq is not None:  # by position: the events' columns, in order
+                    t = tuple(row)
+                    current.records.append(_new_record(EventRecord, (
+                        *t[6:16], event_data(t[16]), t[17], t[18])))
             if current is not None:
                 yield current
 
