@@ -73,7 +73,10 @@ def test_every_kind_of_step_replays_to_the_stored_case(store: Any) -> None:
     campaign.enter_paper_counts("b", PaperCount(counts={"good": 7, "poor": 2}, issued=10),
                                 actor=CAST.organizer, replace=True)
     campaign.close_vote("b", actor=CAST.organizer)
-    drive_to(campaign, "b", rf.Stage.GROUP_TALK, cast=CAST, clock=clock)
+    campaign.fire("b", "comment", actor=CAST.superior, text="工作扎实")
+    campaign.fire("b", "comment", actor=CAST.superior, text="工作较扎实", reason="措辞修改")
+    campaign.fire("b", "comment", actor=CAST.delegate, text="成效明显")
+    campaign.fire("b", "finish_evaluation", actor=CAST.organizer)
     # c: typed counts, through to closed
     drive_to(campaign, "c", rf.Stage.CLOSED, cast=CAST, clock=clock)
     campaign.publish(actor=CAST.organizer, scope="全局党员干部", case_ids=["b", "c"])

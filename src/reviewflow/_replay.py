@@ -322,9 +322,8 @@ def _flag_condition(s: Replayed, r: EventRecord) -> None:
 
 @fold("publish_results")
 def _publish_results(s: Replayed, r: EventRecord) -> None:
-    from reviewflow.scoring import OBLIGATION_LABELS
-
     from reviewflow._corrections import CLOCK_MARK, obligations_after
+    from reviewflow.scoring import OBLIGATION_LABELS
 
     d = _d(r)
     s.data["publication"] = {k: _json(v) for k, v in d.items() if k not in CLOCK_MARK}
