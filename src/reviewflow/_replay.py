@@ -18,8 +18,8 @@ guessed at.
 ...     {"organization": "一中", "secretary": {"id": "li", "name": "李", "roles": ["secretary"]}},
 ...     GENESIS_HASH)
 >>> state = replay([first])
->>> state.stage, state.version, state.organization, state.data
-('research', 1, '一中', {'entered': {'research': '2016-01-04T09:00:00+08:00'}})
+>>> state.stage, state.version, state.organization, state.data["entered"]
+('research', 1, '一中', {'research': '2016-01-04T09:00:00+08:00'})
 """
 
 from __future__ import annotations
