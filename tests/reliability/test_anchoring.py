@@ -122,6 +122,7 @@ def _rechain(scene: Scene, case_id: str, edit: Callable[[EventRecord], EventReco
             "SELECT * FROM rf_events WHERE campaign_id = :c AND case_id = :k ORDER BY seq"),
             {"c": scene.campaign_id, "k": case_id}).all()
         prev = GENESIS_HASH
+        rebuilt: list[EventRecord] = []
         for row in rows:
             m = row._mapping
             record = EventRecord(
@@ -131,6 +132,7 @@ def _rechain(scene: Scene, case_id: str, edit: Callable[[EventRecord], EventReco
                 data=json.loads(m["data"]), prev_hash=m["prev_hash"], hash=m["hash"])
             record = edit(record)._replace(prev_hash=prev).sealed()
             prev = record.hash
+            rebuilt.append(record)
             conn.execute(sa.text(
                 "UPDATE rf_events SET at = :at, data = :data, prev_hash = :p, hash = :h "
                 "WHERE campaign_id = :c AND case_id = :k AND seq = :s"),
@@ -147,6 +149,9 @@ def _rechain(scene: Scene, case_id: str, edit: Callable[[EventRecord], EventReco
         doc = json.loads(conn.execute(sa.text(
             "SELECT state FROM rf_cases WHERE campaign_id = :c AND case_id = :k"),
             {"c": scene.campaign_id, "k": case_id}).scalar_one())
+        from reviewflow._replay import replay
+
+        doc["data"] = replay(rebuilt).data  # the row as the rebuilt events say (verify replays)
         if state is not None:
             state(doc)
         conn.execute(sa.text(
