@@ -205,3 +205,28 @@ def test_the_notice_prints_the_anchor_digest_and_date() -> None:
         assert anchor.digest in text
         assert anchor.date in text
     assert anchor.digest not in notice_markdown(rows)
+
+
+def test_an_amendment_after_an_anchor_extends_it_and_a_rewritten_seal_does_not(
+    tmp_path: Path,
+) -> None:
+    from reviewflow.policy_file import DEFAULT_POLICY_FILE, load_policy
+
+    campaign = _closed()
+    campaign.anchor()
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    path = tmp_path / "other.toml"
+    path.write_text(text.replace("# [scoring]\n# places = 2", "[scoring]\nplaces = 1"),
+                    encoding="utf-8")
+    cast = Cast.default()
+    campaign.amend_policy(load_policy(path), reason="局党组会议决定保留一位小数",
+                          actor=cast.organizer)
+    assert campaign.verify().ok, str(campaign.verify())  # the amendment extends the anchor
+    campaign.anchor()
+    # Rewrite the policy chain as someone with write access could: drop the amendment.
+    store = campaign.store
+    assert isinstance(store, MemoryStore)
+    store._campaigns[campaign.id].chain.pop()
+    report = campaign.verify()
+    assert not report.ok
+    assert "no longer extends the one anchored" in str(report)

@@ -6,7 +6,8 @@ back, or change an event and compute every hash after it again. Two things catch
 
 * an **anchor** (:meth:`Campaign.anchor`, ``reviewflow anchor``): a checkpoint of the
   whole campaign, one digest over every case's (id, version, head hash), the refusal
-  journal's count and digest, and the digest of the policy the campaign was set up with.
+  journal's count and digest, and the head of the campaign's policy chain (the policy
+  seal and its amendments, :mod:`reviewflow._policy_seal`).
   It is kept in the database, written to a small text file and printed in the 公示
   notice; :meth:`Campaign.verify` checks that the record still extends every anchor.
 * a **keyed MAC**: with an audit key configured outside the database
@@ -21,7 +22,7 @@ The anchor file (``reviewflow anchor 1``), one field per line, UTF-8, LF line en
     campaign "2016"
     at 2016-03-01T09:00:00+08:00
     refusals 2 <sha256 of the first 2 refusals>
-    policy <sha256 of the policy JSON the campaign was set up with, or ->
+    policy <hash of the newest record of the campaign's policy chain, or ->
     case "school-01" 11 <hash of event 11 of school-01>
     case "school-02" 9 <hash of event 9 of school-02>
     digest <sha256 of every line above, each ending in LF>
@@ -177,7 +178,8 @@ class Anchor:
     #: The number of refusals in the journal, and the digest of those refusals.
     refusals: int
     refusals_digest: str
-    #: The SHA-256 of the policy the campaign was set up with, or None if unknown.
+    #: The hash of the newest record of the campaign's policy chain (or, where a store keeps
+    #: none, the SHA-256 of its policy JSON), or None if unknown.
     policy_digest: str | None
     digest: str
     mac: str | None = None
@@ -331,9 +333,30 @@ def refusals_digest(refusals: Sequence[Refusal]) -> str:
 
 
 def policy_digest(store: Store, campaign_id: str) -> str | None:
-    """Return the SHA-256 of the policy JSON the campaign was set up with, or None."""
+    """Return what an anchor records of the campaign's policy: the hash of the newest
+    record of its policy chain (the seal or the latest amendment), or, for a store that
+    keeps no such chain, the SHA-256 of the policy JSON it keeps; None if neither."""
+    chain = _policy_chain(store, campaign_id)
+    if chain:
+        return chain[-1].hash
     text = store.campaign_policy(campaign_id)
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _policy_chain(store: Store, campaign_id: str) -> list[EventRecord]:
+    read = getattr(store, "campaign_events", None)
+    return [] if read is None else list(read(campaign_id))
+
+
+def _policy_heads(store: Store, campaign_id: str) -> set[str]:
+    """Every value an earlier anchor may have recorded of the policy that the record still
+    extends: each record of the policy chain (an amendment after the anchor extends it),
+    or the digest of the kept policy where there is no chain."""
+    chain = _policy_chain(store, campaign_id)
+    if chain:
+        return {record.hash for record in chain}
+    current = policy_digest(store, campaign_id)
+    return set() if current is None else {current}
 
 
 # ---------------------------------------------------------------------- taking and keeping
@@ -535,14 +558,14 @@ class Check:
         if self.anchors:
             store, cid = self.campaign.store, self.campaign.id
             journal = store.refusals(cid)
-            policy = policy_digest(store, cid)
+            policies = _policy_heads(store, cid)
             for anchor in self.anchors:
-                self.problems += _journal_problems(anchor, journal, policy)
+                self.problems += _journal_problems(anchor, journal, policies)
         return self.problems
 
 
 def _journal_problems(anchor: Anchor, journal: Sequence[Refusal],
-                      policy: str | None) -> Iterator[ChainProblem]:
+                      policies: set[str]) -> Iterator[ChainProblem]:
     label = _label(anchor)
     if len(journal) < anchor.refusals:
         yield ChainProblem("", 0, (
@@ -552,10 +575,10 @@ def _journal_problems(anchor: Anchor, journal: Sequence[Refusal],
         yield ChainProblem("", 0, (
             f"{label}: the first {anchor.refusals} refusals differ from what it recorded: "
             "the refusal journal was edited after the anchor"))
-    if anchor.policy_digest is not None and policy != anchor.policy_digest:
+    if anchor.policy_digest is not None and anchor.policy_digest not in policies:
         yield ChainProblem("", 0, (
-            f"{label}: the policy the campaign was set up with is not the one anchored: "
-            "the stored policy was changed after the anchor"))
+            f"{label}: the campaign's policy record no longer extends the one anchored: "
+            "the policy seal or an amendment was changed or deleted after the anchor"))
 
 
 def _label(anchor: Anchor) -> str:
