@@ -7,8 +7,10 @@ sleeping. The crash is real: a forked process records the failure and dies.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,6 +216,81 @@ def test_a_failure_survives_a_kill_and_the_others_are_not_told_again(
     assert path.read_text(encoding="utf-8").splitlines().count(step) == 1
     assert campaign.outbox_status().failures == ()
     campaign.store.close()
+
+
+class _SlowAudit:
+    """Writes each opening it hears to a file, then waits (a while) for the other process
+    to hear it too: two dispatchers that both deliver it meet there."""
+
+    def __init__(self, path: Path, meet: Any) -> None:
+        self.path, self.meet = path, meet
+
+    @rf.hookimpl
+    def reviewflow_case_opened(self, campaign: Any, case: Any) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {case.case_id}\n")
+        # A broken barrier: the other dispatcher did not deliver it, as it should be.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.meet.wait(timeout=3)
+
+
+def _dispatch_in_parallel(url: str, cid: str, clock: rf.FrozenClock, path: Path,
+                          start: Any, meet: Any) -> None:
+    campaign = _campaign(url, cid, clock)
+    campaign.register(_SlowAudit(path, meet), name="audit")
+    start.wait(timeout=60)
+    campaign.dispatch_pending()
+    campaign.store.close()
+    os._exit(0)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "mysql"], indirect=True)
+def test_two_dispatchers_deliver_a_failed_event_exactly_once_more(
+        db_url: str, tmp_path: Path) -> None:
+    cid = f"dlv-{os.urandom(4).hex()}"
+    clock = rf.FrozenClock(START)
+    first = _campaign(db_url, cid, clock)
+    first.register(Flaky(), name="audit")  # the opening fails once
+    first.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
+    assert [f.plugin for f in first.delivery_failures()] == ["audit"]
+    first.store.close()
+
+    clock.advance(hours=2)
+    path = tmp_path / "heard.txt"
+    start, meet = FORK.Barrier(2), FORK.Barrier(2)
+    workers = [FORK.Process(target=_dispatch_in_parallel,
+                            args=(db_url, cid, clock, path, start, meet)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    heard = path.read_text(encoding="utf-8").splitlines()
+    assert len(heard) == 1, heard  # one of the two delivered it; the other left it alone
+    last = _campaign(db_url, cid, clock)
+    assert last.outbox_status().ok
+    last.store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_claimed_row_is_left_to_its_claimer(kind: str, sqlite_url: str) -> None:
+    clock = rf.FrozenClock(START)
+    campaign = _campaign(None if kind == "memory" else sqlite_url,
+                         f"dlv-{os.urandom(4).hex()}", clock)
+    campaign.register(Flaky(), name="audit")
+    campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
+    clock.advance(hours=2)
+    log = _delivery.delivery_log(campaign)
+    seen = log.due(_delivery.utc_key(clock.now()), frozenset({"audit"}), 10)
+    lease = _delivery.utc_key(clock.now().add(minutes=10))
+    [held] = log.claim(seen, lease)
+    assert held.next_try_at == lease
+    assert log.claim(seen, lease) == []  # read before the first claim: no longer as read
+    assert log.due(_delivery.utc_key(clock.now()), frozenset({"audit"}), 10) == []
+    assert campaign.dispatch_pending() == 0  # leased: another dispatcher is on it
+    clock.advance(minutes=11)  # the lease ran out (its dispatcher died): due again
+    assert campaign.dispatch_pending() == 1
+    assert campaign.outbox_status().ok
 
 
 class _FailingPublication:

@@ -9,7 +9,8 @@ How an event reaches the plugins
   is written to the delivery log, one row per (event, plugin, hook): attempts, the last
   error, when it first failed and when to try again. Only then is the event marked
   offered (taken out of the outbox): the log row carries what is still owed.
-* ``dispatch_pending()`` then calls, for each log row that is due, that plugin's hook
+* ``dispatch_pending()`` then claims each log row that is due (a compare-and-set lease of
+  :data:`LEASE` seconds, so that two dispatchers do not both deliver it) and calls that plugin's hook
   alone: the other plugins do not hear the event again. A success deletes the row; a
   failure counts one more attempt and moves the next try later: exponential back-off
   (:class:`Backoff`: 30 s, 1 min, 2 min, ... up to 1 hour, each with jitter), never given
@@ -56,6 +57,9 @@ PUBLISHED = "reviewflow_results_published"
 Failed = tuple[str, str, BaseException]
 _LONGEST_ERROR = 2000
 _PAGE = 500
+#: How long a dispatcher holds the failed deliveries it is retrying (seconds): another
+#: dispatcher leaves them alone meanwhile; one that died mid-way lets them come due again.
+LEASE = 600.0
 
 
 @attrs.frozen
@@ -175,6 +179,13 @@ class DeliveryLog(Protocol):
         """Return rows of these plugins whose ``next_try_at`` is at or before ``now_key``,
         soonest first."""
 
+    def claim(self, rows: Sequence[LogRow], lease_key: str) -> list[LogRow]:
+        """Take a lease on ``rows`` (as :meth:`due` returned them): move each row's
+        ``next_try_at`` to ``lease_key`` only where its attempts and next try are still
+        the ones read (compare and set); return the rows this caller holds, with the
+        lease as next try. A row another dispatcher claimed or settled meanwhile is left
+        out, so that two dispatchers do not both deliver it."""
+
     def rows(self, limit: int) -> list[LogRow]:
         """Return every row, soonest next try first."""
 
@@ -214,6 +225,18 @@ class MemoryDeliveryLog:
                      if r.next_try_at <= now_key and r.plugin in plugins]
         found.sort(key=lambda r: (r.next_try_at, r.key))
         return found[:limit]
+
+    def claim(self, rows: Sequence[LogRow], lease_key: str) -> list[LogRow]:
+        """Lease the rows still as read (see :meth:`DeliveryLog.claim`)."""
+        held: list[LogRow] = []
+        with self._lock:
+            for row in rows:
+                now = self._rows.get(row.key)
+                if (now is not None and now.attempts == row.attempts
+                        and now.next_try_at == row.next_try_at):
+                    self._rows[row.key] = leased = attrs.evolve(now, next_try_at=lease_key)
+                    held.append(leased)
+        return held
 
     def rows(self, limit: int) -> list[LogRow]:
         """Every row."""
@@ -341,6 +364,10 @@ def _retry_due(c: Campaign) -> int:
         rows = log.due(utc_key(now), names, _PAGE)
         if not rows:
             return retried
+        # Claim before calling: a row another dispatcher took meanwhile is its to deliver.
+        rows = log.claim(rows, utc_key(now + _dt.timedelta(seconds=LEASE)))
+        if not rows:
+            continue
         failed: list[LogRow] = []
         done: list[tuple[str, int, str, str]] = []
         published: dict[tuple[str, str], list[tuple[LogRow, EventRecord]]] = {}

@@ -94,6 +94,23 @@ class SqlDeliveryLog:
         return self._select(sa.and_(_L.next_try_at <= now_key,
                                     _L.plugin.in_(sorted(plugins))), limit)
 
+    def claim(self, rows: Sequence[LogRow], lease_key: str) -> list[LogRow]:
+        """Lease the rows still as read, one compare-and-set ``UPDATE`` each, in one
+        transaction; return those whose update hit their row."""
+        if not rows:
+            return []
+        held: list[LogRow] = []
+        with self._store.transaction() as conn:
+            for row in rows:
+                hit = conn.execute(sa.update(s.delivery_log).where(
+                    self._where(row.key), _L.attempts == row.attempts,
+                    _L.next_try_at == row.next_try_at).values(next_try_at=lease_key))
+                if hit.rowcount == 1:
+                    held.append(LogRow(row.case_id, row.seq, row.plugin, row.hook, row.event,
+                                       row.attempts, row.last_error, row.first_failed_at,
+                                       lease_key))
+        return held
+
     def rows(self, limit: int) -> list[LogRow]:
         """Every row, soonest next try first."""
         return self._select(sa.true(), limit)
