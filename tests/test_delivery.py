@@ -293,6 +293,46 @@ def test_a_claimed_row_is_left_to_its_claimer(kind: str, sqlite_url: str) -> Non
     assert campaign.outbox_status().ok
 
 
+class _RefusalAudit:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.heard: list[tuple[str, str, str, str, str]] = []
+
+    @rf.hookimpl
+    def reviewflow_refused(self, campaign: Any, case_id: Any, event: Any, actor: Any,
+                           error: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("audit database unreachable")
+        self.heard.append((case_id, event, actor.id, error.reason, str(error)))
+
+
+def test_a_failed_refusal_hook_is_held_and_retried(target: str | None) -> None:
+    cid = f"dlv-{os.urandom(4).hex()}"
+    clock = rf.FrozenClock(START)
+    campaign = _campaign(target, cid, clock)
+    campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
+    audit = _RefusalAudit()
+    campaign.register(audit, name="audit")
+    with pytest.raises(rf.TransitionRefused) as refused:
+        campaign.fire("s1", "finish_research", actor=CAST.secretary("s1"), problems=["p"])
+    assert refused.value.reason == "not_permitted"
+    [failure] = campaign.delivery_failures()
+    assert (failure.event_id, failure.plugin, failure.hook, failure.event) == (
+        f"{cid}/s1/refusal-1", "audit", "reviewflow_refused", "finish_research")
+    assert not campaign.outbox_status().ok  # not "all delivered"
+
+    clock.advance(hours=2)
+    assert campaign.dispatch_pending() == 1
+    assert audit.heard == [("s1", "finish_research", CAST.secretary("s1").id, "not_permitted",
+                            str(refused.value))]
+    assert campaign.outbox_status().ok
+    clock.advance(hours=2)
+    assert campaign.dispatch_pending() == 0  # exactly once more
+    assert audit.calls == 2
+    campaign.store.close()
+
+
 class _FailingPublication:
     def __init__(self) -> None:
         self.calls = 0
@@ -381,6 +421,38 @@ def test_a_failing_rung_hook_is_retried_after_the_sweep() -> None:
     assert pager.calls == rungs + 1
     assert len([c for c in recorder.calls if c[0] == "reviewflow_deadline_rung"]) == rungs
     assert campaign.delivery_failures() == ()
+
+
+def test_the_sweep_tells_rungs_through_the_one_delivery_path() -> None:
+    from reviewflow import _deadline_ops
+
+    class Pager:
+        def __init__(self) -> None:
+            self.told: list[tuple[str, str, str, str]] = []
+
+        @rf.hookimpl
+        def reviewflow_deadline_rung(self, campaign: Any, case: Any, stage: Any, rung: Any,
+                                     due: Any, record: Any) -> None:
+            self.told.append((record.event_id, stage.value, rung.id, due.isoformat()))
+            if len(self.told) == 1:
+                raise RuntimeError("pager gateway down")
+
+    clock = rf.FrozenClock(START)
+    campaign = rf.Campaign(rf.Policy.default(year=2016), clock=clock)
+    campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
+    pager = Pager()
+    campaign.register(pager, name="pager")
+    campaign.fire("s1", "finish_research", actor=CAST.organizer, problems=["p"])
+    due = campaign.due(campaign.case("s1"), Stage.DRAFTING)
+    assert due is not None
+    assert campaign.sweep(due.add(days=1)).fired
+    clock.set(due.add(days=2))
+    campaign.dispatch_pending()
+    # The retry (built from the record) tells the hook exactly what the sweep told it.
+    assert [x for x in pager.told if x[0] == pager.told[0][0]] == [pager.told[0]] * 2
+    # No second or third copy of the dispatch: the dead rung-delivery paths are gone.
+    assert not hasattr(_deadline_ops, "deliver_record")
+    assert not hasattr(campaign, "_deliver_deadline")
 
 
 def test_the_backoff_grows_with_jitter_up_to_its_cap() -> None:

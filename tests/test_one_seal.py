@@ -79,6 +79,35 @@ AWARE = {
 }
 
 
+class _HostZone(dt.tzinfo):
+    """A host's own tzinfo class (no IANA key): China's offset."""
+
+    def utcoffset(self, d: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(hours=8)
+
+    def dst(self, d: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(0)
+
+    def tzname(self, d: dt.datetime | None) -> str:
+        return "CST"
+
+
+def _zone_from_file() -> zoneinfo.ZoneInfo | None:
+    """Asia/Shanghai read from its TZif file: a ZoneInfo whose key is None."""
+    for root in zoneinfo.TZPATH:
+        path = Path(root) / "Asia" / "Shanghai"
+        if path.exists():
+            with path.open("rb") as f:
+                return zoneinfo.ZoneInfo.from_file(f)
+    return None  # pragma: no cover  # no system tz database
+
+
+_FILE_ZONE = _zone_from_file()
+AWARE["host tzinfo"] = dt.datetime(2016, 1, 12, 10, tzinfo=_HostZone())
+if _FILE_ZONE is not None:
+    AWARE["zoneinfo from a file"] = dt.datetime(2016, 1, 12, 10, tzinfo=_FILE_ZONE)
+
+
 @pytest.mark.parametrize("at", list(AWARE.values()), ids=list(AWARE))
 def test_a_frozen_clock_takes_any_aware_datetime(at: dt.datetime) -> None:
     clock = rf.FrozenClock(at)
@@ -90,6 +119,18 @@ def test_a_frozen_clock_takes_any_aware_datetime(at: dt.datetime) -> None:
     assert campaign.store.history(campaign.id, "s1")[0].at == "2016-01-12T10:00:00+08:00"
     campaign.fire("s1", "finish_research", actor=CAST.organizer, problems=["p"])
     assert campaign.sweep().now == at
+
+
+@pytest.mark.parametrize("at", [
+    dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+    dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+], ids=["year 1 at +08", "year 9999 at -05"])
+def test_a_time_outside_the_years_is_an_input_error_with_a_reason(at: dt.datetime) -> None:
+    campaign = rf.Campaign(rf.Policy.default(year=2016), clock=rf.FrozenClock(at))
+    with pytest.raises(rf.InputError, match="outside the years") as excinfo:
+        campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
+    assert excinfo.value.reason == "invalid_argument"
+    assert campaign.cases() == []  # nothing half-applied
 
 
 class _PlainClock:

@@ -13,8 +13,9 @@ How the sweep fires each rung exactly once
   :class:`~reviewflow.exceptions.ConflictError`, reloads, and finds nothing left to fire.
 * Hooks run after the commit. A crash after the commit but before the hook ran leaves
   the record in the outbox, and ``Campaign.dispatch_pending()`` delivers it (through
-  :func:`deliver_record`); a crash before the commit leaves nothing recorded, and the next
-  sweep fires the rung. Nothing double-fires, nothing is skipped.
+  :func:`reviewflow._delivery.deliver`, the one path every hook call takes, so that a
+  failing rung hook is held and retried like any other); a crash before the commit leaves
+  nothing recorded, and the next sweep fires the rung. Nothing double-fires, nothing is skipped.
 * The sweep does not scan cases: every commit carries a :class:`RungSchedule` extra row
   (the case's current due time and the fire time of its next unfired rung), and the store
   keeps them in an index ordered by fire time. The sweep reads only the cases whose next
@@ -102,7 +103,6 @@ from reviewflow._deadlines.sweep import (
     _return_report,
     _rung_step,
     _RungStep,
-    deliver_record,
     rung_of_record,
     sweep,
 )
@@ -118,7 +118,6 @@ __all__ = [
     "SweepResult",
     "attach",
     "commit_extras",
-    "deliver_record",
     "explain_due",
     "extend",
     "forecast",

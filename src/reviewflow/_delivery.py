@@ -53,6 +53,9 @@ __all__ = [
 
 #: The hook that tells a publication (several cases at once).
 PUBLISHED = "reviewflow_results_published"
+#: The hook that tells a refusal; its log rows are keyed by the refusal's place in the
+#: case's refusal journal, as ``seq = -n`` (the n-th refusal of the case).
+REFUSED = "reviewflow_refused"
 #: A failure: (plugin name, hook name, the exception).
 Failed = tuple[str, str, BaseException]
 _LONGEST_ERROR = 2000
@@ -92,8 +95,10 @@ class Backoff:
 class DeliveryFailure:
     """A delivery that failed and waits to be tried again (one plugin, one hook, one event)."""
 
+    #: ``campaign/case/seq``; for a refusal ``campaign/case/refusal-n`` (its journal place).
     event_id: str
     case_id: str
+    #: The event's seq; -n for the n-th refusal of the case (``reviewflow_refused``).
     seq: int
     #: The event's name (``finish_research``, ``deadline_rung``, ...).
     event: str
@@ -321,6 +326,43 @@ def hold(c: Campaign, failures: Iterable[tuple[EventRecord, Failed]],
         [(r.case_id, r.seq) for r in offered])
 
 
+def hold_refusal(c: Campaign, case_id: str, event: str, failed: Sequence[Failed]) -> None:
+    """Write the failures of a ``reviewflow_refused`` call to the log, keyed by the
+    refusal's place in the case's refusal journal (just recorded: the last one)."""
+    if not failed:
+        return
+    n = len(c.store.refusals(c.id, case_id))
+    now = c._now()[0]
+    first = utc_key(now)
+    rows = [LogRow(case_id, -n, plugin, hook, event, 1, _error_text(error), first, first)
+            for plugin, hook, error in failed]
+    backoff = c.delivery_backoff
+    delivery_log(c).fail(rows, lambda attempts: utc_key(
+        now + _dt.timedelta(seconds=backoff.delay(attempts))), ())
+
+
+def _redeliver_refusal(c: Campaign, row: LogRow,
+                       journals: dict[str, list[Any]]) -> list[Failed] | None:
+    """Call ``reviewflow_refused`` again for a log row, from the refusal journal (None:
+    the refusal is not there any more). The hook gets the journal's account: an actor
+    with its id and roles, and a TransitionRefused with the reason and the message."""
+    from reviewflow.exceptions import TransitionRefused
+    from reviewflow.model import Actor
+
+    journal = journals.get(row.case_id)
+    if journal is None:
+        journal = journals[row.case_id] = c.store.refusals(c.id, row.case_id)
+    if not 0 < -row.seq <= len(journal):
+        return None
+    refusal = journal[-row.seq - 1]
+    error = TransitionRefused(refusal.reason, refusal.message, case_id=refusal.case_id,
+                              event=refusal.event)
+    error.args = (refusal.message,)  # as it was told the first time
+    actor = Actor(refusal.actor_id, roles=refusal.roles)
+    return c._call_hook(REFUSED, frozenset({row.plugin}), campaign=c, case_id=refusal.case_id,
+                        event=refusal.event, actor=actor, error=error)
+
+
 def dispatch_pending(c: Campaign) -> int:
     """Offer what the outbox holds to every plugin, then try again each failed delivery
     that is due; return the number of deliveries made (events offered, plus retries)."""
@@ -372,7 +414,16 @@ def _retry_due(c: Campaign) -> int:
         done: list[tuple[str, int, str, str]] = []
         published: dict[tuple[str, str], list[tuple[LogRow, EventRecord]]] = {}
         histories: dict[str, list[EventRecord]] = {}
+        journals: dict[str, list[Any]] = {}
         for row in rows:
+            if row.hook == REFUSED and row.seq < 0:
+                told = _redeliver_refusal(c, row, journals)
+                retried += told is not None
+                if told:
+                    failed.append(_again(c, row, now, _error_text(told[0][2])))
+                else:
+                    done.append(row.key)
+                continue
             record = _record_of(c, row, histories)
             case = None if record is None else c.store.get(c.id, row.case_id)
             if record is None or case is None:
@@ -429,7 +480,8 @@ def failures(c: Campaign, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
     """Return the campaign's failed deliveries, soonest next try first."""
     return tuple(
         DeliveryFailure(
-            event_id=f"{c.id}/{r.case_id}/{r.seq}", case_id=r.case_id, seq=r.seq,
+            event_id=(f"{c.id}/{r.case_id}/{r.seq}" if r.seq >= 0
+                      else f"{c.id}/{r.case_id}/refusal-{-r.seq}"), case_id=r.case_id, seq=r.seq,
             event=r.event, plugin=r.plugin, hook=r.hook, attempts=r.attempts,
             last_error=r.last_error, first_failed_at=_from_key(c, r.first_failed_at),
             next_try_at=_from_key(c, r.next_try_at),

@@ -167,7 +167,6 @@ class Campaign:
         self._resolve_due = _deadline_ops.resolve_due
         # Deadline index rows ride on every commit; see reviewflow._deadline_ops.
         self._deadline_extras = _deadline_ops.commit_extras
-        self._deliver_deadline = _deadline_ops.deliver_record
         for plugin in plugins:
             self.register(plugin)
         if policy.plugins:
@@ -738,9 +737,10 @@ class Campaign:
             roles=tuple(sorted(actor.roles)), at=iso, stage=case.stage.value,
             reason=error.reason, message=_ids.storable(str(error)),
         )])
-        if self._has_hooks:
-            self._call_hook("reviewflow_refused", campaign=self, case_id=case.case_id,
-                            event=event, actor=actor, error=error)
+        if self._has_hooks:  # a failure is held and retried as any other delivery
+            _delivery.hold_refusal(self, case.case_id, event, self._call_hook(
+                "reviewflow_refused", campaign=self, case_id=case.case_id, event=event,
+                actor=actor, error=error))
         return error
 
     def _prepare(self, case: Case, event: str, actor: Actor, data: dict[str, Any]) -> Commit:

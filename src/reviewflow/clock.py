@@ -175,7 +175,37 @@ def _frozen(at: object) -> pendulum.DateTime:
         )
     if isinstance(at, pendulum.DateTime):
         return at
-    return pendulum.instance(at)
+    return _instance(at, "FrozenClock time")
+
+
+#: The reason code of a time reviewflow cannot record (``InputError.reason``; the same as
+#: the CLI's ``--now`` out of range).
+OUT_OF_RANGE = "invalid_argument"
+
+
+def _out_of_range(value: _dt.datetime, what: str) -> InputError:
+    return InputError(
+        f"{what} {value.isoformat()} is outside the years reviewflow can record (its "
+        f"instant, or that instant in the campaign's zone, falls outside years 1-9999); "
+        f"use a time within them, e.g. pendulum.datetime(2016, 1, 12, tz={DEFAULT_TZ!r})",
+        reason=OUT_OF_RANGE)
+
+
+def _instance(at: _dt.datetime, what: str) -> pendulum.DateTime:
+    """``at`` (aware) as a pendulum datetime: its own zone when pendulum can read it, else
+    its fixed UTC offset (a zone without a key, e.g. ``zoneinfo.ZoneInfo.from_file``)."""
+    try:
+        return pendulum.instance(at)
+    except (OverflowError, ValueError) as exc:
+        raise _out_of_range(at, what) from exc
+    except Exception:  # a tzinfo pendulum cannot name: keep the instant, at its offset
+        offset = at.utcoffset()
+        assert offset is not None  # checked by the callers
+        try:
+            return pendulum.instance(at.replace(tzinfo=pendulum.FixedTimezone(
+                int(offset.total_seconds()))))
+        except (OverflowError, ValueError) as exc:
+            raise _out_of_range(at, what) from exc
 
 
 def in_zone_of(value: object, tz: pendulum.Timezone | pendulum.FixedTimezone, *,
@@ -184,11 +214,19 @@ def in_zone_of(value: object, tz: pendulum.Timezone | pendulum.FixedTimezone, *,
     or not, a named zone, a fixed offset, UTC); a naive or non-datetime one is refused with
     an :class:`~reviewflow.exceptions.InputError`."""
     if isinstance(value, pendulum.DateTime) and value.tzinfo is not None:
-        return value.in_timezone(tz)
+        return _convert(value, tz, what)
     if not isinstance(value, _dt.datetime):
         raise InputError(f"{what} must be a datetime, got {type(value).__name__}: {value!r}; "
                          "a clock's now() returns an aware datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InputError(f"{what} {value.isoformat()} has no time zone; a clock's now() must "
                          "return an aware datetime")
-    return pendulum.instance(value).in_timezone(tz)
+    return _convert(_instance(value, what), tz, what)
+
+
+def _convert(value: pendulum.DateTime, tz: pendulum.Timezone | pendulum.FixedTimezone,
+             what: str) -> pendulum.DateTime:
+    try:
+        return value.in_timezone(tz)
+    except (OverflowError, ValueError) as exc:
+        raise _out_of_range(value, what) from exc

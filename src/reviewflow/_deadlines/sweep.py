@@ -296,33 +296,24 @@ def _pipeline(run: _Run, st: _State, todo: Sequence[str], at: pendulum.DateTime,
 
 
 def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
-    """Tell the hooks of committed rung steps, then mark their events dispatched."""
+    """Tell the hooks of committed rung steps (through the one delivery path,
+    :func:`reviewflow._delivery.deliver`), hold the failures, then mark the events dispatched."""
     if not steps:
         return
+    from reviewflow import _delivery
+
     has_hooks = bool(getattr(campaign, "_has_hooks", False))
-    call = getattr(campaign, "_call_hook", None)
     dispatched: list[str] = []
     offered: list[EventRecord] = []
     failed: list[tuple[EventRecord, Any]] = []
     for step in steps:
-        case = step.after.bind(campaign.store)
-        if has_hooks and call is not None:
-            fired = iter(step.fired)
+        if has_hooks:
+            case = step.after.bind(campaign.store)
             for record in step.records:
-                if record.event == RUNG_EVENT:
-                    f = next(fired)
-                    errors = call("reviewflow_deadline_rung", campaign=campaign, case=case,
-                                  stage=f.stage, rung=f.rung, due=f.due, record=record)
-                else:  # an automatic action's step
-                    errors = call("reviewflow_step", campaign=campaign, case=case,
-                                  record=record)
-                if errors:
-                    failed += [(record, e) for e in errors]
+                failed += [(record, f) for f in _delivery.deliver(campaign, case, record)]
         dispatched.extend(r.event_id for r in step.records)
         offered.extend(step.records)
     if failed:  # kept for dispatch_pending() to try again, as the events are marked
-        from reviewflow import _delivery
-
         _delivery.hold(campaign, failed, offered)
     if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
         campaign.store.mark_dispatched(campaign.id, dispatched)
@@ -337,20 +328,3 @@ def rung_of_record(campaign: Campaign, record: EventRecord) -> tuple[Stage, Rung
     rung = ladder_from_json([data["rung"]], "rung")[0]
     due = in_zone(_dt.datetime.fromisoformat(data["due"]), campaign.policy.tz)
     return stage, rung, due
-
-
-def deliver_record(campaign: Campaign, case: Case, record: EventRecord) -> bool:
-    """Call ``reviewflow_deadline_rung`` for a committed ``deadline_rung`` record.
-
-    Returns False (and calls nothing) for any other record: the engine's dispatcher (also
-    ``dispatch_pending`` after a crash) calls this first and sends the others to
-    ``reviewflow_step``.
-    """
-    call = getattr(campaign, "_call_hook", None)
-    found = rung_of_record(campaign, record)
-    if call is None or found is None:
-        return False
-    stage, rung, due = found
-    call("reviewflow_deadline_rung", campaign=campaign, case=case, stage=stage, rung=rung, due=due,
-         record=record)
-    return True

@@ -336,9 +336,10 @@ class Env:
                              reason="invalid_argument")
 
         from reviewflow.cli._clock import frozen_clock_allowed
+        from reviewflow.clock import in_zone_of
 
         frozen_clock_allowed(self, at)
-        return FrozenClock(at.in_timezone(tz))
+        return FrozenClock(in_zone_of(at, pendulum.timezone(tz), what="--now"))
 
     def campaign(self) -> Campaign:
         """Open the existing campaign (never creates a database or a campaign)."""
