@@ -138,6 +138,45 @@ def test_ballots_are_stored_in_random_id_order_not_cast_order() -> None:
     assert cast_ids != stored  # 1 in 12! that they coincide
 
 
+def test_a_cast_does_not_rebuild_the_round_so_a_vote_stays_linear() -> None:
+    """Review 1, finding 6: every cast re-sorted the whole round (a copy of it per cast)."""
+    import tracemalloc
+
+    vote, book, tokens = _vote({"public": 5001})
+    for t in tokens[:5000]:
+        cast(vote, book, t, "good")
+    tracemalloc.start()
+    try:
+        cast(vote, book, tokens[5000], "good")
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64_000, f"one cast into 5000 ballots allocated {peak} bytes at its peak"
+
+
+def test_every_way_of_reading_a_round_lists_the_ballots_by_id() -> None:
+    vote, book, tokens = _vote({"public": 12})
+    cast_ids = [cast(vote, book, t, "good").ballot_id for t in tokens]
+    assert cast_ids != sorted(cast_ids)  # 1 in 12! that they coincide
+    r = vote.current
+    assert r is not None
+    by_id = sorted(cast_ids)
+    seen = {
+        "iter": list(r.ballots), "keys": list(r.ballots.keys()),
+        "values": [b.ballot_id for b in r.ballots.values()],
+        "items": [k for k, _b in r.ballots.items()], "dict": list(dict(r.ballots)),
+        "copy": list(r.ballots.copy()), "or": list(r.ballots | {}),
+        "ror": list({} | r.ballots), "json": list(json.loads(json.dumps(r.ballots, default=str))),
+        "repr": [k for k in by_id if k in repr(r.ballots)],
+        "reversed": list(reversed(r.ballots))[::-1],
+    }
+    assert seen == dict.fromkeys(seen, by_id)
+    assert [repr(r.ballots).index(k) for k in by_id] == sorted(repr(r.ballots).index(k) for k in by_id)
+    assert r.ballots.popitem()[0] == by_id[-1]
+    again = type(r)(number=2, ballots={b: r.ballots[b] for b in reversed(by_id[:-1])})
+    assert list(again.ballots) == by_id[:-1]
+
+
 def test_concurrent_redemptions_of_one_token_yield_one_ballot() -> None:
     vote, book, tokens = _vote()
     errors: list[str] = []

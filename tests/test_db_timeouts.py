@@ -134,6 +134,33 @@ def test_timeouts_refuse_bad_values_and_read_the_environment_form() -> None:
     assert Timeouts(statement=0).reply_seconds == 0.0
 
 
+@pytest.mark.parametrize(("given", "name"), [
+    ({"statement": "abc"}, "statement_timeout"), ({"statement": None}, "statement_timeout"),
+    ({"lock": True}, "lock_timeout"), ({"connect": False}, "connect_timeout"),
+    ({"idle_in_transaction": [1]}, "idle_in_transaction_timeout"),
+    ({"reply": "x"}, "reply_timeout"), ({"reply": True}, "reply_timeout"),
+    ({"lock": float("inf")}, "lock_timeout"),
+])
+def test_timeouts_refuse_a_value_that_is_not_seconds_with_a_reason(
+    given: dict[str, Any], name: str,
+) -> None:
+    """Review 1, finding 7: ``float`` converted first (ValueError, TypeError, True as 1 s)."""
+    with pytest.raises(InputError, match=name) as info:
+        Timeouts(**given)
+    assert info.value.reason == "bad_timeout"
+    assert "number of seconds" in str(info.value)
+
+
+def test_lock_timeout_0_lifts_the_lock_wait_limit_on_mariadb(mysql_url: str) -> None:
+    """Review 1, finding 8: 0 ("no limit") left InnoDB at the server's 50 s."""
+    store = SqlStore(mysql_url, timeouts=Timeouts(lock=0, statement=0))
+    try:
+        # the largest value InnoDB takes: 100000000 s on MariaDB, 1073741824 s on MySQL
+        assert int(_server_settings(store)["innodb_lock_wait_timeout"]) >= 100_000_000
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------- limits that run out
 
 

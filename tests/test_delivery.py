@@ -465,6 +465,17 @@ def test_the_backoff_grows_with_jitter_up_to_its_cap() -> None:
         _delivery.Backoff(base=0)
 
 
+@pytest.mark.parametrize("given", [
+    {"base": "30"}, {"jitter": None}, {"factor": True}, {"cap": [3600]}, {"base": -1},
+])
+def test_a_bad_backoff_is_an_input_error_with_a_reason(given: dict[str, Any]) -> None:
+    """Review 1, finding 7: ``Backoff(base="30")`` was a TypeError from a comparison."""
+    with pytest.raises(rf.InputError) as info:
+        rf.Backoff(**given)
+    assert info.value.reason == "bad_backoff"
+    assert next(iter(given)) in str(info.value)
+
+
 # ---------------------------------------------------------------------- wrappers
 
 

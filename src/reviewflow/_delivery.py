@@ -79,10 +79,15 @@ class Backoff:
     def __attrs_post_init__(self) -> None:
         from reviewflow.exceptions import InputError
 
+        for name in ("base", "factor", "cap", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"Backoff: {name} must be a number (seconds for base and "
+                                 f"cap), not {value!r}", reason="bad_backoff")
         if not (self.base > 0 and self.factor >= 1 and self.cap >= self.base
                 and 0 <= self.jitter < 1):
             raise InputError(f"{self!r}: need base > 0, factor >= 1, cap >= base and "
-                             "0 <= jitter < 1")
+                             "0 <= jitter < 1", reason="bad_backoff")
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
         """Return the seconds to wait after the ``attempts``-th failed try (1 or more)."""

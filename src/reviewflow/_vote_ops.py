@@ -36,7 +36,7 @@ from reviewflow.ballots import (
     TokenGrant,
     Vote,
     VoteRound,
-    _sort_by_id,
+    _InIdOrder,
     category_results,
     close_round,
     enter_paper,
@@ -155,7 +155,7 @@ class _MemoryBox:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.book = MemoryTokenBook()
-        self._ballots: dict[tuple[str, int], dict[str, Ballot]] = {}
+        self._ballots: dict[tuple[str, int], _InIdOrder] = {}
         self._frozen: set[tuple[str, int]] = set()
 
     def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
@@ -168,9 +168,8 @@ class _MemoryBox:
                 raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
             grant = self.book.redeem(token, case_id, round)
             ballot: Ballot = build(grant.round, grant.category)
-            held = self._ballots.setdefault((case_id, round), {})
-            held[ballot.ballot_id] = ballot
-            _sort_by_id(held)
+            held = self._ballots.setdefault((case_id, round), _InIdOrder())
+            held[ballot.ballot_id] = ballot  # listed in id order when read
             return ballot
 
     def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:

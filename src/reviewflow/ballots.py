@@ -21,7 +21,7 @@ import os
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
@@ -339,6 +339,63 @@ class PaperCount:
                    issued=int(data.get("issued", 0)), returned=data.get("returned"))
 
 
+class _InIdOrder(dict[str, "Ballot"]):
+    """Ballots keyed by their random id, listed in id order whatever order they came in.
+
+    A plain dict lists its keys in the order they came in, which for ballots is the
+    casting order. This one sorts when it is read (iteration, ``keys()``, ``values()``,
+    ``items()``, ``repr``, ``copy()``, ``popitem()``, ``|``), so that a cast adds its
+    ballot in constant time and no reader sees the casting order.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(dict.keys(self)))
+
+    def __reversed__(self) -> Iterator[str]:
+        return iter(sorted(dict.keys(self), reverse=True))
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        return KeysView(self)
+
+    def values(self) -> ValuesView[Ballot]:  # type: ignore[override]
+        return ValuesView(self)
+
+    def items(self) -> ItemsView[str, Ballot]:  # type: ignore[override]
+        return ItemsView(self)
+
+    def copy(self) -> _InIdOrder:
+        return _InIdOrder(self)
+
+    def popitem(self) -> tuple[str, Ballot]:
+        if not self:
+            raise KeyError("popitem(): no ballots")
+        key = max(dict.keys(self))
+        return key, self.pop(key)
+
+    def __or__(self, other: Any) -> Any:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = _InIdOrder(self)
+        out.update(other)
+        return out
+
+    def __ror__(self, other: Any) -> Any:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = _InIdOrder(other)
+        out.update(self)
+        return out
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items()) + "}"
+
+
+def _in_id_order(ballots: Mapping[str, Ballot]) -> _InIdOrder:
+    return ballots if isinstance(ballots, _InIdOrder) else _InIdOrder(ballots)
+
+
 RoundStatus = Literal["open", "closed", "void"]
 
 
@@ -352,7 +409,8 @@ class VoteRound:
     issued: dict[str, int] = attrs.field(factory=dict)
     #: Eligible attendees, when more than were issued ballots (None: the number issued).
     eligible: int | None = None
-    ballots: dict[str, Ballot] = attrs.field(factory=dict)
+    #: The ballots by random id; they are listed in id order, never in the order cast.
+    ballots: dict[str, Ballot] = attrs.field(factory=_InIdOrder, converter=_in_id_order)
     paper: dict[str, PaperCount] = attrs.field(factory=dict)
     #: Recorded when the round closes: the tally, and the digest of the ballots behind it.
     tally: Tally | None = None
@@ -538,21 +596,8 @@ def cast(
     grant = book.redeem(token, vote.case_id, r.number)
     ballot = Ballot(ballot_id=secrets.token_hex(8), round=r.number, category=grant.category,
                     choice=key)
-    r.ballots[ballot.ballot_id] = ballot
-    _sort_by_id(r.ballots)
+    r.ballots[ballot.ballot_id] = ballot  # listed in id order when read (_InIdOrder)
     return ballot
-
-
-def _sort_by_id(ballots: dict[str, Ballot]) -> None:
-    """Put ``ballots`` (a dict keyed by ballot id) in id order, in place.
-
-    A dict keeps the order its keys came in, which for ballots is the casting order;
-    every cast puts them back in the order of their random ids (a new id lands among
-    the others at random).
-    """
-    items = sorted(ballots.items())
-    ballots.clear()
-    ballots.update(items)
 
 
 def _check_entry(entry: PaperCount, policy: ScoringPolicy) -> PaperCount:

@@ -55,13 +55,34 @@ PARAMETERS = ("connect_timeout", "statement_timeout", "lock_timeout",
 LONGEST = 2_147_483.0
 
 
-def _seconds(value: float, name: str) -> float:
+#: innodb_lock_wait_timeout's largest value (MySQL, MariaDB), set for ``lock_timeout = 0``
+#: (no limit): InnoDB has no "no limit" of its own.
+MYSQL_LONGEST_LOCK_WAIT = 1_073_741_824
+MARIADB_LONGEST_LOCK_WAIT = 100_000_000
+
+
+def _seconds(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{name} must be a number of seconds, not {value!r}")
+        raise InputError(f"Timeouts: {name} must be a number of seconds (0 for no limit), "
+                         f"not {value!r}; give e.g. {name.removesuffix('_timeout')}=30",
+                         reason="bad_timeout")
     if not math.isfinite(value) or value < 0 or value > LONGEST:
-        raise InputError(f"{name} = {value!r}: give a number of seconds from 0 (no limit) "
-                         f"to {LONGEST:.0f}")
+        raise InputError(f"Timeouts: {name} = {value!r}: give a number of seconds from 0 "
+                         f"(no limit) to {LONGEST:.0f}", reason="bad_timeout")
     return float(value)
+
+
+def _converter(name: str) -> Any:
+    """An attrs converter that checks a limit before it is stored (InputError if bad)."""
+
+    def convert(value: object) -> float:
+        return _seconds(value, name)
+
+    return convert
+
+
+def _reply(value: object) -> float | None:
+    return None if value is None else _seconds(value, "reply_timeout")
 
 
 @attrs.frozen
@@ -79,22 +100,17 @@ class Timeouts:
     """
 
     #: Opening a connection.
-    connect: float = attrs.field(default=10.0, converter=float)
+    connect: float = attrs.field(default=10.0, converter=_converter("connect_timeout"))
     #: One statement, ended by the server.
-    statement: float = attrs.field(default=60.0, converter=float)
+    statement: float = attrs.field(default=60.0, converter=_converter("statement_timeout"))
     #: Waiting for a lock (SQLite: the busy timeout).
-    lock: float = attrs.field(default=30.0, converter=float)
+    lock: float = attrs.field(default=30.0, converter=_converter("lock_timeout"))
     #: A transaction left open by a client that stopped.
-    idle_in_transaction: float = attrs.field(default=300.0, converter=float)
+    idle_in_transaction: float = attrs.field(
+        default=300.0, converter=_converter("idle_in_transaction_timeout"))
     #: Waiting for any reply of the server; None: ``statement`` + 30 s (no limit if
     #: ``statement`` is 0).
-    reply: float | None = None
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("connect", "statement", "lock", "idle_in_transaction"):
-            _seconds(getattr(self, name), f"{name}_timeout")
-        if self.reply is not None:
-            _seconds(self.reply, "reply_timeout")
+    reply: float | None = attrs.field(default=None, converter=_reply)
 
     @property
     def reply_seconds(self) -> float:
@@ -136,10 +152,10 @@ class Timeouts:
                 number = float(str(raw))
             except ValueError:
                 raise InputError(f"{name}={raw} in {where}: give a number of seconds "
-                                 "(0 for no limit)") from None
+                                 "(0 for no limit)", reason="bad_timeout") from None
             if not math.isfinite(number) or number < 0 or number > LONGEST:
                 raise InputError(f"{name}={raw} in {where}: give a number of seconds from 0 "
-                                 f"(no limit) to {LONGEST:.0f}")
+                                 f"(no limit) to {LONGEST:.0f}", reason="bad_timeout")
             changes[name.removesuffix("_timeout")] = number
         return attrs.evolve(self, **changes) if changes else self
 
@@ -205,8 +221,9 @@ def mysql_session(dbapi_conn: Any, t: Timeouts) -> None:
         settings.append(f"idle_transaction_timeout = {math.ceil(t.idle_in_transaction)}")
     else:
         settings.append(f"max_execution_time = {_ms(t.statement)}")
-    if t.lock:
-        settings.append(f"innodb_lock_wait_timeout = {max(1, math.ceil(t.lock))}")
+    longest = MARIADB_LONGEST_LOCK_WAIT if mariadb else MYSQL_LONGEST_LOCK_WAIT
+    lock_wait = max(1, math.ceil(t.lock)) if t.lock else longest  # 0: no limit
+    settings.append(f"innodb_lock_wait_timeout = {lock_wait}")
     cur = dbapi_conn.cursor()
     try:
         cur.execute("SET SESSION " + ", ".join(settings))
