@@ -51,6 +51,7 @@ from reviewflow.exceptions import (
     InputError,
     ReviewflowError,
     ScoringError,
+    ScrubIncomplete,
     TransitionRefused,
 )
 from reviewflow.model import Actor, Case, EventRecord, Stage
@@ -386,7 +387,30 @@ def import_paper_counts(c: Campaign, source: Any, *, actor: Actor,
     return out
 
 
-def close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
+def close_vote(c: Campaign, case_id: str, *, actor: Actor, scrub: bool = False) -> CloseResult:
+    """Close the vote and, with ``scrub``, scrub the ballot table after the closing commit
+    (:func:`scrub_ballots`); a scrub that fails raises ScrubIncomplete naming the closed
+    vote, whose ``result`` is the close's result."""
+    result = _close_vote(c, case_id, actor=actor)
+    if scrub:
+        try:
+            scrub_ballots(c)
+        except ScrubIncomplete as exc:
+            raise exc.after_close(case_id, result) from exc
+    return result
+
+
+def scrub_ballots(c: Campaign) -> bool:
+    """Remove old copies of the campaign's ballot rows from the database's files (the
+    box's ``scrub``); False when the box keeps nothing on disk (memory)."""
+    scrub = getattr(ballot_box(c), "scrub", None)
+    if scrub is None:
+        return False
+    scrub()
+    return True
+
+
+def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
     """Close the case's current vote round (event ``close_vote``): freeze it, record the tally
     and the digest of its ballots, and the counts the evaluation uses.
 

@@ -912,11 +912,34 @@ class Campaign:
 
         return _vote_ops.import_paper_counts(self, source, actor=actor, case_id=case_id)
 
-    def close_vote(self, case_id: str, *, actor: Actor) -> Any:
-        """Close the vote's current round: reconcile, check the quorum, freeze the tally."""
+    def close_vote(self, case_id: str, *, actor: Actor, scrub: bool = False) -> Any:
+        """Close the vote's current round: reconcile, check the quorum, freeze the tally.
+
+        Closing does not remove the old copies of the ballot rows that the casts left in
+        the database's files (from which the casting order can be read): pass
+        ``scrub=True`` to scrub the ballot table right after the closing commit, or call
+        :meth:`scrub_ballots` afterwards (``reviewflow ballots close`` scrubs). A scrub
+        that fails (another connection open on the database) raises
+        :class:`~reviewflow.exceptions.ScrubIncomplete`: the vote *is* closed (its result
+        is the error's ``result``); run :meth:`scrub_ballots` again later.
+        """
         from reviewflow import _vote_ops
 
-        return _vote_ops.close_vote(self, case_id, actor=actor)
+        return _vote_ops.close_vote(self, case_id, actor=actor, scrub=scrub)
+
+    def scrub_ballots(self) -> bool:
+        """Remove the old copies of the campaign's ballot rows from the database's files.
+
+        Run it after closing votes (or use ``close_vote(..., scrub=True)``), when no other
+        connection to the database is open: ``VACUUM FULL`` on PostgreSQL, ``OPTIMIZE
+        TABLE`` on MySQL/MariaDB, a truncating checkpoint of SQLite's write-ahead log (see
+        ``docs/reliability.md``). Returns False when the ballots are kept in memory
+        (nothing to scrub). Raises :class:`~reviewflow.exceptions.ScrubIncomplete` when
+        the database did not do it; running it again is harmless.
+        """
+        from reviewflow import _vote_ops
+
+        return _vote_ops.scrub_ballots(self)
 
     def revote(self, case_id: str, *, actor: Actor, reason: str | None = None,
                void_reason: str | None = None) -> Case:

@@ -15,6 +15,7 @@
     │   ├── ConflictError                 a stale version: someone else changed the case first
     │   ├── IdempotencyKeyReused          the same key was replayed with different data
     │   ├── StoreTimeout                  the database did not answer in time; ``.reason`` says which limit
+│   ├── ScrubIncomplete               old copies of ballot rows were not removed (the vote is closed)
     │   └── SchemaVersionError            the database needs ``reviewflow db upgrade``
     └── PluginError                       a hook implementation raised; the step stands
 
@@ -39,6 +40,7 @@ __all__ = [
     "ReviewflowError",
     "SchemaVersionError",
     "ScoringError",
+    "ScrubIncomplete",
     "StoreError",
     "StoreTimeout",
     "TransitionRefused",
@@ -200,6 +202,36 @@ class StoreTimeout(StoreError):
         super().__init__(f"{message} [{reason}]")
         self.reason = reason
         self.url = url
+
+
+class ScrubIncomplete(StoreError):
+    """The ballot table was not scrubbed: old copies of ballot rows may remain in the
+    database's files (the write-ahead log, freed pages), from which the casting order can
+    be read. A vote closed before stays closed.
+
+    ``reason`` is ``scrub_incomplete``; ``why`` says what the database answered;
+    ``case_id`` and ``result`` are the vote that was closed (its
+    :class:`~reviewflow.ballots.CloseResult`) when the scrub came right after closing it.
+    Run the scrub again when no other connection to the database is open:
+    ``reviewflow ballots scrub`` or :meth:`reviewflow.Campaign.scrub_ballots`.
+    """
+
+    def __init__(self, why: str, *, case_id: str | None = None, result: Any = None,
+                 reason: str = "scrub_incomplete") -> None:
+        closed = "" if case_id is None else f"the vote of case {case_id!r} is closed; "
+        super().__init__(
+            f"{closed}the scrub of the ballot table was not done ({why}), so old copies of "
+            "ballot rows may remain in the database's files; run `reviewflow ballots scrub` "
+            "(or Campaign.scrub_ballots()) again when no other connection to the database "
+            f"is open [{reason}]")
+        self.reason = reason
+        self.why = why
+        self.case_id = case_id
+        self.result = result
+
+    def after_close(self, case_id: str, result: Any) -> ScrubIncomplete:
+        """The same failure, said of a vote that was just closed."""
+        return ScrubIncomplete(self.why, case_id=case_id, result=result, reason=self.reason)
 
 
 class SchemaVersionError(StoreError):

@@ -102,6 +102,15 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "ballots_imported": ("{n} ballots imported", "已导入 {n} 张测评票"),
     "ballot_cast": ("ballot cast in the vote of {case}", "已在 {case} 的测评中投票"),
     "vote_closed": ("vote of {case} closed", "{case} 的测评已结束"),
+    "scrub_not_done": ("the vote of {case} IS closed, but the scrub of the ballot table was "
+                       "not done; run `reviewflow ballots scrub` when no other connection "
+                       "to the database is open",
+                       "{case} 的测评已结束，但测评票表的旧副本未清除；请在没有其他数据库连接时"
+                       "运行 `reviewflow ballots scrub`"),
+    "ballots_scrubbed": ("old copies of the ballot rows removed from the database's files",
+                         "已从数据库文件中清除测评票的旧副本"),
+    "nothing_to_scrub": ("the ballots are kept in memory: nothing to scrub",
+                         "测评票保存在内存中，无需清除"),
     "revote_opened": ("re-vote of {case} opened: round {round}",
                       "{case} 已开始重新测评：第 {round} 轮"),
     "written": ("written: {path}", "已写入：{path}"),

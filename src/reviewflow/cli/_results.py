@@ -19,7 +19,7 @@ from reviewflow.cli._output import (
     results_table,
     table,
 )
-from reviewflow.exceptions import ConflictError, InputError
+from reviewflow.exceptions import ConflictError, InputError, ScrubIncomplete
 
 __all__ = ["COMMANDS"]
 
@@ -468,10 +468,11 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
     """
     campaign = env.campaign()
     close = _backend(campaign, ("close_vote",), "closing a vote", env)
-    result = close(case_id, actor=env.actor(actor_id))
-    scrub = getattr(_vote_ops_box(campaign), "scrub", None)
-    if scrub is not None:  # old copies of the ballot rows leave the files (docs/reliability.md)
-        scrub()
+    scrubbed: ScrubIncomplete | None = None
+    try:  # old copies of the ballot rows leave the files (docs/reliability.md)
+        result = close(case_id, actor=env.actor(actor_id), scrub=True)
+    except ScrubIncomplete as exc:  # after the closing commit: the vote is closed
+        scrubbed, result = exc, exc.result
     out_console().print(env.msgs("vote_closed", case=case_id))
     tally = getattr(result, "tally", None)
     counts = getattr(tally, "counts", None)
@@ -479,13 +480,40 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
         text = ", ".join(f"{k} {v}" for k, v in counts.items())
         out_console().print(escape(f"{getattr(result, 'status', '')}: {text}; invalid "
                                    f"{getattr(tally, 'invalid', 0)}, blank {getattr(tally, 'blank', 0)}"))
+    if scrubbed is not None:
+        _scrub_failed(env, scrubbed, case_id)
+        return 1
     return 0
 
 
-def _vote_ops_box(campaign: Any) -> Any:
-    from reviewflow import _vote_ops
+def _scrub_failed(env: Env, exc: ScrubIncomplete, case_id: str | None) -> None:
+    err = err_console()
+    if case_id is not None:
+        err.print(f"[bold red]{escape(env.msgs('scrub_not_done', case=case_id))}[/]")
+    err.print(f"[bold red]{escape(env.msgs('error'))}:[/] {escape(str(exc))}")
 
-    return _vote_ops.ballot_box(campaign)
+
+@ballots.command("scrub")
+@click.pass_obj
+def ballots_scrub(env: Env) -> int:
+    """Remove old copies of the campaign's ballot rows from the database's files.
+
+    ``ballots close`` does it after closing a vote; run this when that scrub was not
+    done (another connection was open on the database), with no other connection open.
+
+    \b
+    Example:
+      reviewflow ballots scrub
+    """
+    campaign = env.campaign()
+    scrub = _backend(campaign, ("scrub_ballots",), "scrubbing the ballot table", env)
+    try:
+        done = scrub()
+    except ScrubIncomplete as exc:
+        _scrub_failed(env, exc, None)
+        return 1
+    out_console().print(env.msgs("ballots_scrubbed" if done else "nothing_to_scrub"))
+    return 0
 
 
 @ballots.command("revote")

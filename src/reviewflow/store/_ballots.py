@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.ballots import Ballot, IssuedToken, TokenGrant, _check_grant, token_hash
-from reviewflow.exceptions import BallotError, ConflictError
+from reviewflow.exceptions import BallotError, ConflictError, ScrubIncomplete, StoreError, StoreTimeout
 from reviewflow.store import _schema as s
 from reviewflow.store._secrecy import rewrite_round
 
@@ -221,16 +221,51 @@ class SqlBallotBox:
         database is locked while it runs (a moment for a few thousand ballots). PostgreSQL
         keeps the versions that a transaction still open in the database may see: scrub
         when no long transaction is running, or again after it ends.
-        ``reviewflow ballots close`` runs it after closing a vote.
+        ``reviewflow ballots close`` runs it after closing a vote, as does
+        ``Campaign.close_vote(..., scrub=True)``; ``Campaign.scrub_ballots()`` and
+        ``reviewflow ballots scrub`` run it alone.
+
+        Raises :class:`~reviewflow.exceptions.ScrubIncomplete` when the database did not
+        do it: on SQLite, another connection reading the file keeps the write-ahead log
+        from being checkpointed and truncated; on MySQL/MariaDB ``OPTIMIZE`` reports an
+        error row (a lock held on the table until the statement limit ran out); on
+        PostgreSQL ``VACUUM FULL`` fails (a lock or statement limit). Run it again when
+        no other connection is open.
         """
         dialect = self._store.dialect
         statement = {"postgresql": "VACUUM FULL rf_ballots",
                      "mysql": "OPTIMIZE TABLE rf_ballots"}.get(
             dialect, "PRAGMA wal_checkpoint(TRUNCATE)")
-        with self._store.reading() as conn:  # autocommit on a server: VACUUM needs it
-            result = conn.exec_driver_sql(statement)
-            if result.returns_rows:  # OPTIMIZE and the checkpoint report a row
-                result.all()
+        try:
+            with self._store.reading() as conn:  # autocommit on a server: VACUUM needs it
+                result = conn.exec_driver_sql(statement)
+                rows = [tuple(r) for r in result.all()] if result.returns_rows else []
+        except ScrubIncomplete:
+            raise
+        except StoreTimeout as exc:  # its "not applied" text is said of commands, not this
+            raise ScrubIncomplete(f"{statement} ran out of its {exc.reason}: another "
+                                  "connection holds the ballot table") from exc
+        except StoreError as exc:
+            raise ScrubIncomplete(f"{statement} failed: {exc}") from exc
+        why = _scrub_failure(dialect, rows)
+        if why is not None:
+            raise ScrubIncomplete(f"{statement}: {why}")
 
     def __repr__(self) -> str:
         return f"SqlBallotBox({self._store.url!r}, {self.campaign_id!r})"
+
+
+def _scrub_failure(dialect: str, rows: list[tuple[Any, ...]]) -> str | None:
+    """Say why the scrub's result rows show it was not done, or None if it was."""
+    if dialect == "mysql":  # (Table, Op, Msg_type, Msg_text) rows; the last one the status
+        errors = [str(r[3]) for r in rows if str(r[2]).lower() == "error"]
+        last = str(rows[-1][3]) if rows else "no status row"
+        if errors or last.upper() != "OK":
+            return "; ".join([*errors, last] if last not in errors else errors)
+        return None
+    if dialect == "sqlite" and rows:  # (busy, log frames, frames checkpointed)
+        busy, log, done = (int(v) for v in rows[0][:3])
+        if busy != 0 or log != done:
+            return (f"busy={busy}, {done} of {log} write-ahead log frames checkpointed: "
+                    "another connection is reading the database file")
+    return None

@@ -72,13 +72,20 @@ def _seconds(value: object, name: str) -> float:
     return float(value)
 
 
-def _converter(name: str) -> Any:
-    """An attrs converter that checks a limit before it is stored (InputError if bad)."""
+def _connect(value: object) -> float:
+    return _seconds(value, "connect_timeout")
 
-    def convert(value: object) -> float:
-        return _seconds(value, name)
 
-    return convert
+def _statement(value: object) -> float:
+    return _seconds(value, "statement_timeout")
+
+
+def _lock(value: object) -> float:
+    return _seconds(value, "lock_timeout")
+
+
+def _idle(value: object) -> float:
+    return _seconds(value, "idle_in_transaction_timeout")
 
 
 def _reply(value: object) -> float | None:
@@ -100,14 +107,14 @@ class Timeouts:
     """
 
     #: Opening a connection.
-    connect: float = attrs.field(default=10.0, converter=_converter("connect_timeout"))
+    connect: float = attrs.field(default=10.0, converter=_connect)
     #: One statement, ended by the server.
-    statement: float = attrs.field(default=60.0, converter=_converter("statement_timeout"))
+    statement: float = attrs.field(default=60.0, converter=_statement)
     #: Waiting for a lock (SQLite: the busy timeout).
-    lock: float = attrs.field(default=30.0, converter=_converter("lock_timeout"))
+    lock: float = attrs.field(default=30.0, converter=_lock)
     #: A transaction left open by a client that stopped.
     idle_in_transaction: float = attrs.field(
-        default=300.0, converter=_converter("idle_in_transaction_timeout"))
+        default=300.0, converter=_idle)
     #: Waiting for any reply of the server; None: ``statement`` + 30 s (no limit if
     #: ``statement`` is 0).
     reply: float | None = attrs.field(default=None, converter=_reply)
