@@ -146,7 +146,8 @@ class InputError(ReviewflowError, ValueError):
     """Bad input from a file or an argument: says where (file, row, column) and what to do.
 
     ``reason`` is a stable code when the error has one (``bad_identifier``,
-    ``invalid_argument``, ``invalid_data``, ``bad_timeout``, ``bad_backoff``), else None; the message then ends with it.
+    ``invalid_argument``, ``invalid_data``, ``bad_timeout``, ``bad_backoff``), else None;
+    the message then ends with it.
     """
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
