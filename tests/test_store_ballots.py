@@ -29,6 +29,7 @@ from reviewflow.cli import main
 from reviewflow.exceptions import BallotError, ConflictError
 from reviewflow.policy_file import DEFAULT_POLICY_FILE
 from reviewflow.store.base import Commit
+from reviewflow.store.rows import RoundFrozen
 from reviewflow.store.sql import SqlStore
 from reviewflow.testing import Cast, drive_to
 
@@ -200,7 +201,7 @@ def test_a_freeze_that_counted_other_ballots_refuses_its_commit(db_url: str) -> 
     case = campaign.case("s1")
 
     def freeze(counted: int) -> Exception | None:
-        row = _vote_ops.RoundFrozen(campaign_id=campaign.id, case_id="s1", round=1,
+        row = RoundFrozen(campaign_id=campaign.id, case_id="s1", round=1,
                                     ballots=counted)
         return store.commit([Commit(case=case, expected_version=case.version, events=(),
                                     extras=(row,))])[0]

@@ -26,6 +26,7 @@ from reviewflow.exceptions import ConflictError
 from reviewflow.store import _schema as schema
 from reviewflow.store._engine import _alembic_config, make_engine
 from reviewflow.store.base import Commit
+from reviewflow.store.rows import RungMark, RungSchedule
 from reviewflow.store.sql import SqlStore, schema_revision
 from reviewflow.testing import Cast
 
@@ -73,9 +74,9 @@ def fired_counts(store: SqlStore, cid: str) -> Counter[tuple[str, str]]:
         return Counter((str(r.case_id), json.loads(r.data)["rung"]["id"]) for r in rows)
 
 
-def schedule(cid: str, case_id: str, due: int | None, fire: int | None) -> ops.RungSchedule:
+def schedule(cid: str, case_id: str, due: int | None, fire: int | None) -> RungSchedule:
     """Return a deadline index row."""
-    return ops.RungSchedule(campaign_id=cid, case_id=case_id, stage="drafting", due_us=due,
+    return RungSchedule(campaign_id=cid, case_id=case_id, stage="drafting", due_us=due,
                             next_fire_us=fire)
 
 
@@ -133,8 +134,8 @@ def test_a_rung_mark_stored_already_refuses_the_whole_commit(db_url: str, kit: A
     assert a is not None
     assert b is not None
 
-    def mark(case_id: str, seq: int) -> ops.RungMark:
-        return ops.RungMark(campaign_id=cid, case_id=case_id, stage="drafting",
+    def mark(case_id: str, seq: int) -> RungMark:
+        return RungMark(campaign_id=cid, case_id=case_id, stage="drafting",
                             rung_id="remind-3wd", due_us=1_452_000_000_000_000,
                             fired_at="2016-01-13T09:00:00+08:00", seq=seq)
 

@@ -70,9 +70,6 @@ from reviewflow._deadlines.rows import (
     EXTEND_EVENT,
     RUNG_EVENT,
     SYSTEM_ACTOR,
-    DeadlineIndex,
-    RungMark,
-    RungSchedule,
     from_us,
     to_us,
 )
@@ -108,13 +105,10 @@ from reviewflow._deadlines.sweep import (
 )
 
 __all__ = [
-    "DeadlineIndex",
     "DueExplanation",
     "FiredRung",
     "Forecast",
     "OverdueCase",
-    "RungMark",
-    "RungSchedule",
     "SweepResult",
     "attach",
     "commit_extras",

@@ -32,12 +32,14 @@ import random
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pendulum
 
 from reviewflow.model import Case, EventRecord
+from reviewflow.store.parts import DeliveryLog
+from reviewflow.store.rows import LogRow
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Backoff",
     "DeliveryFailure",
-    "DeliveryLog",
-    "LogRow",
     "MemoryDeliveryLog",
     "OutboxStatus",
 ]
@@ -149,55 +149,6 @@ class OutboxStatus:
         """Return plain JSON data."""
         return {"undelivered": self.undelivered,
                 "failures": [f.to_json() for f in self.failures]}
-
-
-@attrs.frozen
-class LogRow:
-    """One row of a delivery log; times are UTC keys (see :func:`utc_key`)."""
-
-    case_id: str
-    seq: int
-    plugin: str
-    hook: str
-    event: str
-    attempts: int
-    last_error: str
-    first_failed_at: str
-    next_try_at: str
-
-    @property
-    def key(self) -> tuple[str, int, str, str]:
-        """The row's identity: case, seq, plugin, hook."""
-        return (self.case_id, self.seq, self.plugin, self.hook)
-
-
-class DeliveryLog(Protocol):
-    """A campaign's failed deliveries, kept by the store."""
-
-    def fail(self, rows: Sequence[LogRow], next_try: Callable[[int], str],
-             offered: Sequence[tuple[str, int]]) -> None:
-        """Write first failures in one transaction: a new key is written as given, an
-        existing one (told again after a crash) counts one more attempt and keeps its
-        first time; ``next_try_at`` is ``next_try(attempts)``. A durable log takes the
-        ``offered`` events (case id, seq) out of the outbox in the same transaction."""
-
-    def settle(self, failed: Sequence[LogRow], done: Sequence[tuple[str, int, str, str]]
-               ) -> None:
-        """In one transaction: rewrite ``failed`` rows as given, delete the ``done`` keys."""
-
-    def due(self, now_key: str, plugins: frozenset[str], limit: int) -> list[LogRow]:
-        """Return rows of these plugins whose ``next_try_at`` is at or before ``now_key``,
-        soonest first."""
-
-    def claim(self, rows: Sequence[LogRow], lease_key: str) -> list[LogRow]:
-        """Take a lease on ``rows`` (as :meth:`due` returned them): move each row's
-        ``next_try_at`` to ``lease_key`` only where its attempts and next try are still
-        the ones read (compare and set); return the rows this caller holds, with the
-        lease as next try. A row another dispatcher claimed or settled meanwhile is left
-        out, so that two dispatchers do not both deliver it."""
-
-    def rows(self, limit: int) -> list[LogRow]:
-        """Return every row, soonest next try first."""
 
 
 class MemoryDeliveryLog:

@@ -13,7 +13,8 @@ The ballot box is the store's ``ballot_box(campaign_id)`` when the store offers 
 (durable stores), else one kept in memory beside the store. A box with ``in_commit``
 set (the SQL store's) gets its tokens and its freezes as extra rows of the commits
 that issue tokens and close (or void) a round, so that they are written with the
-event or not at all: :class:`TokenRows` and :class:`RoundFrozen`.
+event or not at all: :class:`~reviewflow.store.rows.TokenRows` and
+:class:`~reviewflow.store.rows.RoundFrozen`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pendulum
@@ -56,15 +57,14 @@ from reviewflow.exceptions import (
 )
 from reviewflow.model import Actor, Case, EventRecord, Stage
 from reviewflow.scoring import OBLIGATION_LABELS, CaseResult, grade_cases
+from reviewflow.store.parts import BallotBox
+from reviewflow.store.rows import RoundFrozen, TokenRows
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign, FireResult
 
 
 __all__ = [
-    "BallotBox",
-    "RoundFrozen",
-    "TokenRows",
     "cast",
     "close_vote",
     "enter_paper_counts",
@@ -85,62 +85,6 @@ RESULT_STAGES = frozenset({Stage.EVALUATION, Stage.GROUP_TALK, Stage.REPORT_BACK
 
 
 # --------------------------------------------------------------------------- the ballot box
-
-
-class BallotBox(Protocol):
-    """Where a campaign's tokens and ballots are kept, apart from the cases.
-
-    ``cast`` must be atomic: redeem the token, check the round is not frozen, store the
-    ballot, all or nothing. A SQL store implements it as one transaction
-    (``UPDATE token SET used = true WHERE hash = ? AND NOT used`` + ``INSERT`` ballot).
-
-    A box whose ``in_commit`` attribute is true takes new tokens as :class:`TokenRows`
-    and freezes as :class:`RoundFrozen` extra rows of the step's commit instead of
-    through :meth:`add_tokens` and :meth:`freeze` (which then serve direct use only).
-    """
-
-    lock: threading.RLock
-
-    def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
-        """Keep newly issued tokens (their hashes)."""
-
-    def cast(self, case_id: str, round: int, token: str, choice: str | None,
-             build: Any) -> Ballot:
-        """Redeem ``token`` and store ``build(vote_round_number, category)``'s ballot."""
-
-    def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
-        """Return the round's ballots by id."""
-
-    def freeze(self, case_id: str, round: int) -> None:
-        """Refuse further casts in the round."""
-
-    def thaw(self, case_id: str, round: int) -> None:
-        """Undo :meth:`freeze` (the close that froze it was not committed)."""
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class TokenRows:
-    """Newly issued tokens (by hash) of one round, written with the ``issue_ballots`` commit."""
-
-    campaign_id: str
-    case_id: str
-    round: int
-    grants: tuple[TokenGrant, ...]
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class RoundFrozen:
-    """Freeze a round inside the commit that closes or voids it.
-
-    ``ballots`` is how many ballots the tally counted: a box holding another number
-    refuses the commit with a ConflictError (a ballot came in while closing), and the
-    close is computed again.
-    """
-
-    campaign_id: str
-    case_id: str
-    round: int
-    ballots: int
 
 
 def _grants(tokens: Sequence[IssuedToken]) -> tuple[TokenGrant, ...]:

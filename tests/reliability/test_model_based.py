@@ -171,13 +171,14 @@ def sweep_supported(store: Store) -> bool:
     """True when the engine has ``Campaign.sweep`` and ``store`` keeps the sweep's rows."""
     if not hasattr(rf.Campaign, "sweep"):
         return False
-    from reviewflow import _deadline_ops as ops
+    from reviewflow.store.parts import DeadlineIndex
+    from reviewflow.store.rows import RungMark
 
-    if isinstance(store, (rf.MemoryStore, ops.DeadlineIndex)):
+    if isinstance(store, (rf.MemoryStore, DeadlineIndex)):
         return True
     from reviewflow.store import sql
 
-    return ops.RungMark in getattr(sql, "_EXTRA_WRITERS", {})
+    return RungMark in getattr(sql, "_EXTRA_WRITERS", {})
 
 
 def attempt(call: Callable[..., rf.Case], *args: Any, **kwargs: Any,

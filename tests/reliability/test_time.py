@@ -137,13 +137,14 @@ def _sweep_available(store: Any) -> None:
     """Skip unless the engine has Campaign.sweep and ``store`` can keep the sweep's rows."""
     if not hasattr(rf.Campaign, "sweep"):
         pytest.skip("Campaign.sweep is not in the engine yet (deadline integration in progress)")
-    from reviewflow import _deadline_ops as ops
+    from reviewflow.store.parts import DeadlineIndex
+    from reviewflow.store.rows import RungMark
 
-    if isinstance(store, (rf.MemoryStore, ops.DeadlineIndex)):
+    if isinstance(store, (rf.MemoryStore, DeadlineIndex)):
         return
     from reviewflow.store import sql
 
-    if ops.RungMark not in getattr(sql, "_EXTRA_WRITERS", {}):
+    if RungMark not in getattr(sql, "_EXTRA_WRITERS", {}):
         pytest.skip("the SQL store does not write the sweep's rung marks yet (no writer "
                     "registered for RungMark): sweeping a SQL store fails in progress work")
 

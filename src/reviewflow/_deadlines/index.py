@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import Any
 
-from reviewflow._deadlines.rows import RungSchedule
+from reviewflow.store.rows import RungSchedule
 
 # -- the in-memory store's index ---------------------------------------------------------------
 

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from reviewflow._deadlines.index import _MEMORY_INDEXES, _CampaignIndex, _memory_index, _MemoryIndex
-from reviewflow._deadlines.rows import _CHUNK, DeadlineIndex, RungMark, RungSchedule, to_us
+from reviewflow._deadlines.rows import _CHUNK, to_us
 from reviewflow.calendar import calendar_from_policy, in_zone
 from reviewflow.deadlines import At, DueContext, Rung, due_tag, effective_due
 from reviewflow.exceptions import DeadlineError
 from reviewflow.model import Case, EventRecord, Stage
 from reviewflow.store.base import Commit
+from reviewflow.store.parts import DeadlineIndex
+from reviewflow.store.rows import RungMark, RungSchedule
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign

@@ -19,9 +19,6 @@ from reviewflow._deadlines.rows import (
     _SYSTEM_ROLE,
     RUNG_EVENT,
     SYSTEM_ACTOR,
-    DeadlineIndex,
-    RungMark,
-    RungSchedule,
     to_us,
 )
 from reviewflow._deadlines.state import _commit, _pending, _schedule_row, _State, _state
@@ -31,6 +28,8 @@ from reviewflow.deadlines import Rung, fmt_time, ladder_from_json
 from reviewflow.exceptions import ConflictError, ReviewflowError
 from reviewflow.model import Case, EventRecord, Stage
 from reviewflow.store.base import Commit
+from reviewflow.store.parts import DeadlineIndex
+from reviewflow.store.rows import RungMark, RungSchedule
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.ballots import Ballot, IssuedToken, TokenGrant, _check_grant, token_hash
 from reviewflow.exceptions import BallotError, ConflictError, ScrubIncomplete, StoreError, StoreTimeout
 from reviewflow.store import _schema as s
 from reviewflow.store._secrecy import rewrite_round
+from reviewflow.store.rows import RoundFrozen, TokenRows
 
 if TYPE_CHECKING:
     from reviewflow.store.sql import SqlStore

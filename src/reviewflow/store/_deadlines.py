@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from reviewflow._deadline_ops import RungMark, RungSchedule
 from reviewflow.exceptions import ConflictError
 from reviewflow.store import _schema as s
+from reviewflow.store.rows import RungMark, RungSchedule
 
 if TYPE_CHECKING:
     from reviewflow.store.sql import SqlStore

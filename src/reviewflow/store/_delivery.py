@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from reviewflow._delivery import LogRow
 from reviewflow.exceptions import StoreError
 from reviewflow.store import _schema as s
+from reviewflow.store.rows import LogRow
 
 if TYPE_CHECKING:
     from reviewflow.store.sql import SqlStore

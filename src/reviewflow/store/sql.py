@@ -41,9 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
-from reviewflow._deadline_ops import RungMark, RungSchedule
 from reviewflow._macs import EventMacs, with_macs
-from reviewflow._vote_ops import RoundFrozen, TokenRows
 from reviewflow.exceptions import (
     ConflictError,
     DuplicateCaseError,
@@ -83,6 +81,7 @@ from reviewflow.store._rows import (
 )
 from reviewflow.store._timeouts import NOT_APPLIED, Timeouts, timeout_error
 from reviewflow.store.base import Commit, Refusal
+from reviewflow.store.rows import RoundFrozen, RungMark, RungSchedule, TokenRows
 
 __all__ = [
     "DEFAULT_URL",
