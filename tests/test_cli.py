@@ -294,9 +294,12 @@ def test_policy_check_refuses_bad_files(tmp_path: Path, monkeypatch: pytest.Monk
         code, _out, err = cli("policy", "check", name, capsys=capsys)
         assert code == 2, (name, err)
         assert "Traceback" not in err
+    # A stage nobody may reach is an error of the policy (it was a warning, exit 0).
     code, _out, err = cli("policy", "check", "unreachable.toml", capsys=capsys)
-    assert code == 0
+    assert code == 2
+    assert "permissions.submit_report" in err
     assert "cannot be reached" in err
+    assert "Traceback" not in err
     assert cli("policy", "check", "unreachable.toml", "--strict", capsys=capsys)[0] == 2
     assert list(tmp_path.glob("*.db")) == []
 

@@ -122,7 +122,8 @@ def rich_policy() -> Policy:
             Stage.CLOSED: StageRule(hard=True),
         },
         permissions={event: frozenset({"organizer"}) for event in sorted(EVENT_NAMES)}
-        | {"comment": frozenset(), "submit_report": frozenset({"secretary", "auditor"})},
+        | {"comment": frozenset({"auditor"}), "submit_report": frozenset({"secretary", "auditor"}),
+           "sign_off": frozenset({"guidance_group", "organizer"})},
         approval_levels=(
             ApprovalLevel(name="一级", label="", roles={"guidance_group"}),
             ApprovalLevel(name="two words", label="二级", roles={"organizer", "auditor"}),

@@ -11,8 +11,8 @@ from typing import Any
 
 from transitions import Machine
 
+from reviewflow._lifecycle import FIRED
 from reviewflow.model import Case, Stage
-from reviewflow.policy import EVENTS
 
 __all__ = ["Lifecycle"]
 
@@ -35,12 +35,13 @@ class Lifecycle:
     def __init__(self) -> None:
         transitions: list[dict[str, Any]] = []
         sources: dict[str, Stage] = {}
-        for name, source, dest, _label in EVENTS:
-            assert source is not None  # every event has a source stage
+        for event in FIRED:  # the lifecycle table: one transition per event (two per level)
+            name, source, dest = event.name, event.source, event.dest
+            assert source is not None  # every fired event has a source stage
             sources[name] = source
             src = source.name
             dst = None if dest is None else dest.name
-            if name == "sign_off":
+            if event.per_level:  # moves at the last level only
                 transitions.append({
                     "trigger": name, "source": src, "dest": dst,
                     "conditions": [_is_last_level],

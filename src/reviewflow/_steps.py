@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from reviewflow._corrections import amend_comment, check_typed_vote
+from reviewflow._lifecycle import FIRED
 from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case
 
@@ -49,19 +50,8 @@ def _text(data: dict[str, Any], key: str, case: Case, event: str, *, required: b
     return value
 
 
-#: The data each event takes (anything else is refused).
-_ALLOWED: dict[str, frozenset[str]] = {
-    "finish_research": frozenset({"problems"}),
-    "submit_report": frozenset({"report"}),
-    "sign_off": frozenset({"comment"}),
-    "return_for_revision": frozenset({"reason"}),
-    "hold_meeting": frozenset({"date", "attendance"}),
-    "comment": frozenset({"text", "rating", "reason"}),
-    "record_vote": frozenset({"vote"}),
-    "finish_evaluation": frozenset({"vote"}),
-    "hold_talk": frozenset({"notes"}),
-    "submit_special_report": frozenset({"text"}),
-}
+#: The data each event takes (anything else is refused): the lifecycle table's ``takes``.
+_ALLOWED: dict[str, frozenset[str]] = {e.name: e.takes for e in FIRED}
 
 
 def _check_keys(data: dict[str, Any], allowed: frozenset[str], case: Case, event: str) -> None:
@@ -279,12 +269,5 @@ HANDLERS: dict[str, Handler] = {
     "submit_special_report": _submit_special_report,
 }
 
-NEEDS: dict[str, tuple[str, ...]] = {
-    "finish_research": ("problems",),
-    "submit_report": ("report",),
-    "return_for_revision": ("reason",),
-    "hold_meeting": ("attendance",),
-    "comment": ("text",),
-    "record_vote": ("vote",),
-    "submit_special_report": ("text",),
-}
+#: The data each event cannot do without: the lifecycle table's ``needs``.
+NEEDS: dict[str, tuple[str, ...]] = {e.name: e.needs for e in FIRED if e.needs}

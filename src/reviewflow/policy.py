@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import pendulum
 
+from reviewflow import _lifecycle
 from reviewflow.clock import DEFAULT_TZ
 from reviewflow.deadlines import YEARS, At, DueRule, check_due_rules
 from reviewflow.exceptions import PolicyError
@@ -49,39 +50,18 @@ DEFAULT_ROLES: Mapping[str, str] = {
     "scrutineer": "计票监票人",
 }
 
-#: Every event of the lifecycle: (name, source stage, destination stage, Chinese label).
-#: ``sign_off`` stays in approval until the last level signs; ``comment``,
-#: ``record_vote`` and ``extend`` never change the stage.
-EVENTS: tuple[tuple[str, Stage | None, Stage | None, str], ...] = (
-    ("finish_research", Stage.RESEARCH, Stage.DRAFTING, "完成调研"),
-    ("submit_report", Stage.DRAFTING, Stage.APPROVAL, "提交述职报告"),
-    ("sign_off", Stage.APPROVAL, Stage.MEETING, "审阅签字"),
-    ("return_for_revision", Stage.APPROVAL, Stage.DRAFTING, "退回修改"),
-    ("hold_meeting", Stage.MEETING, Stage.EVALUATION, "召开述职评议会"),
-    ("comment", Stage.EVALUATION, None, "点评"),
-    ("record_vote", Stage.EVALUATION, None, "录入测评票数"),
-    ("finish_evaluation", Stage.EVALUATION, Stage.GROUP_TALK, "完成三评"),
-    ("hold_talk", Stage.GROUP_TALK, Stage.REPORT_BACK, "集体约谈"),
-    ("submit_special_report", Stage.REPORT_BACK, Stage.CLOSED, "报送专题报告"),
+#: Every event of the lifecycle: (name, source stage, destination stage, Chinese label),
+#: derived from the one table in :mod:`reviewflow._lifecycle`. ``sign_off`` stays in
+#: approval until the last level signs; ``comment`` and ``record_vote`` never change the stage.
+EVENTS: tuple[tuple[str, Stage | None, Stage | None, str], ...] = tuple(
+    (e.name, e.source, e.dest, e.label) for e in _lifecycle.FIRED
 )
 #: Steps that keep the stage and have a permission of their own (the vote's operations
 #: follow ``record_vote``; scores, vetoes and publication follow ``finish_evaluation``).
-SIDE_EVENTS: Mapping[str, str] = {"extend": "延期"}
-EVENT_NAMES = frozenset(e[0] for e in EVENTS) | frozenset(SIDE_EVENTS)
+SIDE_EVENTS: Mapping[str, str] = {e.name: e.label for e in _lifecycle.SIDE}
+EVENT_NAMES = frozenset(_lifecycle.BY_NAME)
 
-_DEFAULT_PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "finish_research": frozenset({"organizer"}),
-    "submit_report": frozenset({"secretary"}),
-    "sign_off": frozenset({"guidance_group", "organizer"}),
-    "return_for_revision": frozenset({"guidance_group", "organizer"}),
-    "hold_meeting": frozenset({"organizer", "secretary"}),
-    "comment": frozenset({"superior_secretary", "department_delegate"}),
-    "record_vote": frozenset({"organizer", "scrutineer"}),
-    "finish_evaluation": frozenset({"organizer"}),
-    "hold_talk": frozenset({"superior_secretary", "organizer"}),
-    "submit_special_report": frozenset({"secretary", "party_office"}),
-    "extend": frozenset({"organizer"}),
-}
+_DEFAULT_PERMISSIONS: Mapping[str, frozenset[str]] = {e.name: e.roles for e in _lifecycle.LIFECYCLE}
 
 
 def _frozen_roles(value: Iterable[str]) -> frozenset[str]:
@@ -289,6 +269,7 @@ def _check(p: Policy) -> None:
                 f"declare it under [guidance_groups]",
                 field=f"assignments.{case_id}",
             )
+    _lifecycle.check(p.permissions, p.approval_levels)
     _check_content(p.content)
     _check_stage_order(p)
 

@@ -152,9 +152,10 @@ def policy_example() -> int:
 def policy_check(env: Env, file: str, strict: bool) -> int:
     """Check a policy file without creating anything: errors, then warnings (lint).
 
-    Errors (exit 2) name the line and the setting. Warnings: stages nobody can
-    reach, approval levels nobody may sign, deadlines on days off, plugins that are
-    not installed, guidance groups without members.
+    Errors (exit 2) name the line and the setting, among them an event nobody may
+    fire, a stage nobody can reach and an approval level nobody may sign. Warnings:
+    deadlines on days off, plugins that are not installed, guidance groups without
+    members.
 
     \b
     Example:
@@ -214,25 +215,10 @@ def policy_amend(env: Env, file: str, reason: str, actor_id: str, roles: tuple[s
 def lint_policy(p: Any) -> list[str]:
     """Return warnings about a valid policy: what will not work as its author expects."""
     from reviewflow.deadlines import At
-    from reviewflow.policy import EVENTS
 
+    # An event nobody may fire, a stage nobody can reach, an approval level nobody may sign
+    # are errors of the policy itself (PolicyError when it is built): not warnings here.
     warnings: list[str] = []
-    reachable = {Stage.RESEARCH}
-    for name, source, dest, label in EVENTS:
-        if not p.permissions.get(name):
-            warnings.append(f"permissions.{name}: no role may {name} ({label})")
-            continue
-        if source in reachable and dest is not None:
-            reachable.add(dest)
-    for stage in Stage:
-        if stage not in reachable:
-            warnings.append(f"stage {stage.value} ({stage.label}) cannot be reached: an event "
-                            "before it has no permitted role")
-    signers = set(p.permissions.get("sign_off", ()))
-    for i, level in enumerate(p.approval_levels):
-        if not set(level.roles) & signers:
-            warnings.append(f"approval.levels[{i}] ({level.name}): none of its roles "
-                            f"({', '.join(sorted(level.roles))}) may sign_off under [permissions]")
     for group, members in p.guidance_groups.items():
         if not members:
             warnings.append(f"guidance_groups.{group}: no members; nobody can sign its cases")
