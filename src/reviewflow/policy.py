@@ -201,7 +201,7 @@ class Policy:
     def to_json(self) -> str:
         """Return the policy as JSON in the policy-file shape (what a store keeps with the
         campaign); :func:`reviewflow.policy_file.policy_from_dict` reads it back."""
-        from reviewflow.policy_file import policy_to_data
+        from reviewflow._policy_io.write import policy_to_data
 
         return json.dumps(policy_to_data(self), ensure_ascii=False, sort_keys=True)
 
