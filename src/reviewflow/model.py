@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Protocol
 
 import attrs
 
-from reviewflow import _ids
+from reviewflow import _names
 from reviewflow.exceptions import InputError
 
 __all__ = [
@@ -73,11 +73,11 @@ def _roles(value: Iterable[str]) -> frozenset[str]:
 
 
 def _actor_id(value: Any) -> Any:
-    return _ids.lookup(value, "actor id")
+    return _names.lookup(value, "actor id")
 
 
 def _actor_name(value: Any) -> Any:
-    return _ids.name(value, "actor name") if isinstance(value, str) else value
+    return _names.name(value, "actor name") if isinstance(value, str) else value
 
 
 @attrs.frozen
