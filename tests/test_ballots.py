@@ -538,7 +538,8 @@ def test_recount_equals_tally(choices: list[str | None], blank: Any) -> None:
 
 # --------------------------------------------------------------------------- in a campaign
 
-from reviewflow import _vote_ops as ops  # noqa: E402
+from reviewflow._engine import publication  # noqa: E402
+from reviewflow._engine import vote_work as ops  # noqa: E402
 from reviewflow.model import Stage  # noqa: E402
 from reviewflow.testing import Cast, HookRecorder, drive_to, seed_campaign  # noqa: E402
 
@@ -633,8 +634,8 @@ def test_publish_results_with_scope_publicity_feedback_and_obligations() -> None
                                actor=SCRUTINEER)
         ops.close_vote(campaign, f"s{i}", actor=SCRUTINEER)
     with pytest.raises(InputError, match="scope"):
-        ops.publish(campaign, actor=CAST.organizer)
-    published = ops.publish(campaign, actor=CAST.organizer, scope="全局党员干部",
+        publication.publish(campaign, actor=CAST.organizer)
+    published = publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部",
                             publicity_days=5)
     assert [(r.case_id, r.grade.key, r.rank) for r in published] == [
         ("s0", "good", 1), ("s1", "average", 2), ("s2", "poor", 3)]

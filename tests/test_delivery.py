@@ -357,7 +357,7 @@ class _Publications:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_a_failed_publication_hook_is_told_again_once(kind: str, sqlite_url: str) -> None:
-    from reviewflow import _vote_ops as ops
+    from reviewflow._engine import vote_work as ops
     from reviewflow.ballots import PaperCount
 
     clock = rf.FrozenClock(START)

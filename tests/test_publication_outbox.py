@@ -14,7 +14,8 @@ import pendulum
 import pytest
 
 import reviewflow as rf
-from reviewflow import _vote_ops as ops
+from reviewflow._engine import publication
+from reviewflow._engine import vote_work as ops
 from reviewflow.ballots import PaperCount
 from reviewflow.model import Stage
 from reviewflow.testing import Cast, HookRecorder, drive_to
@@ -57,7 +58,7 @@ class _DiesInTheHook:
 
 def _publish_and_die(url: str, cid: str, clock: rf.FrozenClock) -> None:
     campaign = _campaign(url, cid, clock, plugins=[_DiesInTheHook()])
-    ops.publish(campaign, actor=CAST.organizer, scope="全局党员干部", publicity_days=5)
+    publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部", publicity_days=5)
     os._exit(0)  # not reached: the hook ends the process
 
 
@@ -94,7 +95,7 @@ def test_a_publication_told_in_time_leaves_nothing_pending(db_url: str) -> None:
     clock = _evaluated(db_url, cid)
     recorder = HookRecorder()
     campaign = _campaign(db_url, cid, clock, plugins=[recorder])
-    published = ops.publish(campaign, actor=CAST.organizer, scope="全局党员干部")
+    published = publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部")
     assert [r.case_id for r in published] == ["s0", "s1", "s2"]
     assert recorder.names().count("reviewflow_results_published") == 1
     recorder.calls.clear()

@@ -15,7 +15,8 @@
   and keeps the earlier versions under ``comments[channel]["earlier"]`` (``comment_exists``
   without one).
 
-The publication's rules (idempotency keys, re-publication) are in :mod:`reviewflow._vote_ops`.
+The publication's rules (idempotency keys, re-publication) are applied in
+:mod:`reviewflow._engine.publication`.
 """
 
 from __future__ import annotations

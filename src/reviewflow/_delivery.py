@@ -343,9 +343,9 @@ def _offer_outbox(c: Campaign) -> int:
             if record.event == "publish_results":
                 published.append(record)
         if published and c._has_hooks:
-            from reviewflow import _vote_ops
+            from reviewflow._engine import publication
 
-            for group, failed in _vote_ops.redeliver_published(c, published):
+            for group, failed in publication.redeliver_published(c, published):
                 failures += [(record, f) for record in group for f in failed]
         hold(c, failures, pending)
         store.mark_dispatched(c.id, [r.event_id for r in pending])
@@ -397,10 +397,10 @@ def _retry_due(c: Campaign) -> int:
             else:
                 done.append(row.key)
         if published:
-            from reviewflow import _vote_ops
+            from reviewflow._engine import publication
 
             for (plugin, _), group in published.items():
-                outcome = _vote_ops.redeliver_published(
+                outcome = publication.redeliver_published(
                     c, [record for _, record in group], frozenset({plugin}))
                 errors = [f for _, fs in outcome for f in fs]
                 retried += len(group)

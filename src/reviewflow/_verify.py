@@ -69,14 +69,14 @@ def recount_sealed(c: Campaign, case_id: str, records: Sequence[EventRecord],
     sealed events (replayed); the recount and the ballots' digest must equal the tally
     and digest the closing event sealed.
     """
-    from reviewflow import _vote_ops
+    from reviewflow._engine import vote_work
     from reviewflow.ballots import PaperCount, VoteRound, ballots_digest, recount
 
     sealed = list(_sealed_rounds(records))
     if not sealed:
         return []
     if box is None:
-        box = _vote_ops.ballot_box(c)
+        box = vote_work.ballot_box(c)
     if state is None:
         state = replay(records)
     rounds = {int(r["number"]): r for r in (state.data.get("ballot_vote") or {}).get("rounds", ())}
@@ -146,11 +146,12 @@ def check_case(c: Campaign, case: Case | None, case_id: str, version: int, last_
 def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
     """Run every check on every case of the campaign; see the module docs. The record must
     also extend every anchor (given, and kept in the store): :mod:`reviewflow.anchoring`."""
-    from reviewflow import _vote_ops, anchoring
+    from reviewflow import anchoring
+    from reviewflow._engine import vote_work
     from reviewflow._policy_seal import verify_policy
 
     check = anchoring.Check(c, anchors)
-    box = _vote_ops.ballot_box(c)
+    box = vote_work.ballot_box(c)
     problems: list[ChainProblem] = verify_policy(c)
     count = events = 0
     for case, case_id, version, last_hash, records in histories(c):
@@ -165,9 +166,9 @@ def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
 
 def verify_ballots(c: Campaign) -> list[ChainProblem]:
     """Recount every closed ballot box of the campaign against its sealed events."""
-    from reviewflow import _vote_ops
+    from reviewflow._engine import vote_work
 
-    box = _vote_ops.ballot_box(c)
+    box = vote_work.ballot_box(c)
     problems: list[ChainProblem] = []
     for _case, case_id, _v, _h, records in histories(c):
         try:

@@ -13,8 +13,9 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import pendulum
@@ -27,6 +28,7 @@ from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.anchoring import Anchor
 from reviewflow.audit import VerifyReport
+from reviewflow.ballots import CloseResult, IssuedToken, PaperCount
 from reviewflow.clock import Clock, SystemClock, in_zone_of
 from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import (
@@ -40,6 +42,7 @@ from reviewflow.exceptions import (
 )
 from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
 from reviewflow.policy import EVENTS, Policy
+from reviewflow.scoring import CaseResult
 from reviewflow.store.base import Commit, Refusal, Store
 
 __all__ = ["Campaign", "FireResult", "Permission"]
@@ -865,8 +868,8 @@ class Campaign:
 
     def issue_ballot_tokens(self, case_id: str, counts: Mapping[str, int], *,
                             actor: Actor,
-                            before_commit: Callable[[Sequence[Any]], object] | None = None,
-                            ) -> list[Any]:
+                            before_commit: Callable[[Sequence[IssuedToken]], object] | None = None,
+                            ) -> list[IssuedToken]:
         """Issue one-time ballot tokens for a case's on-site vote, per attendee category.
 
         ``counts`` maps a category (party_members, cadres, public, parents_teachers, ...)
@@ -882,9 +885,9 @@ class Campaign:
         last call's tokens are committed. If the commit then fails, the error
         propagates and the caller should discard what it wrote.
         """
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.issue_ballot_tokens(self, case_id, counts, actor=actor,
+        return vote_work.issue_ballot_tokens(self, case_id, counts, actor=actor,
                                              before_commit=before_commit)
 
     def cast_ballot(self, case_id: str, token: str, choice: str | None) -> str:
@@ -894,25 +897,25 @@ class Campaign:
         for a blank ballot. Raises :class:`BallotError` (nothing recorded) for a token
         that is unknown, used, or from another case, or a vote that is closed.
         """
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.cast(self, case_id, token, choice)
+        return vote_work.cast(self, case_id, token, choice)
 
-    def enter_paper_counts(self, case_id: str, entries: Any, *, actor: Actor,
-                           replace: bool = False) -> Case:
+    def enter_paper_counts(self, case_id: str, entries: PaperCount | Sequence[PaperCount], *,
+                           actor: Actor, replace: bool = False) -> Case:
         """Record the scrutineers' counts of paper ballots (``PaperCount`` per category)."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.enter_paper_counts(self, case_id, entries, actor=actor, replace=replace)
+        return vote_work.enter_paper_counts(self, case_id, entries, actor=actor, replace=replace)
 
-    def import_paper_counts(self, source: Any, *, actor: Actor,
+    def import_paper_counts(self, source: str | os.PathLike[str] | IO[bytes], *, actor: Actor,
                             case_id: str | None = None) -> list[FireResult]:
         """Import paper-ballot counts from a CSV or XLSX file (all rows checked first)."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.import_paper_counts(self, source, actor=actor, case_id=case_id)
+        return vote_work.import_paper_counts(self, source, actor=actor, case_id=case_id)
 
-    def close_vote(self, case_id: str, *, actor: Actor, scrub: bool = False) -> Any:
+    def close_vote(self, case_id: str, *, actor: Actor, scrub: bool = False) -> CloseResult:
         """Close the vote's current round: reconcile, check the quorum, freeze the tally.
 
         Closing does not remove the old copies of the ballot rows that the casts left in
@@ -923,9 +926,9 @@ class Campaign:
         :class:`~reviewflow.exceptions.ScrubIncomplete`: the vote *is* closed (its result
         is the error's ``result``); run :meth:`scrub_ballots` again later.
         """
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.close_vote(self, case_id, actor=actor, scrub=scrub)
+        return vote_work.close_vote(self, case_id, actor=actor, scrub=scrub)
 
     def scrub_ballots(self) -> bool:
         """Remove the old copies of the campaign's ballot rows from the database's files.
@@ -937,59 +940,59 @@ class Campaign:
         (nothing to scrub). Raises :class:`~reviewflow.exceptions.ScrubIncomplete` when
         the database did not do it; running it again is harmless.
         """
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.scrub_ballots(self)
+        return vote_work.scrub_ballots(self)
 
     def revote(self, case_id: str, *, actor: Actor, reason: str | None = None,
                void_reason: str | None = None) -> Case:
         """Open a second round of the vote; the first round is kept."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.revote(self, case_id, actor=actor, reason=reason,
+        return vote_work.revote(self, case_id, actor=actor, reason=reason,
                                 void_reason=void_reason)
 
     def record_score(self, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
         """Record a number supplied by the host for a scoring channel."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import score_inputs
 
-        return _vote_ops.record_score(self, case_id, channel, value, actor=actor)
+        return score_inputs.record_score(self, case_id, channel, value, actor=actor)
 
     def flag_condition(self, case_id: str, condition: str, *, actor: Actor, reason: str) -> Case:
         """Record that a veto condition of the policy holds for a case (a grade cap)."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import score_inputs
 
-        return _vote_ops.flag_condition(self, case_id, condition, actor=actor, reason=reason)
+        return score_inputs.flag_condition(self, case_id, condition, actor=actor, reason=reason)
 
-    def results(self, case_ids: Iterable[str] | None = None) -> list[Any]:
+    def results(self, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
         """Return scores, grades and ranks for the campaign's scored cases, each explainable,
         read from the cases' sealed events (never from the stored case rows)."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import publication
 
-        return _vote_ops.results(self, case_ids)
+        return publication.results(self, case_ids)
 
     def publish(self, *, actor: Actor, scope: str | None = None,
                 case_ids: Iterable[str] | None = None,
                 publicity_days: int | None = None, idempotency_key: str | None = None,
-                reason: str | None = None) -> list[Any]:
+                reason: str | None = None) -> list[CaseResult]:
         """Publish results to a scope (在一定范围内公布) with a publicity period, and feed them
         back to each secretary (反馈).
 
         With ``idempotency_key`` a publication run again publishes nothing twice; a case
         published already is published again only with a ``reason`` (what it supersedes
         is recorded), else refused with ``already_published``."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import publication
 
-        return _vote_ops.publish(self, actor=actor, scope=scope, case_ids=case_ids,
-                                 publicity_days=publicity_days,
-                                 idempotency_key=idempotency_key, reason=reason)
+        return publication.publish(self, actor=actor, scope=scope, case_ids=case_ids,
+                                   publicity_days=publicity_days,
+                                   idempotency_key=idempotency_key, reason=reason)
 
     def verify_votes(self) -> list[str]:
         """Recount every closed vote from its stored ballots against the tally and digest its
         sealed ``close_vote`` recorded (not the case row); return the problems found."""
-        from reviewflow import _vote_ops
+        from reviewflow._engine import vote_work
 
-        return _vote_ops.verify_votes(self)
+        return vote_work.verify_votes(self)
 
     # ------------------------------------------------------------------ deadlines
 

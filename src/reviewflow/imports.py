@@ -38,16 +38,19 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
 from reviewflow import _ids
 from reviewflow._files import csv_rows, read_capped, xlsx_sheet_rows
+from reviewflow.ballots import PaperCount, read_paper_counts
 from reviewflow.exceptions import InputError
 from reviewflow.model import Actor
+from reviewflow.scoring import ScoringPolicy
 
-__all__ = ["COLUMNS", "MAX_IMPORT_BYTES", "MAX_ROWS", "CaseImport", "read_cases"]
+__all__ = ["COLUMNS", "MAX_IMPORT_BYTES", "MAX_ROWS", "CaseImport", "read_cases",
+           "read_paper_counts_by_case"]
 
 #: Files larger than this are refused (at most this many bytes and one more are read).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -237,3 +240,24 @@ def _row(p: Path, line_no: int, cells: Sequence[str], columns: dict[str, int], h
     if carried:
         row["carried_over"] = [x.strip() for x in re.split(r"[;；\n]", carried) if x.strip()]
     return row
+
+
+def read_paper_counts_by_case(source: str | os.PathLike[str] | IO[bytes], *,
+                              policy: ScoringPolicy, case_id: str | None = None,
+                              ) -> dict[str, list[PaperCount]]:
+    """Read a paper-count file (:func:`reviewflow.ballots.read_paper_counts`) and group
+    its entries by case: the case its row names, else ``case_id``.
+
+    The whole file is checked first: a row naming no case (and no ``case_id`` given), or
+    naming another case than ``case_id``, raises InputError naming the row.
+    """
+    by_case: dict[str, list[PaperCount]] = {}
+    for r in read_paper_counts(source, policy=policy):
+        target = r.case_id or case_id
+        if target is None:
+            raise InputError(f"row {r.row}: no case named; add a 述职对象/case column or "
+                             f"import for one case")
+        if case_id is not None and r.case_id not in (None, case_id):
+            raise InputError(f"row {r.row}: case {r.case_id!r} in a file imported for {case_id!r}")
+        by_case.setdefault(target, []).append(r.entry)
+    return by_case

@@ -46,7 +46,7 @@ import pytest
 import sqlalchemy as sa
 
 import reviewflow as rf
-from reviewflow import _vote_ops
+from reviewflow._engine import vote_work
 from reviewflow.ballots import MemoryTokenBook, Vote, cast, issue_tokens, token_hash
 from reviewflow.store import _secrecy
 from reviewflow.store._schema import HEAD_REVISION
@@ -247,7 +247,7 @@ def test_postgresql_files_link_no_ballot_once_scrubbed(make_store: Any, new_id: 
 
     copies, linked = attack(*postgresql_heap(store))
     figure(copies_before_scrub=dict(copies), linked_by_dead_tuples_before_scrub=len(linked))
-    scrub = _vote_ops.ballot_box(campaign).scrub  # type: ignore[attr-defined]
+    scrub = vote_work.ballot_box(campaign).scrub  # type: ignore[attr-defined]
     # VACUUM FULL keeps the versions that a transaction still open in the database may
     # see (another program's, on a shared server): scrub again until none is open.
     scrubs, until = 0, time.monotonic() + 120
@@ -440,7 +440,7 @@ def test_mysql_reader_and_table_files_link_no_ballot_to_its_token(
 
     # 2. After the vote, once the box is scrubbed (``reviewflow ballots close`` does it):
     # one copy of each ballot in the file, linked to no token, in no order.
-    scrub = _vote_ops.ballot_box(campaign).scrub  # type: ignore[attr-defined]
+    scrub = vote_work.ballot_box(campaign).scrub  # type: ignore[attr-defined]
     scrub()
     files = mysql_files(store, ["rf_ballots", "rf_ballot_tokens"])
     copies = Counter(len(re.findall(re.escape(b.encode()), files["rf_ballots"])) for b in ids)
@@ -466,8 +466,8 @@ def test_the_api_lists_ballots_in_no_casting_order(kind: str, make_store: Any, n
                                                    figure: Any) -> None:
     campaign = vote_campaign(make_store(kind), new_id("secret"))
     ids, _hashes, choices = cast_in_known_order(campaign)
-    box = _vote_ops.ballot_box(campaign)
-    stored = _vote_ops.vote_round(campaign, "s1")
+    box = vote_work.ballot_box(campaign)
+    stored = vote_work.vote_round(campaign, "s1")
     assert stored is not None
     attacks = {
         "ballots": list(box.ballots("s1", 1)),

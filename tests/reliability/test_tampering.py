@@ -30,7 +30,7 @@ import pendulum
 import pytest
 
 import reviewflow as rf
-from reviewflow import _vote_ops
+from reviewflow._engine import vote_work
 from reviewflow.store.base import Store
 from reviewflow.testing import Cast, drive_to
 
@@ -150,7 +150,7 @@ class Db:
                             fn: Callable[[str | None], str | None]) -> None:
         """Change every stored ballot's choice of a round with ``fn``."""
         if self.scene.kind == "memory":
-            ballots = _vote_ops.ballot_box(self.scene.campaign)._ballots[(case_id, round_no)]  # type: ignore[attr-defined]
+            ballots = vote_work.ballot_box(self.scene.campaign)._ballots[(case_id, round_no)]  # type: ignore[attr-defined]
             for bid, b in list(ballots.items()):
                 ballots[bid] = attrs.evolve(b, choice=fn(b.choice))
             return
@@ -185,7 +185,7 @@ class Db:
                          .values(policy=text))
 
     def ballots(self, case_id: str, round_no: int) -> Any:
-        return _vote_ops.ballot_box(self.scene.campaign).ballots(case_id, round_no)
+        return vote_work.ballot_box(self.scene.campaign).ballots(case_id, round_no)
 
 
 def _all_good(data: dict[str, Any]) -> None:
@@ -208,7 +208,7 @@ def _ballots_and_row(db: Db, scene: Scene) -> None:
     from reviewflow.ballots import ballots_digest, recount
 
     db.edit_ballot_choices("s1", 1, lambda _c: "good")
-    r = _vote_ops.vote_round(scene.campaign, "s1")
+    r = vote_work.vote_round(scene.campaign, "s1")
     assert r is not None
     tally = recount(r, scene.campaign.policy.scoring)
 

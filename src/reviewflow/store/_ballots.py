@@ -1,7 +1,7 @@
 """The SQL store's ballot box: one-time tokens, secret ballots and vote rounds in tables.
 
 * Tokens are kept by hash (``rf_ballot_tokens``), written by the commit that issues them
-  (a :class:`~reviewflow._vote_ops.TokenRows` extra row), so any process on the database
+  (a :class:`~reviewflow.store.rows.TokenRows` extra row), so any process on the database
   can redeem them later.
 * A cast is one transaction: lock the round's row (so casts of one round take turns, and
   a close waits for them), check it is not frozen,
@@ -14,7 +14,7 @@
   (PostgreSQL ``xmin``/``ctid``, InnoDB's transaction id and heap order), page or cell
   order tells which cast brought which ballot. Ballots are listed by id.
 * Closing (or voiding) a round freezes it inside the closing commit (a
-  :class:`~reviewflow._vote_ops.RoundFrozen` extra row): the freeze waits for casts in
+  :class:`~reviewflow.store.rows.RoundFrozen` extra row): the freeze waits for casts in
   flight, then checks that the box holds exactly the ballots the tally counted; if a
   ballot came in meanwhile, the commit is refused with a ConflictError and the close is
   computed again. So no ballot can land after the tally.
