@@ -20,14 +20,23 @@
     └── PluginError                       a hook implementation raised; the step stands
 
 Every error carries a message in English that says what was wrong and what to do,
-with the Chinese name of the thing where the user works in Chinese.
+with the Chinese name of the thing where the user works in Chinese. An error's ``.reason``
+(where it has one) is a member of :class:`Reason`, the one registry of codes, with its
+meaning in English and Chinese and the ``reviewflow`` command's exit code for it.
+
+A code outside the registry is not refused when an error is built (a host's side step may
+refuse with its own code, and refusal journals are read back as they were written);
+``tests/test_reason_codes.py`` fails when reviewflow's own source raises one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from reviewflow._reasons import REFUSED, USAGE, Reason
+
 __all__ = [
+    "REFUSALS",
     "BallotError",
     "ConflictError",
     "DeadlineError",
@@ -37,6 +46,7 @@ __all__ = [
     "PluginError",
     "PolicyError",
     "PolicyMismatch",
+    "Reason",
     "ReviewflowError",
     "SchemaVersionError",
     "ScoringError",
@@ -45,6 +55,8 @@ __all__ = [
     "StoreTimeout",
     "TransitionRefused",
     "UnknownCaseError",
+    "exit_code",
+    "reason_of",
 ]
 
 
@@ -251,3 +263,28 @@ class PluginError(ReviewflowError):
         self.plugin = plugin
         self.hook = hook
         self.error = error
+
+
+#: The errors that mean "refused" (a rule, or another writer, said no) rather than "bad input".
+REFUSALS = (TransitionRefused, BallotError, ConflictError, IdempotencyKeyReused)
+
+
+def reason_of(error: BaseException) -> Reason | None:
+    """The registered :class:`Reason` an error carries, or None (no code, or a host's own)."""
+    code = getattr(error, "reason", None)
+    if not isinstance(code, str):
+        return None
+    try:
+        return Reason(code)
+    except ValueError:
+        return None
+
+
+def exit_code(error: ReviewflowError) -> int:
+    """What the ``reviewflow`` command exits with for ``error``: its code's exit code in
+    :class:`Reason`; without a registered code, 1 for a refusal (a rule or another writer
+    said no) and 2 for anything else (bad input, a file, the database)."""
+    reason = reason_of(error)
+    if reason is not None and reason.exit_code:
+        return reason.exit_code
+    return REFUSED if isinstance(error, REFUSALS) else USAGE

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from reviewflow.exceptions import Reason
+
 __all__ = ["LANGS", "MESSAGES", "REASONS", "Messages", "detect_lang"]
 
 LANGS = ("zh", "en")
@@ -116,32 +118,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "written": ("written: {path}", "已写入：{path}"),
 }
 
-#: Refusal reason codes: (English, Chinese) meaning.
-REASONS: Mapping[str, tuple[str, str]] = {
-    "not_permitted": ("the actor's roles may not do this", "操作人的角色无权执行此操作"),
-    "self_sign_off": ("a secretary cannot sign off their own report", "书记不能审阅签字自己的报告"),
-    "already_signed": ("the same person cannot sign two levels", "同一人不能签署两级审阅"),
-    "not_in_group": ("not a member of the case's guidance group", "不是该案例指导组成员"),
-    "wrong_stage": ("the case is not in the stage this event needs", "案例不在此事件所需的阶段"),
-    "deadline_passed": ("a hard deadline has passed", "已超过硬性截止时间"),
-    "too_early": ("the stage's window has not opened yet", "该环节尚未开始"),
-    "content_rule": ("the report breaks the content rules", "述职报告不符合内容要求"),
-    "missing_data": ("the event needs more data", "此事件缺少必要数据"),
-    "invalid_data": ("the event's data is not valid", "此事件的数据无效"),
-    "unknown_event": ("no such event", "没有这个事件"),
-    "quorum_not_met": ("not enough ballots for a valid vote", "有效票数未达到法定比例"),
-    "late": ("done after a soft deadline", "在软性截止时间之后完成"),
-    "time_backwards": ("dated before the case's last event", "时间早于该案例的上一事件"),
-    "vote_closed": ("the vote was closed; it changes only through a re-vote",
-                    "测评已结束，只能通过重新测评更改"),
-    "ballot_vote_open": ("the vote is held with ballots; typed counts are not accepted",
-                         "测评正以测评票进行，不接受手工录入的票数"),
-    "votes_exceed_attendance": ("more votes than people at the meeting", "票数多于到会人数"),
-    "comment_exists": ("the channel has a comment; an amendment needs a reason",
-                       "已有点评，修改需说明理由"),
-    "already_published": ("the results are published; a re-publication needs a reason",
-                          "结果已公布，重新公布需说明理由"),
-}
+#: Reason codes: (English, Chinese) meaning, from the one registry (:class:`reviewflow.exceptions.Reason`).
+REASONS: Mapping[str, tuple[str, str]] = {str(r): (r.en, r.zh) for r in Reason}
 
 
 def detect_lang(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -172,6 +150,6 @@ class Messages:
         return (zh if self.lang == "zh" else en).format(**kwargs)
 
     def reason(self, code: str) -> str:
-        """Return what a refusal reason code means, in this language (empty if unknown)."""
+        """Return what a reason code means, in this language (empty if it is not registered)."""
         en, zh = REASONS.get(code, ("", ""))
         return zh if self.lang == "zh" else en

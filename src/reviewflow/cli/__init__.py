@@ -2,7 +2,9 @@
 
 Exit codes: 0 done; 1 refused (a rule said no; the reason is printed), or a check
 failed (``verify``); 2 bad usage or input (nothing was written); 3 an internal
-error (a bug). A user error never prints a traceback.
+error (a bug). A user error never prints a traceback. The exit code of an error and the
+meaning printed for its reason code come from the one registry of codes,
+:class:`reviewflow.exceptions.Reason` (see :func:`reviewflow.exceptions.exit_code`).
 
 Run ``reviewflow --help`` for the commands; ``docs/reference/cli.md`` describes each.
 """
@@ -16,27 +18,16 @@ from typing import Any
 
 import click
 
-from reviewflow.exceptions import (
-    BallotError,
-    ConflictError,
-    IdempotencyKeyReused,
-    ReviewflowError,
-    TransitionRefused,
-)
+from reviewflow._reasons import REFUSED, USAGE
+from reviewflow.exceptions import REFUSALS, ReviewflowError, exit_code, reason_of
 from reviewflow.i18n import Messages, detect_lang
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "app", "main"]
 
 EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
+EXIT_REFUSED = REFUSED
+EXIT_USAGE = USAGE
 EXIT_INTERNAL = 3
-
-#: Errors that mean "a rule refused this" (exit 1) rather than "bad input" (exit 2).
-REFUSALS = (TransitionRefused, BallotError, ConflictError, IdempotencyKeyReused)
-
-#: Refusal reasons that mean the command's input was bad (exit 2, like any bad input).
-INPUT_REASONS = frozenset({"unknown_event", "invalid_data", "missing_data"})
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -123,12 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except REFUSALS as exc:
-        _print_refusal(err, msgs, exc)
-        return EXIT_USAGE if getattr(exc, "reason", "") in INPUT_REASONS else EXIT_REFUSED
     except ReviewflowError as exc:
-        err.print(f"[bold red]{msgs('error')}:[/] {_escape(str(exc))}")
-        return EXIT_USAGE
+        _print_error(err, msgs, exc)
+        return exit_code(exc)
     except OSError as exc:
         err.print(f"[bold red]{msgs('error')}:[/] {_escape(str(exc))}")
         return EXIT_USAGE
@@ -149,11 +137,15 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _print_refusal(err: Any, msgs: Messages, exc: ReviewflowError) -> None:
-    reason = getattr(exc, "reason", "")
-    meaning = msgs.reason(reason) if reason else ""
-    err.print(f"[bold yellow]{msgs('refused')}:[/] {_escape(str(exc))}")
-    if meaning:
-        err.print(f"  {msgs('reason')}: {reason} ({meaning})")
+def _print_error(err: Any, msgs: Messages, exc: ReviewflowError) -> None:
+    """Print the error, then its reason code with the code's meaning (from the registry)
+    and, for a content rule, every finding."""
+    if isinstance(exc, REFUSALS):
+        err.print(f"[bold yellow]{msgs('refused')}:[/] {_escape(str(exc))}")
+    else:
+        err.print(f"[bold red]{msgs('error')}:[/] {_escape(str(exc))}")
+    reason = reason_of(exc)
+    if reason is not None:
+        err.print(f"  {msgs('reason')}: {reason} ({reason.meaning(msgs.lang)})")
     for finding in getattr(exc, "findings", ()) or ():
         err.print(f"  - {_escape(str(finding))}")
