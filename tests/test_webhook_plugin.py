@@ -120,9 +120,7 @@ def test_a_deadline_reminder_is_posted_as_signed_dingtalk_markdown(
     campaign.fire("s1", "finish_research", actor=cast.organizer, problems=["组织生活不规范"])
     clock.set(pendulum.datetime(2016, 1, 14, 10, tz="Asia/Shanghai"))
     with caplog.at_level(logging.DEBUG, logger="reviewflow"):
-        from reviewflow.cli._cases import deadline_op
-
-        sweep = deadline_op(campaign, "sweep")
+        sweep = campaign.sweep
         assert sweep is not None
         fired = sweep()
     assert len(fired.fired) >= 1

@@ -31,6 +31,7 @@ from reviewflow.exceptions import ReviewflowError, TransitionRefused
 from reviewflow.export.results import ResultRow, collect_results
 from reviewflow.model import Actor, Problem, Report, Stage
 from reviewflow.policy import Policy
+from reviewflow.store.base import Store
 
 __all__ = ["DEMO_ACTORS", "DemoResult", "run_demo"]
 
@@ -110,15 +111,12 @@ def _vote(rng: random.Random, present: int = 60) -> dict[str, int]:
     return counts
 
 
-def _open_store(db: str | os.PathLike[str] | None, out_dir: Path | None) -> tuple[Any, str]:
+def _open_store(db: str | os.PathLike[str] | None, out_dir: Path | None) -> tuple[Store | None, str]:
     """Return (store or None for memory, a description)."""
-    from reviewflow import store as store_pkg
+    from reviewflow.store import open_store
 
     if db == "memory":
         return None, "memory"
-    opener = getattr(store_pkg, "open_store", None)
-    if opener is None:
-        return None, "memory (the SQL store is not available in this version)"
     if db is None:
         assert out_dir is not None
         path = out_dir / "reviewflow.db"
@@ -128,7 +126,7 @@ def _open_store(db: str | os.PathLike[str] | None, out_dir: Path | None) -> tupl
     else:
         text = os.fspath(db)
         url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
-    return opener(url), url
+    return open_store(url), url
 
 
 def fresh_dir(base: Path) -> Path:
@@ -185,18 +183,11 @@ def run_demo(
 
     def sweep() -> None:
         nonlocal rungs
-        from reviewflow.cli._cases import deadline_op
-
-        sweeper = deadline_op(campaign, "sweep")
-        if sweeper is not None:
-            try:
-                fired = sweeper()
-            except (ReviewflowError, TypeError):
-                return
-            try:
-                rungs += len(fired)
-            except TypeError:
-                rungs += int(fired or 0)
+        try:
+            fired = campaign.sweep()
+        except ReviewflowError:
+            return
+        rungs += len(fired)
 
     def batch(ids: list[str], event: str, actor: Actor, stage: str, **data: Any) -> None:
         for start in range(0, len(ids), 500):

@@ -28,10 +28,6 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "refused": ("refused", "已拒绝"),
     "internal_error": ("internal error (a bug in reviewflow; please report it with the command "
                        "you ran)", "内部错误（reviewflow 的缺陷，请连同所执行的命令一起报告）"),
-    "not_available": ("{what} is not available in this version of reviewflow",
-                      "此版本的 reviewflow 尚不支持{what}"),
-    "memory_store": ("the SQL store is not available in this version: the demo runs in memory "
-                     "and leaves no database", "此版本尚不支持 SQL 存储：演示在内存中运行，不保存数据库"),
     "demo_title": ("reviewflow demo: {n} branches, campaign {year}",
                    "reviewflow 演示：{n} 个党组织，{year} 年度"),
     "demo_store": ("store: {store}", "存储：{store}"),

@@ -9,28 +9,15 @@ from typing import Any
 
 import click
 
+from reviewflow.calendar import WorkingCalendar
 from reviewflow.campaign import Campaign
 from reviewflow.cli._env import CONFIG_NAME, Env, read_json_data, sqlite_url
 from reviewflow.cli._output import err_console, escape, out_console, print_json, table
 from reviewflow.exceptions import InputError, ReviewflowError
 from reviewflow.model import Stage
+from reviewflow.policy import Policy
 
-__all__ = ["COMMANDS", "deadline_op"]
-
-
-def deadline_op(campaign: Any, name: str) -> Any:
-    """Return the campaign's deadline operation ``name`` (sweep, forecast, explain_due), or None."""
-    method = getattr(campaign, name, None)
-    if callable(method):
-        return method
-    try:
-        from reviewflow import _deadline_ops
-    except ImportError:  # pragma: no cover  # the module ships with the package
-        return None
-    fn = getattr(_deadline_ops, name, None)
-    if not callable(fn):
-        return None
-    return lambda *args, **kwargs: fn(campaign, *args, **kwargs)
+__all__ = ["COMMANDS"]
 
 
 def _toml_str(text: str) -> str:
@@ -212,7 +199,7 @@ def policy_amend(env: Env, file: str, reason: str, actor_id: str, roles: tuple[s
     return 0
 
 
-def lint_policy(p: Any) -> list[str]:
+def lint_policy(p: Policy) -> list[str]:
     """Return warnings about a valid policy: what will not work as its author expects."""
     from reviewflow.deadlines import At
 
@@ -229,35 +216,28 @@ def lint_policy(p: Any) -> list[str]:
             if not day.year - 1 <= p.year <= day.year + 1:
                 warnings.append(f"stages.{stage.value}.due: {day.date()} is far from the campaign "
                                 f"year {p.year}")
-            working = getattr(calendar, "is_working_day", None)
-            if callable(working):
+            if calendar is not None:
                 try:
-                    if not working(day.date()):
+                    if not calendar.is_working_day(day.date()):
                         warnings.append(f"stages.{stage.value}.due: {day.date()} is not a working day")
                 except ReviewflowError:
                     pass
-    try:
-        from reviewflow._plugins import available
+    from reviewflow._plugins import available
 
-        installed = set(available())
-        for name in p.plugins:
-            if name not in installed:
-                warnings.append(f"plugins: {name!r} is not installed (installed: "
-                                f"{', '.join(sorted(installed)) or 'none'})")
-    except ImportError:  # pragma: no cover
-        pass
-    scoring_lint = getattr(p.scoring, "lint", None)
-    if callable(scoring_lint):
-        warnings += [str(w) for w in scoring_lint()]
+    installed = set(available())
+    for name in p.plugins:
+        if name not in installed:
+            warnings.append(f"plugins: {name!r} is not installed (installed: "
+                            f"{', '.join(sorted(installed)) or 'none'})")
     return warnings
 
 
-def _calendar(p: Any) -> Any:
-    try:
-        from reviewflow.calendar import calendar_from_policy
+def _calendar(p: Policy) -> WorkingCalendar | None:
+    from reviewflow.calendar import calendar_from_policy
 
+    try:
         return calendar_from_policy(p.calendar)
-    except (ImportError, ReviewflowError):
+    except ReviewflowError:
         return None
 
 
@@ -378,11 +358,10 @@ def show(env: Env, case_id: str, as_json: bool) -> int:
     campaign = env.campaign()
     case = campaign.case(case_id)
     due = campaign.due(case, case.stage) if case.stage is not Stage.CLOSED else None
-    explain = deadline_op(campaign, "explain_due")
     steps: list[str] = []
-    if explain is not None and case.stage is not Stage.CLOSED:
+    if case.stage is not Stage.CLOSED:
         try:
-            steps = list(getattr(explain(case_id), "steps", ()))
+            steps = list(campaign.explain_due(case_id).steps)
         except ReviewflowError:
             steps = []
     history = case.history
@@ -564,15 +543,12 @@ def tick(env: Env, limit: int | None, as_json: bool) -> int:
       * * * * *  cd /srv/assessment && reviewflow tick
     """
     campaign = env.campaign()
-    sweeper = deadline_op(campaign, "sweep")
-    if sweeper is None:
-        raise InputError(env.msgs("not_available", what="the deadline sweep"))
-    result = sweeper(limit=limit) if limit is not None else sweeper()
-    fired = list(getattr(result, "fired", ()) or ())
+    result = campaign.sweep(limit=limit)
+    fired = list(result.fired)
     delivered = campaign.dispatch_pending()
     if as_json:
         print_json({"fired": [str(f) for f in fired], "dispatched": delivered,
-                    "failed": [[c, str(e)] for c, e in getattr(result, "failed", ())]})
+                    "failed": [[c, str(e)] for c, e in result.failed]})
         return 0
     out = out_console()
     out.print(env.msgs("rungs_fired", n=len(fired)))
@@ -687,13 +663,8 @@ def db_upgrade(env: Env, url: str | None) -> int:
     Example:
       reviewflow db upgrade sqlite:///reviewflow.db
     """
-    try:
-        from reviewflow.store import sql
-    except ImportError:
-        raise InputError(env.msgs("not_available", what="db upgrade")) from None
-    upgrade = getattr(sql, "upgrade", None)
-    if upgrade is None:
-        raise InputError(env.msgs("not_available", what="db upgrade"))
+    from reviewflow.store.sql import upgrade
+
     target = sqlite_url(url) if url else env.db_url()
     if target.startswith("sqlite:///"):
         path = Path(target.removeprefix("sqlite:///").split("?", 1)[0])

@@ -226,28 +226,20 @@ class Env:
 
     def open_store(self, *, create: bool) -> Any:
         """Open the store; without ``create``, a missing SQLite file is an error (nothing made)."""
-        from reviewflow import store as store_pkg
+        from reviewflow.store import SqlStore, Timeouts, open_store
 
         timeouts = None
         spec = os.environ.get("REVIEWFLOW_DB_TIMEOUTS")
         if spec:  # the URL's own *_timeout parameters still win
-            timeouts = store_pkg.Timeouts.from_text(spec)
+            timeouts = Timeouts.from_text(spec)
         url = self.db_url()
-        opener = getattr(store_pkg, "open_store", None)
-        if opener is None:
-            raise InputError(self.msgs("not_available", what="the SQL store (--db)"))
         path = _sqlite_path(url)
         if not create and path is not None and not path.is_file():
             raise InputError(f"no database at {path}; create one with "
                              "`reviewflow init POLICY.toml --db ...` or point --db at it")
         if not create:
-            sql_store = getattr(store_pkg, "SqlStore", None)
-            if sql_store is not None:
-                try:
-                    return sql_store(url, create=False, timeouts=timeouts)
-                except TypeError:
-                    pass
-        return opener(url, timeouts=timeouts)
+            return SqlStore(url, create=False, timeouts=timeouts)
+        return open_store(url, timeouts=timeouts)
 
     # ------------------------------------------------------------------ policy and campaign
 
@@ -294,11 +286,11 @@ class Env:
         if stored is None:
             raise InputError(f"campaign {campaign_id!r} has no stored policy; pass --policy FILE")
         data = json.loads(stored)
-        try:
-            from reviewflow.policy_file import policy_from_dict
+        from reviewflow.policy_file import policy_from_dict
 
+        try:
             return policy_from_dict(data, source="the database")
-        except (ImportError, PolicyError, TypeError, ValueError):
+        except (PolicyError, TypeError, ValueError):
             pass
         year = data.get("year")
         if isinstance(year, int):

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from reviewflow.ballots import CloseResult
 from reviewflow.cli._env import Env
 from reviewflow.cli._output import (
     echo_text,
@@ -75,8 +76,6 @@ def demo(env: Env, branches: int, db: str | None, seed: int, out: str, rows: int
     elapsed = time.perf_counter() - started
 
     out_c.print(f"[bold]{msgs('demo_title', n=branches, year=YEAR)}[/]")
-    if result.store.startswith("memory") and db != "memory":
-        err.print(msgs("memory_store"))
     out_c.print(msgs("demo_store", store=result.store))
     out_c.print(table(msgs("stage_counts"), [msgs("stage"), "", msgs("cases")],
                       ((s.value, s.label, result.stages.get(s.value, 0)) for s in Stage), right=(2,)))
@@ -215,13 +214,12 @@ def publish(env: Env, actor_id: str, scope: str | None, out: str, issuer: str, d
     if not target.is_dir():
         raise InputError(f"--out {out}: no such directory")
     actor = env.actor(actor_id)
-    backend = _backend(campaign, ("publish",), "publishing results", env)
     if key is not None and not key.strip():
         raise InputError("--key must not be empty")
-    backend(actor=actor, scope=scope, publicity_days=days, idempotency_key=key, reason=reason)
+    campaign.publish(actor=actor, scope=scope, publicity_days=days, idempotency_key=key, reason=reason)
     rows = [r for r in _results_rows(env) if r.score is not None]
     shown_days = days if days is not None else (
-        getattr(getattr(campaign.policy.scoring, "publication", None), "publicity_days", None) or 5)
+        campaign.policy.scoring.publication.publicity_days or 5)
     anchor = campaign.anchor()  # after the publication: the notice anchors the record
     kw: dict[str, Any] = {"policy": campaign.policy, "issuer": issuer, "date": date,
                           "days": shown_days, "anchor": anchor}
@@ -305,14 +303,6 @@ def _diagram_policy(env: Env) -> Any:
 # ---------------------------------------------------------------------- ballots
 
 
-def _backend(obj: Any, names: tuple[str, ...], what: str, env: Env) -> Any:
-    for name in names:
-        fn = getattr(obj, name, None)
-        if callable(fn):
-            return fn
-    raise InputError(env.msgs("not_available", what=what))
-
-
 @click.group()
 def ballots() -> None:
     """Ballots of the on-site vote (现场测评): issue tokens, cast, import counts, close.
@@ -354,7 +344,7 @@ def ballots_issue(env: Env, case_id: str, count: int, category: str, actor_id: s
     from reviewflow.exceptions import ReviewflowError, StoreError
 
     campaign = env.campaign()
-    issue = _backend(campaign, ("issue_ballot_tokens",), "ballot tokens", env)
+    issue = campaign.issue_ballot_tokens
     target = Path(out)
     if os.path.lexists(target):
         raise InputError(f"{out} exists already; tokens are never overwritten, choose another --out")
@@ -422,7 +412,7 @@ def ballots_cast(env: Env, case_id: str, token: str, choice: str | None, blank: 
     if blank == (choice is not None):
         raise InputError("give either --choice OPTION or --blank")
     campaign = env.campaign()
-    cast = _backend(campaign, ("cast_ballot",), "casting a ballot", env)
+    cast = campaign.cast_ballot
     cast(case_id, token, choice)
     out_console().print(env.msgs("ballot_cast", case=case_id))
     return 0
@@ -445,10 +435,10 @@ def ballots_import(env: Env, case_id: str, file: str, actor_id: str) -> int:
       reviewflow ballots import school-01 counts.csv --actor bureau
     """
     campaign = env.campaign()
-    importer = _backend(campaign, ("import_paper_counts",), "ballot import", env)
+    importer = campaign.import_paper_counts
     actor = env.actor(actor_id)
     done = importer(file, actor=actor, case_id=case_id)
-    errors = [r.error for r in done if getattr(r, "error", None) is not None]
+    errors = [r.error for r in done if r.error is not None]
     if errors:
         raise errors[0]
     out_console().print(env.msgs("ballots_imported", n=len(done)))
@@ -467,19 +457,18 @@ def ballots_close(env: Env, case_id: str, actor_id: str) -> int:
       reviewflow ballots close school-01 --actor bureau
     """
     campaign = env.campaign()
-    close = _backend(campaign, ("close_vote",), "closing a vote", env)
+    close = campaign.close_vote
     scrubbed: ScrubIncomplete | None = None
     try:  # old copies of the ballot rows leave the files (docs/reliability.md)
         result = close(case_id, actor=env.actor(actor_id), scrub=True)
     except ScrubIncomplete as exc:  # after the closing commit: the vote is closed
         scrubbed, result = exc, exc.result
     out_console().print(env.msgs("vote_closed", case=case_id))
-    tally = getattr(result, "tally", None)
-    counts = getattr(tally, "counts", None)
-    if isinstance(counts, dict):
-        text = ", ".join(f"{k} {v}" for k, v in counts.items())
-        out_console().print(escape(f"{getattr(result, 'status', '')}: {text}; invalid "
-                                   f"{getattr(tally, 'invalid', 0)}, blank {getattr(tally, 'blank', 0)}"))
+    if isinstance(result, CloseResult):
+        tally = result.tally
+        text = ", ".join(f"{k} {v}" for k, v in tally.counts.items())
+        out_console().print(escape(f"{result.status}: {text}; invalid {tally.invalid}, "
+                                   f"blank {tally.blank}"))
     if scrubbed is not None:
         _scrub_failed(env, scrubbed, case_id)
         return 1
@@ -506,7 +495,7 @@ def ballots_scrub(env: Env) -> int:
       reviewflow ballots scrub
     """
     campaign = env.campaign()
-    scrub = _backend(campaign, ("scrub_ballots",), "scrubbing the ballot table", env)
+    scrub = campaign.scrub_ballots
     try:
         done = scrub()
     except ScrubIncomplete as exc:
