@@ -47,7 +47,7 @@ _PARTS = (
      "    of which MemoryStore.commit (both paths)"),
     ("reviewflow.store.memory", "MemoryStore", "_apply",
      "      of which _apply (snapshot, history, extras)"),
-    ("reviewflow._deadline_ops", "_MemoryIndex", "apply",
+    ("reviewflow.store._memory_index", "MemoryIndex", "apply",
      "        of which deadline index apply (heap)"),
     ("reviewflow.campaign", "Campaign", "_after_commit", "    of which _after_commit"),
 )

@@ -16,20 +16,20 @@ How the sweep fires each rung exactly once
   :func:`reviewflow._delivery.deliver`, the one path every hook call takes, so that a
   failing rung hook is held and retried like any other); a crash before the commit leaves
   nothing recorded, and the next sweep fires the rung. Nothing double-fires, nothing is skipped.
-* The sweep does not scan cases: every commit carries a :class:`RungSchedule` extra row
+* The sweep does not scan cases: every commit carries a
+  :class:`~reviewflow.store.rows.RungSchedule` extra row
   (the case's current due time and the fire time of its next unfired rung), and the store
   keeps them in an index ordered by fire time. The sweep reads only the cases whose next
   fire time has come, so its cost grows with the rungs due, not with the cases held.
-  The in-memory store gets this index from :func:`attach`; a durable store provides
-  ``deadline_due`` and ``deadline_overdue`` (see :class:`DeadlineIndex`). A store with
-  neither is scanned (correct, slow).
+  Every store keeps it (``deadline_due`` and ``deadline_overdue``, see
+  :class:`reviewflow.store.parts.DeadlineIndex`).
 * A stage left before its rungs came due drops them: the schedule follows the case's
   current stage, and a rung fires only while the case is still in the stage it belongs to.
 
 Where the code lives
 --------------------
 This module is the stable place to import from; the code is in :mod:`reviewflow._deadlines`,
-one module per job (rows and time keys, results, the in-memory index, per-campaign state and
+one module per job (time keys, results, per-campaign state and
 due times, the sweep, forecast and explain, extensions). The names here are the same objects
 (module-level caches and locks included), not copies.
 """
@@ -46,13 +46,6 @@ from reviewflow._deadlines.explain import (
 from reviewflow._deadlines.extend import (
     _campaign_now,
     extend,
-)
-from reviewflow._deadlines.index import (
-    _MEMORY_INDEXES,
-    _CampaignIndex,
-    _memory_index,
-    _MemoryIndex,
-    _TimeIndex,
 )
 from reviewflow._deadlines.results import (
     DueExplanation,
@@ -77,12 +70,9 @@ from reviewflow._deadlines.state import (
     _STATES,
     _STATES_LOCK,
     _UNSET,
-    _attach_index,
     _commit,
-    _fill,
     _fired,
     _has_deadline,
-    _ignore,
     _pending,
     _schedule_row,
     _State,

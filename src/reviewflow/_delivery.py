@@ -21,7 +21,7 @@ How an event reaches the plugins
   plugin is not registered (``reviewflow tick`` without the host's plugins) leaves the
   row as it is, for a process that has it.
 
-The in-memory store keeps its log in this process (:class:`MemoryDeliveryLog`); the SQL
+The in-memory store keeps its log in this process (:mod:`reviewflow.store._memory_log`); the SQL
 store keeps it in ``rf_delivery_log`` (revision 0006, :mod:`reviewflow.store._delivery`).
 """
 
@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-import threading
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Backoff",
     "DeliveryFailure",
-    "MemoryDeliveryLog",
     "OutboxStatus",
 ]
 
@@ -151,75 +148,9 @@ class OutboxStatus:
                 "failures": [f.to_json() for f in self.failures]}
 
 
-class MemoryDeliveryLog:
-    """A delivery log in this process's memory (the in-memory store, and stores without one)."""
-
-    def __init__(self) -> None:
-        self._rows: dict[tuple[str, int, str, str], LogRow] = {}
-        self._lock = threading.Lock()
-
-    def fail(self, rows: Sequence[LogRow], next_try: Callable[[int], str],
-             offered: Sequence[tuple[str, int]] = ()) -> None:
-        """Write first failures; an existing key counts one more attempt (``offered``: the
-        caller marks them in the in-memory store, which a crash loses anyway)."""
-        with self._lock:
-            for row in rows:
-                old = self._rows.get(row.key)
-                attempts = 1 if old is None else old.attempts + 1
-                self._rows[row.key] = attrs.evolve(
-                    row, attempts=attempts, next_try_at=next_try(attempts),
-                    first_failed_at=row.first_failed_at if old is None else old.first_failed_at)
-
-    def settle(self, failed: Sequence[LogRow], done: Sequence[tuple[str, int, str, str]]
-               ) -> None:
-        """Rewrite failed rows, drop delivered ones."""
-        with self._lock:
-            for row in failed:
-                self._rows[row.key] = row
-            for key in done:
-                self._rows.pop(key, None)
-
-    def due(self, now_key: str, plugins: frozenset[str], limit: int) -> list[LogRow]:
-        """Rows of these plugins due at ``now_key``."""
-        with self._lock:
-            found = [r for r in self._rows.values()
-                     if r.next_try_at <= now_key and r.plugin in plugins]
-        found.sort(key=lambda r: (r.next_try_at, r.key))
-        return found[:limit]
-
-    def claim(self, rows: Sequence[LogRow], lease_key: str) -> list[LogRow]:
-        """Lease the rows still as read (see :meth:`DeliveryLog.claim`)."""
-        held: list[LogRow] = []
-        with self._lock:
-            for row in rows:
-                now = self._rows.get(row.key)
-                if (now is not None and now.attempts == row.attempts
-                        and now.next_try_at == row.next_try_at):
-                    self._rows[row.key] = leased = attrs.evolve(now, next_try_at=lease_key)
-                    held.append(leased)
-        return held
-
-    def rows(self, limit: int) -> list[LogRow]:
-        """Every row."""
-        with self._lock:
-            found = list(self._rows.values())
-        found.sort(key=lambda r: (r.next_try_at, r.key))
-        return found[:limit]
-
-
-_LOGS: weakref.WeakKeyDictionary[Any, dict[str, MemoryDeliveryLog]] = weakref.WeakKeyDictionary()
-_LOGS_LOCK = threading.Lock()
-
-
 def delivery_log(c: Campaign) -> DeliveryLog:
-    """Return the campaign's delivery log: the store's own, or one in memory beside it."""
-    own = getattr(c.store, "delivery_log", None)
-    if own is not None:
-        log: DeliveryLog = own(c.id)
-        return log
-    with _LOGS_LOCK:
-        per_store = _LOGS.setdefault(c.store, {})
-        return per_store.setdefault(c.id, MemoryDeliveryLog())
+    """Return the campaign's delivery log (the store keeps it)."""
+    return c.store.delivery_log(c.id)
 
 
 # -- times -----------------------------------------------------------------------------------
@@ -448,8 +379,6 @@ def failures(c: Campaign, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
 
 def status(c: Campaign, limit: int = 10_000) -> OutboxStatus:
     """Return what the hooks have not heard yet."""
-    flush = getattr(c.store, "flush", None)
-    if flush is not None:
-        flush()
+    c.store.flush()
     undelivered = len(c.store.pending_outbox(c.id, limit=limit))
     return OutboxStatus(undelivered, failures(c, limit))

@@ -78,12 +78,8 @@ def differing_fields(old_json: str | None, new_json: str) -> list[tuple[str, Any
     return [(path.lstrip("."), a, b) for path, a, b in out]
 
 
-def _chain(c: Campaign) -> list[EventRecord] | None:
-    read = getattr(c.store, "campaign_events", None)
-    if read is None:
-        return None  # a host's store without a campaign chain: nothing to seal on
-    records: list[EventRecord] = read(c.id)
-    return records
+def _chain(c: Campaign) -> list[EventRecord]:
+    return c.store.campaign_events(c.id)
 
 
 def _make(c: Campaign, seq: int, event: str, actor: Actor, role: str, reason: str | None,
@@ -116,8 +112,6 @@ def check_on_open(c: Campaign) -> None:
     Called by ``Campaign(...)`` after the store set the campaign up.
     """
     records = _chain(c)
-    if records is None:
-        return
     mine = c.policy.to_json()
     stored = c.store.campaign_policy(c.id)
     sealed: str | None
@@ -134,8 +128,8 @@ def check_on_open(c: Campaign) -> None:
         if record is not None:
             # sealed by another process meanwhile: read its seal
             with contextlib.suppress(ReviewflowError):
-                c.store.append_campaign_event(record, None)  # type: ignore[attr-defined]
-            records = _chain(c) or []
+                c.store.append_campaign_event(record, None)
+            records = _chain(c)
             sealed = _sealed_digest(records)
     else:
         sealed = _sealed_digest(records)
@@ -177,9 +171,6 @@ def amend(c: Campaign, policy: Policy, *, reason: str, actor: Actor) -> EventRec
         raise InputError(f"{actor.id} may not amend the campaign's policy: it needs the role "
                          f"{', '.join(sorted(permitted))}")
     records = _chain(c)
-    if records is None:
-        raise InputError("this store keeps no campaign chain: the policy cannot be amended "
-                         "as an event")
     old = c.store.campaign_policy(c.id)
     new = policy.to_json()
     fields = differing_fields(old, new)
@@ -189,7 +180,7 @@ def amend(c: Campaign, policy: Policy, *, reason: str, actor: Actor) -> EventRec
     record = _make(c, len(records) + 1, AMEND_EVENT, actor, min(held), reason,
                    {"digest": policy_digest(new), "previous": _sealed_digest(records),
                     "fields": [path for path, _a, _b in fields][:200]}, prev)
-    c.store.append_campaign_event(record, new)  # type: ignore[attr-defined]
+    c.store.append_campaign_event(record, new)
     return record
 
 
@@ -197,8 +188,6 @@ def verify_policy(c: Campaign) -> list[ChainProblem]:
     """Check the campaign's chain, and that the stored and the campaign's policies are the
     sealed one; return the problems (case id empty: the campaign)."""
     records = _chain(c)
-    if records is None:
-        return []
     if not records:
         return [ChainProblem("", 0, "the campaign's policy is not sealed on any record",
                              field="policy", kind="policy")]

@@ -134,12 +134,7 @@ def audit_key_from_env(environ: Mapping[str, str] | None = None) -> bytes | None
 def attach_key(store: Store, value: bytes | str) -> bytes:
     """Give ``store`` the key its commits seal MACs with; return the key as bytes."""
     key = audit_key(value)
-    if not hasattr(store, "audit_key"):
-        raise InputError(
-            f"{type(store).__name__} cannot keep event MACs; use MemoryStore or SqlStore "
-            "for a campaign with an audit key"
-        )
-    held = getattr(store, "audit_key", None)
+    held = store.audit_key
     if held is not None and not hmac.compare_digest(held, key):
         raise InputError("this store already seals with another audit key; one store, one "
                          "key (open the store again for another key)")
@@ -344,8 +339,7 @@ def policy_digest(store: Store, campaign_id: str) -> str | None:
 
 
 def _policy_chain(store: Store, campaign_id: str) -> list[EventRecord]:
-    read = getattr(store, "campaign_events", None)
-    return [] if read is None else list(read(campaign_id))
+    return store.campaign_events(campaign_id)
 
 
 def _policy_heads(store: Store, campaign_id: str) -> set[str]:
@@ -378,57 +372,18 @@ def take(campaign: Campaign, *, save: bool = True) -> Anchor:
 
 
 def save_anchor(store: Store, anchor: Anchor) -> None:
-    """Keep the anchor in the store (nothing for a store that cannot keep anchors)."""
-    from reviewflow.store.memory import MemoryStore
-
-    if isinstance(store, MemoryStore):
-        store.anchor_texts.setdefault(anchor.campaign_id, {}).setdefault(
-            anchor.digest, anchor.to_text())
-        return
-    sql = _sql(store)
-    if sql is not None:
-        from reviewflow.store import _anchors
-
-        _anchors.save_anchor(sql, anchor.campaign_id, anchor.digest, anchor.at,
-                             anchor.to_text())
+    """Keep the anchor in the store."""
+    store.save_anchor(anchor.campaign_id, anchor.digest, anchor.at, anchor.to_text())
 
 
 def stored_anchor_texts(store: Store, campaign_id: str) -> list[str]:
     """Return the texts of the anchors the store keeps for the campaign, oldest first."""
-    from reviewflow.store.memory import MemoryStore
-
-    if isinstance(store, MemoryStore):
-        return list(store.anchor_texts.get(campaign_id, {}).values())
-    sql = _sql(store)
-    if sql is None:
-        return []
-    from reviewflow.store import _anchors
-
-    return _anchors.stored_anchors(sql, campaign_id)
+    return store.stored_anchors(campaign_id)
 
 
 def _event_macs(store: Store, campaign_id: str,
                 case_ids: Sequence[str]) -> dict[tuple[str, int], str]:
-    from reviewflow.store.memory import MemoryStore
-
-    if isinstance(store, MemoryStore):
-        kept = store.event_macs.get(campaign_id, {})
-        return {(case_id, seq): mac for case_id in case_ids
-                for seq, mac in kept.get(case_id, {}).items()}
-    sql = _sql(store)
-    if sql is None:
-        return {}
-    from reviewflow.store import _anchors
-
-    return _anchors.event_macs(sql, campaign_id, case_ids)
-
-
-def _sql(store: Store) -> Any:
-    try:
-        from reviewflow.store.sql import SqlStore
-    except ImportError:  # pragma: no cover  # SQLAlchemy is a dependency
-        return None
-    return store if isinstance(store, SqlStore) else None
+    return store.stored_macs(campaign_id, case_ids)
 
 
 # ---------------------------------------------------------------------- checking

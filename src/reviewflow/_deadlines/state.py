@@ -1,7 +1,6 @@
 """Per-campaign deadline state: calendar, caches, due times and the index rows of a commit.
 
-Also attaches the store's deadline index to a campaign (the in-memory store gets one from
-:mod:`reviewflow._deadlines.index`) and rebuilds it.
+Also rebuilds the store's deadline index of a campaign (every store keeps one).
 """
 
 from __future__ import annotations
@@ -14,15 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
-from reviewflow._deadlines.index import _MEMORY_INDEXES, _CampaignIndex, _memory_index, _MemoryIndex
 from reviewflow._deadlines.rows import _CHUNK, to_us
 from reviewflow.calendar import calendar_from_policy, in_zone
 from reviewflow.deadlines import At, DueContext, Rung, due_tag, effective_due
 from reviewflow.exceptions import DeadlineError
 from reviewflow.model import Case, EventRecord, Stage
 from reviewflow.store.base import Commit
-from reviewflow.store.parts import DeadlineIndex
-from reviewflow.store.rows import RungMark, RungSchedule
+from reviewflow.store.rows import RungSchedule
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign
@@ -34,7 +31,7 @@ if TYPE_CHECKING:
 class _State:
     """What a campaign's deadline work keeps between calls: calendar, caches, index."""
 
-    __slots__ = ("_bare", "_rung_json", "calendar", "fixed", "indexed", "ladder_times", "lock", "policy",
+    __slots__ = ("_bare", "_rung_json", "calendar", "fixed", "ladder_times", "lock", "policy",
                  "tz")
 
     def __init__(self, campaign: Campaign) -> None:
@@ -53,7 +50,6 @@ class _State:
                 self.fixed[stage] = in_zone(rule.due.at, self.tz)
         #: (stage, due_us) -> [(rung, fire time, key)], in firing order.
         self.ladder_times: dict[tuple[Stage, int], list[tuple[Rung, pendulum.DateTime, str]]] = {}
-        self.indexed = False
         self.lock = threading.Lock()
         self._rung_json: dict[Rung, dict[str, Any]] = {}
         #: The context of each stage without a case (a rung's fire time needs no case).
@@ -117,7 +113,6 @@ def _state(campaign: Campaign) -> _State:
             if st is None or st.policy is not campaign.policy:
                 st = _State(campaign)
                 _STATES[campaign] = st
-                st.indexed = _attach_index(campaign)
     with contextlib.suppress(AttributeError):  # a host's campaign stand-in may refuse it
         campaign._deadline_state = st
     return st
@@ -136,59 +131,15 @@ def set_calendar(campaign: Campaign, calendar: Any) -> None:
     _STATES.pop(campaign, None)
     campaign._deadline_state = None
 
-def _attach_index(campaign: Campaign) -> bool:
-    """Make sure the store indexes deadlines for the campaign; True when it does."""
-    store = campaign.store
-    if isinstance(store, DeadlineIndex):
-        return True
-    from reviewflow.store.memory import MemoryStore
-
-    if not isinstance(store, MemoryStore):
-        return False
-    index = _MEMORY_INDEXES.get(store)
-    if index is None:
-        index = _MEMORY_INDEXES[store] = _MemoryIndex()
-
-        def on_schedule(_store: Any, row: RungSchedule) -> None:
-            index.apply(row)
-
-        store.extra_handlers[RungSchedule] = on_schedule
-        store.extra_handlers[RungMark] = _ignore
-    if campaign.id not in index.campaigns:
-        index.campaigns[campaign.id] = _CampaignIndex()
-        if store.cases(campaign.id):
-            _fill(campaign, index)
-    return True
-
-
-def _ignore(_store: Any, _row: Any) -> None:
-    """The in-memory store keeps rung marks in the case snapshot only."""
-
-
-def _fill(campaign: Campaign, index: _MemoryIndex) -> None:
-    st = _STATES.get(campaign) or _State(campaign)
-    for case in campaign.store.cases(campaign.id):
-        row = _schedule_row(campaign, st, case)
-        if row is not None:
-            index.apply(row)
-
-
 def rebuild_index(campaign: Campaign) -> int:
     """Recompute every case's deadline index entry (after changing a campaign's deadlines).
 
-    Returns the number of cases indexed. Durable stores get the entries as commits of
+    Returns the number of cases indexed. The store gets the entries as commits of
     their own (no events, version unchanged), in batches.
     """
     st = _state(campaign)
     store = campaign.store
-    mem = _memory_index(store)
     count = 0
-    if mem is not None:
-        mem.campaigns[campaign.id] = _CampaignIndex()
-        _fill(campaign, mem)
-        return len(store.cases(campaign.id))
-    if not st.indexed:
-        return 0
     commits = []
     for case in store.cases(campaign.id):
         row = _schedule_row(campaign, st, case, force=True)
@@ -261,8 +212,6 @@ def commit_extras(campaign: Campaign, case: Case,
     or the stage it left, has a due time or a ladder; nothing otherwise.
     """
     st = _state(campaign)
-    if not st.indexed:
-        return ()
     policy = st.policy
     stage = case.stage
     relevant = _has_deadline(policy, stage) or "extensions" in case.data

@@ -12,7 +12,6 @@ import pendulum
 
 from reviewflow import _corrections
 from reviewflow._chain import seal
-from reviewflow._deadlines.index import _memory_index
 from reviewflow._deadlines.results import FiredRung, SweepResult
 from reviewflow._deadlines.rows import (
     _CHUNK,
@@ -28,7 +27,6 @@ from reviewflow.deadlines import Rung, fmt_time, ladder_from_json
 from reviewflow.exceptions import ConflictError, ReviewflowError
 from reviewflow.model import Case, EventRecord, Stage
 from reviewflow.store.base import Commit
-from reviewflow.store.parts import DeadlineIndex
 from reviewflow.store.rows import RungMark, RungSchedule
 
 if TYPE_CHECKING:
@@ -97,10 +95,9 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
         records.append(record)
         fired.append(FiredRung(case_id=case.case_id, stage=stage, rung=rung, due=due,
                                fire_at=fire_at, seq=seq))
-        if st.indexed:
-            extras.append(RungMark(campaign_id=campaign.id, case_id=case.case_id,
-                                   stage=stage.value, rung_id=rung.id, due_us=due_us,
-                                   fired_at=iso, seq=seq))
+        extras.append(RungMark(campaign_id=campaign.id, case_id=case.case_id,
+                               stage=stage.value, rung_id=rung.id, due_us=due_us,
+                               fired_at=iso, seq=seq))
         if rung.auto == "mark_missed":
             missed = dict(after.data.get("missed") or {})
             missed[stage.value] = {"due": due_iso, "at": iso, "rung": rung.id}
@@ -117,18 +114,17 @@ def _rung_step(campaign: Campaign, st: _State, case: Case, now: pendulum.DateTim
     after.data["rungs"] = rungs_data
     after.version = seq
     after.last_hash = prev
-    if st.indexed:
-        if after.stage is stage:
-            # The rungs still pending are those after the ones just fired (firing order).
-            rest = pending[len(fired):]
-            extras.append(RungSchedule(
-                campaign_id=campaign.id, case_id=case.case_id, stage=stage.value,
-                due_us=due_us, next_fire_us=to_us(rest[0][1]) if rest else None,
-            ))
-        else:
-            row = _schedule_row(campaign, st, after, force=True)
-            if row is not None:
-                extras.append(row)
+    if after.stage is stage:
+        # The rungs still pending are those after the ones just fired (firing order).
+        rest = pending[len(fired):]
+        extras.append(RungSchedule(
+            campaign_id=campaign.id, case_id=case.case_id, stage=stage.value,
+            due_us=due_us, next_fire_us=to_us(rest[0][1]) if rest else None,
+        ))
+    else:
+        row = _schedule_row(campaign, st, after, force=True)
+        if row is not None:
+            extras.append(row)
     commit = _commit(after, case.version, tuple(records), tuple(extras), campaign)
     return _RungStep(case.case_id, case, after, commit, fired, records)
 
@@ -157,27 +153,10 @@ def _return_report(campaign: Campaign, case: Case, due: pendulum.DateTime, iso: 
 def _candidates(campaign: Campaign, st: _State, until: pendulum.DateTime, *, overdue: bool,
                 limit: int | None = None) -> list[str]:
     store = campaign.store
-    mem = _memory_index(store)
-    source: Any = mem if mem is not None else (store if isinstance(store, DeadlineIndex) else None)
     bound = to_us(until)
-    if source is not None:
-        if overdue:
-            return list(source.deadline_overdue(campaign.id, bound, limit))
-        return list(source.deadline_due(campaign.id, bound, limit))
-    # No index: scan every case (correct, slow; durable stores should index).
-    out: list[str] = []
-    for case in store.cases(campaign.id):
-        due = st.due(case, case.stage)
-        if due is None:
-            continue
-        if overdue:
-            if due < until:
-                out.append(case.case_id)
-            continue
-        pending = _pending(st, case, case.stage, due)
-        if pending and pending[0][1] <= until:
-            out.append(case.case_id)
-    return out[:limit] if limit is not None else out
+    if overdue:
+        return store.deadline_overdue(campaign.id, bound, limit)
+    return store.deadline_due(campaign.id, bound, limit)
 
 
 def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | None = None,
@@ -203,7 +182,7 @@ def sweep(campaign: Campaign, now: _dt.datetime | None = None, *, limit: int | N
     todo = ids
     # On a database server the next batch is built while one commits; SQLite's own work
     # runs in this process, under the same interpreter lock: nothing would overlap.
-    pipelined = bool(getattr(store, "server", False)) and len(ids) > _CHUNK
+    pipelined = store.server and len(ids) > _CHUNK
     while todo:
         run.retry = []
         if pipelined:
@@ -254,12 +233,11 @@ def _build(campaign: Campaign, st: _State, ids: Sequence[str], at: pendulum.Date
            ) -> list[_RungStep]:
     """Load a batch of cases (one query on a database) and build their rung steps."""
     store = campaign.store
-    get_many = getattr(store, "get_many", None)
-    loaded = get_many(campaign.id, ids) if get_many is not None else None
+    loaded = store.get_many(campaign.id, ids)
     steps: list[_RungStep] = []
     iso = at.isoformat()  # the same for every case of the sweep
     for case_id in ids:
-        case = store.get(campaign.id, case_id) if loaded is None else loaded.get(case_id)
+        case = loaded.get(case_id)
         if case is None:
             continue
         step = _rung_step(campaign, st, case, at, iso)

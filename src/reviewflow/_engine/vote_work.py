@@ -9,8 +9,7 @@ would link the ballot to the voter). Ballots and tokens live in the campaign's
 ballot box; closing the vote records the tally and a digest of the ballots on the
 case's chain, so any later change to a stored ballot shows in :func:`verify_votes`.
 
-The ballot box is the store's ``ballot_box(campaign_id)`` when the store offers one
-(durable stores), else one kept in memory beside the store. A box with ``in_commit``
+The ballot box is the store's ``ballot_box(campaign_id)``. A box with ``in_commit``
 set (the SQL store's) gets its tokens and its freezes as extra rows of the commits
 that issue tokens and close (or void) a round, so that they are written with the
 event or not at all: :class:`~reviewflow.store.rows.TokenRows` and
@@ -20,8 +19,6 @@ event or not at all: :class:`~reviewflow.store.rows.TokenRows` and
 from __future__ import annotations
 
 import os
-import threading
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -37,7 +34,6 @@ from reviewflow.ballots import (
     TokenGrant,
     Vote,
     VoteRound,
-    _InIdOrder,
     category_results,
     close_round,
     enter_paper,
@@ -86,55 +82,9 @@ def _grants(tokens: Sequence[IssuedToken]) -> tuple[TokenGrant, ...]:
                             category=t.category) for t in tokens)
 
 
-class _MemoryBox:
-    """A ballot box in memory: a token book and ballots per (case, round), one lock."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.book = MemoryTokenBook()
-        self._ballots: dict[tuple[str, int], _InIdOrder] = {}
-        self._frozen: set[tuple[str, int]] = set()
-
-    def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
-        self.book.add(list(_grants(tokens)))
-
-    def cast(self, case_id: str, round: int, token: str, choice: str | None,
-             build: Any) -> Ballot:
-        with self.lock:
-            if (case_id, round) in self._frozen:
-                raise BallotError("vote_closed", f"the vote of case {case_id!r} is closed")
-            grant = self.book.redeem(token, case_id, round)
-            ballot: Ballot = build(grant.round, grant.category)
-            held = self._ballots.setdefault((case_id, round), _InIdOrder())
-            held[ballot.ballot_id] = ballot  # listed in id order when read
-            return ballot
-
-    def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
-        with self.lock:  # by random id, never in the order cast
-            return dict(sorted(self._ballots.get((case_id, round), {}).items()))
-
-    def freeze(self, case_id: str, round: int) -> None:
-        with self.lock:
-            self._frozen.add((case_id, round))
-
-    def thaw(self, case_id: str, round: int) -> None:
-        with self.lock:
-            self._frozen.discard((case_id, round))
-
-
-_BOXES: weakref.WeakKeyDictionary[Any, dict[str, _MemoryBox]] = weakref.WeakKeyDictionary()
-_BOXES_LOCK = threading.Lock()
-
-
 def ballot_box(c: Campaign) -> BallotBox:
-    """Return the campaign's ballot box: the store's own, or one in memory beside it."""
-    own = getattr(c.store, "ballot_box", None)
-    if own is not None:
-        box: BallotBox = own(c.id)
-        return box
-    with _BOXES_LOCK:
-        per_store = _BOXES.setdefault(c.store, {})
-        return per_store.setdefault(c.id, _MemoryBox())
+    """Return the campaign's ballot box (the store keeps it)."""
+    return c.store.ballot_box(c.id)
 
 
 def _vote_of(case: Case) -> Vote:
@@ -167,7 +117,7 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
     """
     role = guarded(c, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
-    in_commit = bool(getattr(box, "in_commit", False))
+    in_commit = box.in_commit
     issued: list[IssuedToken] = []
 
     def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[Any, ...]]:
@@ -287,11 +237,7 @@ def close_vote(c: Campaign, case_id: str, *, actor: Actor, scrub: bool = False) 
 def scrub_ballots(c: Campaign) -> bool:
     """Remove old copies of the campaign's ballot rows from the database's files (the
     box's ``scrub``); False when the box keeps nothing on disk (memory)."""
-    scrub = getattr(ballot_box(c), "scrub", None)
-    if scrub is None:
-        return False
-    scrub()
-    return True
+    return ballot_box(c).scrub()
 
 
 def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
@@ -308,7 +254,7 @@ def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
     """
     role = guarded(c, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
-    in_commit = bool(getattr(box, "in_commit", False))
+    in_commit = box.in_commit
     outcome: list[CloseResult] = []
 
     def apply(case: Case, now: pendulum.DateTime
@@ -367,7 +313,7 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
     """
     role = guarded(c, case_id, "revote", actor, "record_vote", VOTE_STAGES)
     box = ballot_box(c)
-    in_commit = bool(getattr(box, "in_commit", False))
+    in_commit = box.in_commit
 
     def apply(case: Case, now: pendulum.DateTime
               ) -> tuple[dict[str, Any], str | None, tuple[Any, ...]]:

@@ -209,8 +209,8 @@ class SqlBallotBox:
         self._store._run_write(
             lambda conn: _set_frozen(conn, self.campaign_id, case_id, round, False))
 
-    def scrub(self) -> None:
-        """Remove the old copies of ballot rows from the database's files, after a vote.
+    def scrub(self) -> bool:
+        """Remove the old copies of ballot rows from the database's files, after a vote; True.
 
         Each cast writes its round's ballots again; the versions it replaced stay in the
         table's pages until the database reclaims their space, and a copy of the files
@@ -250,6 +250,7 @@ class SqlBallotBox:
         why = _scrub_failure(dialect, rows)
         if why is not None:
             raise ScrubIncomplete(f"{statement}: {why}")
+        return True
 
     def __repr__(self) -> str:
         return f"SqlBallotBox({self._store.url!r}, {self.campaign_id!r})"

@@ -5,6 +5,10 @@ event records, the journal of refused commands, the outbox of events not yet
 told to hooks, and idempotency keys. Each :class:`Commit` is atomic: the case's
 new snapshot and its events (and any extra rows) are written together or not at
 all, and only if the stored version still equals ``expected_version``.
+
+A store also offers the parts of :mod:`reviewflow.store.parts` (the deadline index, each
+campaign's ballot box and delivery log, the campaign chain, the anchors): every store of
+reviewflow has them all, so the engine and its features call them directly.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import attrs
 
 from reviewflow.model import Case, EventRecord
+from reviewflow.store.parts import AnchorShelf, BallotBox, CampaignChain, DeadlineIndex, DeliveryLog
 
 __all__ = ["Commit", "Refusal", "Store"]
 
@@ -57,12 +62,26 @@ class Refusal:
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(DeadlineIndex, CampaignChain, AnchorShelf, Protocol):
     """What the engine asks of a store. Every method is safe to call from several processes
     for durable stores; the in-memory store is for one process."""
 
     #: True when the store survives the process (the outbox then matters).
     durable: bool
+
+    @property
+    def server(self) -> bool:
+        """True when the database works in a process of its own (a batch can commit there
+        while the next is built here)."""
+
+    def ballot_box(self, campaign_id: str) -> BallotBox:
+        """Return the campaign's ballot box (the same object for the same campaign)."""
+
+    def delivery_log(self, campaign_id: str) -> DeliveryLog:
+        """Return the campaign's log of failed deliveries to the hooks."""
+
+    def flush(self) -> None:
+        """Write what the store keeps back for a later write (dispatch marks) now."""
 
     def setup_campaign(self, campaign_id: str, policy_json: str) -> None:
         """Create the campaign if it is new; keep its policy (JSON) for inspection."""

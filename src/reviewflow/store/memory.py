@@ -1,4 +1,9 @@
-"""The in-memory store: one process, no persistence; for tests, simulations and benchmarks."""
+"""The in-memory store: one process, no persistence; for tests, simulations and benchmarks.
+
+It owns its parts as the SQL store does: the deadline index (fed by the
+:class:`~reviewflow.store.rows.RungSchedule` rows of its commits), each campaign's ballot
+box and delivery log, the campaign chains, the anchors and the events' MACs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,11 @@ from typing import Any
 from reviewflow._macs import EventMacs, with_macs
 from reviewflow.exceptions import ConflictError, DuplicateCaseError, InputError, UnknownCaseError
 from reviewflow.model import Case, EventRecord, canonical_data
+from reviewflow.store._memory_box import MemoryBox
+from reviewflow.store._memory_index import MemoryIndex
+from reviewflow.store._memory_log import MemoryDeliveryLog
 from reviewflow.store.base import Commit, Refusal
+from reviewflow.store.rows import RungMark, RungSchedule
 
 __all__ = ["MemoryStore"]
 
@@ -94,6 +103,14 @@ def _keep_macs(store: MemoryStore, macs: EventMacs) -> None:
         case[seq] = mac
 
 
+def _keep_schedule(store: MemoryStore, row: RungSchedule) -> None:
+    store._index.apply(row)
+
+
+def _keep_in_snapshot(_store: MemoryStore, _row: RungMark) -> None:
+    """A rung mark: this store keeps it in the case snapshot only (``data["rungs"]``)."""
+
+
 class _CampaignData:
     __slots__ = ("cases", "chain", "history", "idempotency", "outbox", "policy", "refusals")
 
@@ -114,12 +131,20 @@ class MemoryStore:
     """Keep everything in this process's memory; thread-safe, lost at exit."""
 
     durable = False
+    #: Its work runs in this process.
+    server = False
 
     def __init__(self) -> None:
         self._campaigns: dict[str, _CampaignData] = {}
         self._lock = threading.Lock()
-        #: Extra-row handlers by type, registered by the features that write extras.
-        self.extra_handlers: dict[type, object] = {EventMacs: _keep_macs}
+        #: Extra-row handlers by type: ``handler(store, row)``, called before the commit
+        #: applies (raising refuses it). The store's own row kinds are here from the start.
+        self.extra_handlers: dict[type, object] = {
+            EventMacs: _keep_macs, RungSchedule: _keep_schedule, RungMark: _keep_in_snapshot,
+        }
+        self._index = MemoryIndex()
+        self._boxes: dict[str, MemoryBox] = {}
+        self._logs: dict[str, MemoryDeliveryLog] = {}
         #: The key event MACs are sealed with (see reviewflow.anchoring); never stored.
         self.audit_key: bytes | None = None
         #: Per campaign: the MAC of each event by case id and seq; the anchors' texts by digest.
@@ -158,6 +183,51 @@ class MemoryStore:
             data.chain.append(_kept(record))
             if policy_json is not None:
                 data.policy = policy_json
+
+    # -- the parts
+
+    def deadline_due(self, campaign_id: str, until_us: int, limit: int | None = None) -> list[str]:
+        """Return ids of cases whose next rung fires at or before ``until_us``, earliest first."""
+        return self._index.deadline_due(campaign_id, until_us, limit)
+
+    def deadline_overdue(self, campaign_id: str, at_us: int, limit: int | None = None) -> list[str]:
+        """Return ids of cases whose current due time is before ``at_us``, earliest first."""
+        return self._index.deadline_overdue(campaign_id, at_us, limit)
+
+    def ballot_box(self, campaign_id: str) -> MemoryBox:
+        """Return the campaign's ballot box (tokens and ballots in this process)."""
+        box = self._boxes.get(campaign_id)
+        if box is None:
+            with self._lock:
+                box = self._boxes.setdefault(campaign_id, MemoryBox())
+        return box
+
+    def delivery_log(self, campaign_id: str) -> MemoryDeliveryLog:
+        """Return the campaign's failed deliveries to the hooks (in this process)."""
+        log = self._logs.get(campaign_id)
+        if log is None:
+            with self._lock:
+                log = self._logs.setdefault(campaign_id, MemoryDeliveryLog())
+        return log
+
+    def save_anchor(self, campaign_id: str, digest: str, at: str, text: str) -> None:
+        """Keep an anchor's text (once per digest)."""
+        with self._lock:
+            self.anchor_texts.setdefault(campaign_id, {}).setdefault(digest, text)
+
+    def stored_anchors(self, campaign_id: str) -> list[str]:
+        """Return the texts of the campaign's kept anchors, oldest first."""
+        return list(self.anchor_texts.get(campaign_id, {}).values())
+
+    def stored_macs(self, campaign_id: str, case_ids: Sequence[str]
+                    ) -> dict[tuple[str, int], str]:
+        """Return the kept MACs of these cases' events, by ``(case_id, seq)``."""
+        kept = self.event_macs.get(campaign_id, {})
+        return {(case_id, seq): mac for case_id in case_ids
+                for seq, mac in kept.get(case_id, {}).items()}
+
+    def flush(self) -> None:
+        """Nothing is kept back."""
 
     def campaigns(self) -> list[str]:
         """Return the campaign ids."""

@@ -8,21 +8,26 @@ all of them; the features call them directly:
   sweep does not scan;
 * :class:`BallotBox` (``store.ballot_box(campaign_id)``): a campaign's tokens and ballots,
   apart from the cases;
-* :class:`DeliveryLog` (``store.delivery_log(campaign_id)``): failed deliveries to the hooks.
+* :class:`DeliveryLog` (``store.delivery_log(campaign_id)``): failed deliveries to the hooks;
+* :class:`CampaignChain`: the campaign's own chain (the sealed policy and its amendments);
+* :class:`AnchorShelf`: the anchors taken of a campaign, and the keyed MACs of its events.
+
+:class:`~reviewflow.store.base.Store` is all of them together with the case store proper.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from reviewflow.store.rows import LogRow
 
 if TYPE_CHECKING:
     from reviewflow.ballots import Ballot, IssuedToken
+    from reviewflow.model import EventRecord
 
-__all__ = ["BallotBox", "DeadlineIndex", "DeliveryLog"]
+__all__ = ["AnchorShelf", "BallotBox", "CampaignChain", "DeadlineIndex", "DeliveryLog"]
 
 
 @runtime_checkable
@@ -50,12 +55,14 @@ class BallotBox(Protocol):
     """
 
     lock: threading.RLock
+    #: True when tokens and freezes come as extra rows of the step's commit.
+    in_commit: bool
 
     def add_tokens(self, tokens: Sequence[IssuedToken]) -> None:
         """Keep newly issued tokens (their hashes)."""
 
     def cast(self, case_id: str, round: int, token: str, choice: str | None,
-             build: Any) -> Ballot:
+             build: Callable[[int, str], Ballot]) -> Ballot:
         """Redeem ``token`` and store ``build(vote_round_number, category)``'s ballot."""
 
     def ballots(self, case_id: str, round: int) -> dict[str, Ballot]:
@@ -66,6 +73,10 @@ class BallotBox(Protocol):
 
     def thaw(self, case_id: str, round: int) -> None:
         """Undo :meth:`freeze` (the close that froze it was not committed)."""
+
+    def scrub(self) -> bool:
+        """Remove old copies of ballot rows from the database's files; False when the box
+        keeps nothing on disk (raises ScrubIncomplete when the database did not do it)."""
 
 
 class DeliveryLog(Protocol):
@@ -95,3 +106,32 @@ class DeliveryLog(Protocol):
 
     def rows(self, limit: int) -> list[LogRow]:
         """Return every row, soonest next try first."""
+
+
+class CampaignChain(Protocol):
+    """The campaign's own hash chain: the sealed policy and its amendments."""
+
+    def campaign_events(self, campaign_id: str) -> list[EventRecord]:
+        """Return the campaign's chain, oldest first (empty for an unknown campaign)."""
+
+    def append_campaign_event(self, record: EventRecord, policy_json: str | None = None) -> None:
+        """Append ``record`` (ConflictError unless it is the next); with ``policy_json``,
+        keep it as the campaign's policy in the same step."""
+
+
+class AnchorShelf(Protocol):
+    """The anchors kept of a campaign, and the keyed MACs of its events (see
+    :mod:`reviewflow.anchoring`)."""
+
+    #: The key event MACs are sealed with at commit (None: no MACs); never stored.
+    audit_key: bytes | None
+
+    def save_anchor(self, campaign_id: str, digest: str, at: str, text: str) -> None:
+        """Keep an anchor's text (once: the same digest again is left as it is)."""
+
+    def stored_anchors(self, campaign_id: str) -> list[str]:
+        """Return the texts of the campaign's kept anchors, oldest first."""
+
+    def stored_macs(self, campaign_id: str, case_ids: Sequence[str]
+                    ) -> dict[tuple[str, int], str]:
+        """Return the kept MACs of these cases' events, by ``(case_id, seq)``."""

@@ -439,6 +439,21 @@ class SqlStore:
         """Return the campaign's failed deliveries to the hooks (``rf_delivery_log``)."""
         return SqlDeliveryLog(self, campaign_id)
 
+    # -- anchors and MACs
+
+    def save_anchor(self, campaign_id: str, digest: str, at: str, text: str) -> None:
+        """Keep an anchor's text in ``rf_anchors`` (once per digest)."""
+        _anchors.save_anchor(self, campaign_id, digest, at, text)
+
+    def stored_anchors(self, campaign_id: str) -> list[str]:
+        """Return the texts of the campaign's kept anchors, oldest first."""
+        return _anchors.stored_anchors(self, campaign_id)
+
+    def stored_macs(self, campaign_id: str, case_ids: Sequence[str]
+                    ) -> dict[tuple[str, int], str]:
+        """Return the stored MACs of these cases' events (``rf_event_macs``)."""
+        return _anchors.event_macs(self, campaign_id, case_ids)
+
     # -- rows
 
     @staticmethod

@@ -1,15 +1,15 @@
-"""The deadline index of the in-memory store: case ids by next fire time and by due time."""
+"""The in-memory store's deadline index: case ids by next fire time and by due time.
+
+Fed by the :class:`~reviewflow.store.rows.RungSchedule` rows of the store's own commits;
+the store answers :class:`~reviewflow.store.parts.DeadlineIndex` from it.
+"""
 
 from __future__ import annotations
 
 import heapq
 import threading
-import weakref
-from typing import Any
 
 from reviewflow.store.rows import RungSchedule
-
-# -- the in-memory store's index ---------------------------------------------------------------
 
 
 class _TimeIndex:
@@ -94,7 +94,7 @@ class _CampaignIndex:
         self.due.set(case_id, due_us)
 
 
-class _MemoryIndex:
+class MemoryIndex:
     """The deadline index of one :class:`~reviewflow.store.memory.MemoryStore`."""
 
     __slots__ = ("campaigns", "lock")
@@ -104,6 +104,7 @@ class _MemoryIndex:
         self.lock = threading.Lock()
 
     def apply(self, row: RungSchedule) -> None:
+        """Keep the case's entry as the row gives it (a row with both times None drops it)."""
         with self.lock:
             index = self.campaigns.get(row.campaign_id)
             if index is None:
@@ -125,9 +126,3 @@ class _MemoryIndex:
                 return []
             return index.due.upto(at_us - 1, limit)
 
-
-_MEMORY_INDEXES: weakref.WeakKeyDictionary[Any, _MemoryIndex] = weakref.WeakKeyDictionary()
-
-
-def _memory_index(store: Any) -> _MemoryIndex | None:
-    return _MEMORY_INDEXES.get(store)
