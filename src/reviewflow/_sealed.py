@@ -5,25 +5,49 @@ events are sealed on each case's hash chain. :func:`sealed_cases` reads each cas
 events, checks its chain and folds them (:func:`reviewflow._replay.replay`) into the
 case they imply, so that a score, a grade, a rank, the counts behind them and the
 person they belong to come from the sealed record, never from the row.
+
+:func:`histories` streams a campaign's cases with their events (what ``verify`` reads too).
+This module asks only the store: it sits below the vote work, publication and verify.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
 
+from reviewflow._names import lookup
 from reviewflow._replay import UnknownEvent, replay
 from reviewflow.audit import verify_chain
-from reviewflow.exceptions import StoreError
+from reviewflow.exceptions import ReviewflowError, StoreError, UnknownCaseError
 from reviewflow.model import Actor, Case, EventRecord, Stage
+from reviewflow.store.base import Store
 
-if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+__all__ = ["History", "histories", "sealed_case", "sealed_cases", "stored_case"]
 
-__all__ = ["sealed_case", "sealed_cases"]
+#: ``(stored case, case id, version, last hash, records)``; the stored case is None when
+#: its row cannot be read as a case.
+History = tuple[Case | None, str, int, str, Sequence[EventRecord]]
 
 
-def sealed_case(c: Campaign, case_id: str, records: Sequence[EventRecord],
+def histories(store: Store, campaign_id: str) -> Iterator[History]:
+    """Yield a :data:`History` for every case of the campaign, streamed where the store
+    can (``iter_histories``), else case by case."""
+    streamed = getattr(store, "iter_histories", None)
+    if streamed is not None:
+        for chain in streamed(campaign_id):
+            case = getattr(chain, "case", None)
+            if case is None:
+                try:
+                    case = store.get(campaign_id, chain.case_id)
+                except (ReviewflowError, ValueError, KeyError, TypeError):
+                    case = None
+            yield case, chain.case_id, chain.version, chain.last_hash, chain.records
+        return
+    for case in store.cases(campaign_id):
+        yield (case, case.case_id, case.version, case.last_hash,
+               store.history(campaign_id, case.case_id))
+
+
+def sealed_case(store: Store, campaign_id: str, case_id: str, records: Sequence[EventRecord],
                 version: int | None = None, last_hash: str | None = None) -> Case:
     """Return the case its sealed ``records`` imply; StoreError when the chain is broken."""
     problems = verify_chain(case_id, records, expected_version=version, expected_hash=last_hash)
@@ -37,22 +61,34 @@ def sealed_case(c: Campaign, case_id: str, records: Sequence[EventRecord],
     except (UnknownEvent, KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"the events of case {case_id!r} cannot be replayed ({exc}); run "
                          "`reviewflow verify`") from None
-    return Case(c.id, case_id, state.organization, Actor.from_json(state.secretary),
+    return Case(campaign_id, case_id, state.organization, Actor.from_json(state.secretary),
                 Stage(state.stage), state.version, state.last_hash, state.data,
-                state.previous_case_id, c.store)
+                state.previous_case_id, store)
 
 
-def sealed_cases(c: Campaign, case_ids: Iterable[str] | None = None) -> list[Case]:
-    """Return the campaign's cases (all, by id, or those given, in order) as sealed."""
-    from reviewflow import _verify
-
+def sealed_cases(store: Store, campaign_id: str,
+                 case_ids: Iterable[str] | None = None) -> list[Case]:
+    """Return the campaign's cases (all, by id, or those given, in order) as sealed; a case
+    id the campaign lacks raises UnknownCaseError."""
     if case_ids is None:
-        return [sealed_case(c, case_id, records, version, last_hash)
-                for _case, case_id, version, last_hash, records in _verify.histories(c)
+        return [sealed_case(store, campaign_id, case_id, records, version, last_hash)
+                for _case, case_id, version, last_hash, records in histories(store, campaign_id)
                 if records]
     out = []
     for case_id in case_ids:
-        stored = c.case(case_id)  # raises UnknownCaseError
-        out.append(sealed_case(c, case_id, c.store.history(c.id, case_id), stored.version,
+        stored = stored_case(store, campaign_id, case_id)
+        out.append(sealed_case(store, campaign_id, stored.case_id,
+                               store.history(campaign_id, stored.case_id), stored.version,
                                stored.last_hash))
     return out
+
+
+def stored_case(store: Store, campaign_id: str, case_id: str) -> Case:
+    """Return the stored case (its row); UnknownCaseError when the campaign has none."""
+    case_id = lookup(case_id)
+    case = store.get(campaign_id, case_id)
+    if case is None:
+        raise UnknownCaseError(
+            f"no case {case_id!r} in campaign {campaign_id!r}; open it first with open_case()"
+        )
+    return case

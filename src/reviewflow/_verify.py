@@ -1,6 +1,7 @@
-"""``Campaign.verify``: every check of the record, streamed case by case.
+"""The checks of one case's record beyond its chain, and the recount of the ballot boxes.
 
-For each case (read with its events in one streamed pass where the store can):
+For each case (read with its events in one streamed pass where the store can,
+:func:`reviewflow._sealed.histories`), :func:`check_case` runs:
 
 1. the hash chain (:func:`reviewflow.audit.verify_chain`): positions, links, hashes, and
    that the case row ends where its chain ends;
@@ -11,43 +12,27 @@ For each case (read with its events in one streamed pass where the store can):
    recounted from the ballot box and the sealed paper entries, and the recount and the
    ballots' digest compared with what that event sealed (not with the case row).
 
-Memory stays bounded by one case's events at a time (plus the problems found).
+Memory stays bounded by one case's events at a time (plus the problems found). What is
+checked for the whole campaign (the policy's seal, the anchors, the MACs) is composed
+on top of this by :mod:`reviewflow._engine.verification`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from reviewflow._replay import Replayed, UnknownEvent, replay
-from reviewflow.audit import ChainProblem, VerifyReport, compare_case, verify_chain
+from reviewflow._sealed import histories
+from reviewflow.audit import ChainProblem, compare_case, verify_chain
+from reviewflow.ballots import PaperCount, VoteRound, ballots_digest, recount
 from reviewflow.exceptions import ReviewflowError
 from reviewflow.model import Case, EventRecord
+from reviewflow.scoring import ScoringPolicy
+from reviewflow.store.base import Store
+from reviewflow.store.parts import BallotBox
 
-if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
-
-__all__ = ["histories", "recount_sealed", "verify_campaign"]
-
-
-def histories(c: Campaign) -> Iterator[tuple[Case | None, str, int, str, Sequence[EventRecord]]]:
-    """Yield ``(stored case, case id, version, last hash, records)`` for every case, streamed
-    where the store can (``iter_histories``), else case by case. The stored case is None
-    when its row cannot be read as a case."""
-    streamed = getattr(c.store, "iter_histories", None)
-    if streamed is not None:
-        for chain in streamed(c.id):
-            case = getattr(chain, "case", None)
-            if case is None:
-                try:
-                    case = c.store.get(c.id, chain.case_id)
-                except (ReviewflowError, ValueError, KeyError, TypeError):
-                    case = None
-            yield case, chain.case_id, chain.version, chain.last_hash, chain.records
-        return
-    for case in c.store.cases(c.id):
-        yield (case, case.case_id, case.version, case.last_hash,
-               c.store.history(c.id, case.case_id))
+__all__ = ["check_case", "recount_sealed", "verify_ballots"]
 
 
 def _sealed_rounds(records: Sequence[EventRecord]) -> Iterator[tuple[EventRecord, int,
@@ -61,22 +46,18 @@ def _sealed_rounds(records: Sequence[EventRecord]) -> Iterator[tuple[EventRecord
             yield record, int(voided["round"]), voided
 
 
-def recount_sealed(c: Campaign, case_id: str, records: Sequence[EventRecord],
-                   state: Replayed | None = None, box: Any = None) -> list[ChainProblem]:
+def recount_sealed(scoring: ScoringPolicy, box: BallotBox, case_id: str,
+                   records: Sequence[EventRecord],
+                   state: Replayed | None = None) -> list[ChainProblem]:
     """Recount every closed ballot box of one case against its sealed event.
 
     The ballots come from the ballot box, the paper entries and issued counts from the
     sealed events (replayed); the recount and the ballots' digest must equal the tally
     and digest the closing event sealed.
     """
-    from reviewflow._engine import vote_work
-    from reviewflow.ballots import PaperCount, VoteRound, ballots_digest, recount
-
     sealed = list(_sealed_rounds(records))
     if not sealed:
         return []
-    if box is None:
-        box = vote_work.ballot_box(c)
     if state is None:
         state = replay(records)
     rounds = {int(r["number"]): r for r in (state.data.get("ballot_vote") or {}).get("rounds", ())}
@@ -90,7 +71,7 @@ def recount_sealed(c: Campaign, case_id: str, records: Sequence[EventRecord],
         r.ballots = box.ballots(case_id, number)
         where = f"round {number}"
         try:
-            counted: Any = recount(r, c.policy.scoring).to_json()
+            counted: Any = recount(r, scoring).to_json()
         except ReviewflowError as exc:  # a stored ballot no longer reads as a ballot
             problems.append(ChainProblem(
                 case_id, record.seq,
@@ -118,8 +99,9 @@ def recount_sealed(c: Campaign, case_id: str, records: Sequence[EventRecord],
     return problems
 
 
-def check_case(c: Campaign, case: Case | None, case_id: str, version: int, last_hash: str,
-               records: Sequence[EventRecord], box: Any = None) -> list[ChainProblem]:
+def check_case(scoring: ScoringPolicy, box: BallotBox, case: Case | None, case_id: str,
+               version: int, last_hash: str,
+               records: Sequence[EventRecord]) -> list[ChainProblem]:
     """Every check of one case: chain, then replay against the stored case, then ballots."""
     found = verify_chain(case_id, records, expected_version=version, expected_hash=last_hash)
     if found:
@@ -139,40 +121,17 @@ def check_case(c: Campaign, case: Case | None, case_id: str, version: int, last_
                              f"the events cannot be replayed ({type(exc).__name__}: {exc})",
                              kind="replay")]
     problems = compare_case(case, state)
-    problems += recount_sealed(c, case_id, records, state, box)
+    problems += recount_sealed(scoring, box, case_id, records, state)
     return problems
 
 
-def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
-    """Run every check on every case of the campaign; see the module docs. The record must
-    also extend every anchor (given, and kept in the store): :mod:`reviewflow.anchoring`."""
-    from reviewflow import anchoring
-    from reviewflow._engine import vote_work
-    from reviewflow._policy_seal import verify_policy
-
-    check = anchoring.Check(c, anchors)
-    box = vote_work.ballot_box(c)
-    problems: list[ChainProblem] = verify_policy(c)
-    count = events = 0
-    for case, case_id, version, last_hash, records in histories(c):
-        count += 1
-        events += len(records)
-        problems += check_case(c, case, case_id, version, last_hash, records, box)
-        check.chain(case_id, records)
-    problems += check.finish()
-    return VerifyReport(count, events, tuple(problems),
-                        anchors=tuple(a.digest for a in check.anchors), notes=tuple(check.notes))
-
-
-def verify_ballots(c: Campaign) -> list[ChainProblem]:
+def verify_ballots(store: Store, campaign_id: str, scoring: ScoringPolicy,
+                   box: BallotBox) -> list[ChainProblem]:
     """Recount every closed ballot box of the campaign against its sealed events."""
-    from reviewflow._engine import vote_work
-
-    box = vote_work.ballot_box(c)
     problems: list[ChainProblem] = []
-    for _case, case_id, _v, _h, records in histories(c):
+    for _case, case_id, _v, _h, records in histories(store, campaign_id):
         try:
-            problems += recount_sealed(c, case_id, records, None, box)
+            problems += recount_sealed(scoring, box, case_id, records)
         except (UnknownEvent, KeyError, TypeError, ValueError) as exc:
             problems.append(ChainProblem(case_id, len(records),
                                          f"the events cannot be replayed ({exc})",

@@ -1075,21 +1075,21 @@ class Campaign:
         chain, replay its events and compare the result with the stored case field by
         field, recount each closed ballot box against its sealed ``close_vote``, and check
         the campaign's policy against its sealed digest; report every difference by case
-        and field (see ``reviewflow._verify``).
+        and field (see ``reviewflow._engine.verification``).
 
         The record must also extend every anchor given (``anchors``, e.g. read with
         :func:`reviewflow.read_anchor`) and every anchor kept in the store, and, with an
         audit key, every event must carry its MAC. ``report.notes`` says what could not
         be checked (no anchor, no key).
         """
-        from reviewflow import _verify
+        from reviewflow._engine import verification
 
-        return _verify.verify_campaign(self, anchors)
+        return verification.verify_campaign(self, anchors)
 
     def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
-        from reviewflow import _verify
+        from reviewflow._sealed import histories
 
-        for _case, case_id, version, last_hash, records in _verify.histories(self):
+        for _case, case_id, version, last_hash, records in histories(self.store, self.id):
             yield case_id, version, last_hash, records
 
     def __repr__(self) -> str:

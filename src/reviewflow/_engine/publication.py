@@ -65,7 +65,7 @@ def _sealed_results(c: Campaign, case_ids: Iterable[str] | None
     """:func:`results`, and the sealed cases they were computed from, by id."""
     from reviewflow._sealed import sealed_cases
 
-    cases = sealed_cases(c, case_ids)  # the record, never the case rows
+    cases = sealed_cases(c.store, c.id, case_ids)  # the record, never the case rows
     inputs: dict[str, dict[str, Any]] = {}
     conditions: dict[str, list[str]] = {}
     for case in cases:

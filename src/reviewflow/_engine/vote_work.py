@@ -367,7 +367,8 @@ def verify_votes(c: Campaign) -> list[str]:
     discrepancies."""
     from reviewflow import _verify
 
-    return [str(p) for p in _verify.verify_ballots(c)]
+    return [str(p) for p in _verify.verify_ballots(c.store, c.id, c.policy.scoring,
+                                                   ballot_box(c))]
 
 
 def vote_round(c: Campaign, case_id: str) -> VoteRound | None:

@@ -249,7 +249,7 @@ def special_report(env: Env, case_id: str, out: str | None) -> int:
     from reviewflow.export.special_report import special_report_skeleton
 
     campaign = env.campaign()
-    case = sealed_cases(campaign, [case_id])[0]  # who and what, as the record says
+    case = sealed_cases(campaign.store, campaign.id, [case_id])[0]  # who and what, as the record says
     row = next((r for r in _results_rows(env) if r.case_id == case_id), None)
     text = special_report_skeleton(case, row)
     if out:

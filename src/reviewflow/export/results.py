@@ -219,7 +219,7 @@ def collect_results(campaign: Any) -> list[ResultRow]:
         from reviewflow._sealed import sealed_cases
 
         # who, the stage and the results from the sealed record, never the case rows
-        cases = sealed_cases(campaign)
+        cases = sealed_cases(campaign.store, campaign.id)
         return _from_backend(campaign.results(), {c.case_id: c for c in cases}, places)
     cases = campaign.cases()
     backend = getattr(campaign, "results", None)
