@@ -26,6 +26,12 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import pendulum
 
+from reviewflow._holidays import china_known_years, china_year
+from reviewflow._time import UTC, std_date
+from reviewflow._time import in_zone as in_zone
+from reviewflow._time import utc_offset as utc_offset
+from reviewflow._time import wall_time as wall_time
+from reviewflow._time import zone as zone
 from reviewflow.clock import ensure_aware
 from reviewflow.exceptions import DeadlineError, PolicyError
 
@@ -166,7 +172,7 @@ class WorkingCalendar:
         """Return the years with an official schedule (the package's and the policy's)."""
         years = {d.year for d in self._extra_off | self._extra_worked}
         if self.country == "CN":
-            years |= _china_known_years()
+            years |= china_known_years()
         return frozenset(years)
 
     def is_working_day(self, day: _dt.date) -> bool:
@@ -213,7 +219,7 @@ class WorkingCalendar:
             raise DeadlineError(f"a number of working days must be an integer, not {n!r}")
         if n == 0:
             return begin
-        target = _dt.date.fromordinal(self._shift_ordinal(_std_date(begin).toordinal(), n))
+        target = _dt.date.fromordinal(self._shift_ordinal(std_date(begin).toordinal(), n))
         return wall_time(begin.tzinfo, target.year, target.month, target.day, begin.hour,
                          begin.minute, begin.second, begin.microsecond)
 
@@ -284,7 +290,7 @@ class WorkingCalendar:
         names: dict[_dt.date, str] = {}
         touched = any(d.year == year for d in self._extra_off | self._extra_worked)
         if self.country == "CN":
-            known = _china_known_years()
+            known = china_known_years()
             if year not in known and not touched and self.unknown_years == "error":
                 span = f"{min(known)}-{max(known)}" if known else "no year"
                 raise DeadlineError(
@@ -293,7 +299,7 @@ class WorkingCalendar:
                     f"Council's notice to the policy ([calendar] days_off = [...], working_days "
                     f"= [...]), upgrade the holidays package, or set unknown_years = 'estimate'"
                 )
-            off, worked, names = _china_year(year, with_make_up=year in known)
+            off, worked, names = china_year(year, with_make_up=year in known)
         off |= {d for d in self._extra_off if d.year == year}
         for d in self._extra_off:
             if d.year == year and d not in names:
@@ -314,150 +320,6 @@ class WorkingCalendar:
         return f"WorkingCalendar.{name}(<{extras} policy overrides>)"
 
 
-# -- the package's China data --------------------------------------------------------------------
-
-_CHINA_KNOWN: frozenset[int] | None = None
-
-
-def _china_known_years() -> frozenset[int]:
-    """Return the years for which the holidays package has the official schedule (调休)."""
-    global _CHINA_KNOWN
-    if _CHINA_KNOWN is None:
-        import holidays
-
-        probe = holidays.country_holidays("CN", years=2016)
-        special = getattr(probe, "special_public_holidays", None) or {}
-        _CHINA_KNOWN = frozenset(int(y) for y in special)
-    return _CHINA_KNOWN
-
-
-def _china_year(
-    year: int, *, with_make_up: bool
-) -> tuple[set[_dt.date], set[_dt.date], dict[_dt.date, str]]:
-    import holidays
-
-    years = [year - 1, year, year + 1]
-    en = holidays.country_holidays("CN", years=years, language="en_US")
-    zh = holidays.country_holidays("CN", years=years, language="zh_CN")
-    off = {d for d in en if d.year == year}
-    names = {d: _holiday_label(en.get(d, ""), zh.get(d, "")) for d in off}
-    worked: set[_dt.date] = set()
-    if with_make_up:
-        worked = {d for d in getattr(en, "weekend_workdays", ()) if d.year == year}
-    return off, worked, names
-
-
-_IN_LIEU = re.compile(r"^day off\b", re.IGNORECASE)
-
-
-def _holiday_label(en: str, zh: str) -> str:
-    """Return a short label such as ``Spring Festival (春节)``; in-lieu days say so."""
-    if _IN_LIEU.match(en):
-        return "day off in lieu (调休)"
-    name = en.replace(" (observed)", "").replace(" (estimated)", "").strip()
-    inner = re.search(r"\(([^()]+)\)$", name)
-    if inner:
-        name = inner.group(1)
-    zh_name = re.sub(r"[（(].*?[）)]", "", zh).strip()
-    return f"{name} ({zh_name})" if zh_name else name
-
-
-# -- fast time helpers (pendulum's own arithmetic costs microseconds per call) ------------------
-
-_ZONES: dict[str, Any] = {}
-
-
-def zone(name: str) -> Any:
-    """Return the pendulum time zone named ``name`` (cached)."""
-    tz = _ZONES.get(name)
-    if tz is None:
-        tz = _ZONES[name] = pendulum.timezone(name)
-    return tz
-
-
-_STABLE_DAYS: dict[tuple[Any, int], bool] = {}
-_UTC = pendulum.timezone("UTC")
-
-
-def _stable_day(tz: Any, year: int, month: int, day: int) -> bool:
-    """Return True when ``tz`` keeps one UTC offset all that day (no DST change)."""
-    key = (tz, _dt.date(year, month, day).toordinal())
-    stable = _STABLE_DAYS.get(key)
-    if stable is None:
-        first = _dt.datetime(year, month, day, tzinfo=tz)
-        last = _dt.datetime(year, month, day, 23, 59, 59, 999999, tzinfo=tz)
-        offsets = {tz.utcoffset(first), tz.utcoffset(first.replace(fold=1)),
-                   tz.utcoffset(last), tz.utcoffset(last.replace(fold=1))}
-        stable = len(offsets) == 1
-        if len(_STABLE_DAYS) > 200_000:
-            _STABLE_DAYS.clear()
-        _STABLE_DAYS[key] = stable
-    return stable
-
-
-_DAY_OFFSETS: dict[tuple[Any, int], _dt.timedelta] = {}
-
-
-def utc_offset(value: _dt.datetime) -> _dt.timedelta | None:
-    """Return ``value.utcoffset()``, remembered per zone and day when the day has one offset.
-
-    The same as calling ``utcoffset()`` (None for a naive value), several times cheaper for
-    the many due and fire times the deadline work converts: a pendulum time's own
-    ``utcoffset()`` goes through the zone's slow path for datetime subclasses.
-    """
-    tz = value.tzinfo
-    if tz is None:
-        return None
-    key = (tz, _dt.date.toordinal(value))
-    off = _DAY_OFFSETS.get(key)
-    if off is not None:
-        return off
-    off = value.utcoffset()
-    if off is not None and _stable_day(tz, value.year, value.month, value.day):
-        if len(_DAY_OFFSETS) > 200_000:
-            _DAY_OFFSETS.clear()
-        _DAY_OFFSETS[key] = off
-    return off
-
-
-def wall_time(
-    tz: Any, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
-    microsecond: int = 0,
-) -> pendulum.DateTime:
-    """Return the aware time with this wall-clock reading in ``tz`` (as pendulum.datetime does,
-    a time in a DST gap moves forward)."""
-    if (isinstance(tz, pendulum.Timezone) and not isinstance(tz, pendulum.FixedTimezone)
-            and not _stable_day(tz, year, month, day)):
-        local = tz.convert(_dt.datetime(year, month, day, hour, minute, second, microsecond, fold=1))
-        return pendulum.DateTime(
-            local.year, local.month, local.day, local.hour, local.minute, local.second,
-            local.microsecond, tzinfo=tz, fold=local.fold,
-        )
-    return pendulum.DateTime(year, month, day, hour, minute, second, microsecond, tzinfo=tz)
-
-
-def in_zone(value: _dt.datetime, tz: Any) -> pendulum.DateTime:
-    """Return the aware ``value`` as the same instant in ``tz`` (a tzinfo or an IANA name)."""
-    if isinstance(tz, str):
-        tz = zone(tz)
-    if isinstance(value, pendulum.DateTime) and value.tzinfo is tz:
-        return value
-    off = utc_offset(value)
-    if off is None:
-        return ensure_aware(value, what="time")  # raises the clear DeadlineError
-    utc = _dt.datetime(value.year, value.month, value.day, value.hour, value.minute,
-                       value.second, value.microsecond) - off
-    local = tz.fromutc(utc.replace(tzinfo=tz))
-    return pendulum.DateTime(
-        local.year, local.month, local.day, local.hour, local.minute, local.second,
-        local.microsecond, tzinfo=tz, fold=getattr(local, "fold", 0),
-    )
-
-
-def _std_date(value: _dt.date) -> _dt.date:
-    return _dt.date(value.year, value.month, value.day)
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -467,7 +329,7 @@ def shift_date(calendar: Any, day: _dt.date, n: int) -> _dt.date:
         return _dt.date.fromordinal(calendar._shift_ordinal(day.toordinal(), n))
     own = getattr(calendar, "add_working_days", None)
     if own is not None:
-        start = pendulum.DateTime(day.year, day.month, day.day, 12, tzinfo=_UTC)
+        start = pendulum.DateTime(day.year, day.month, day.day, 12, tzinfo=UTC)
         result = _aware_keep_zone(own(start, n), "the calendar's result")
         return _dt.date(result.year, result.month, result.day)
     if not hasattr(calendar, "is_working_day"):
@@ -504,7 +366,7 @@ def add_working_days(calendar: Any, start: _dt.datetime, n: int) -> pendulum.Dat
     if own is not None and not isinstance(calendar, WorkingCalendar):
         result: pendulum.DateTime = _aware_keep_zone(own(begin, n), "the calendar's result")
         return result
-    day = shift_date(calendar, _std_date(begin), n)
+    day = shift_date(calendar, std_date(begin), n)
     return wall_time(begin.tzinfo, day.year, day.month, day.day, begin.hour, begin.minute,
                      begin.second, begin.microsecond)
 
