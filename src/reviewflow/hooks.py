@@ -7,6 +7,11 @@ a :class:`~reviewflow.exceptions.PluginError` in ``Campaign.plugin_errors``, the
 other hooks still run, and ``Campaign.dispatch_pending()`` retries that plugin alone
 later (see :mod:`reviewflow._delivery`). Hook wrappers are refused at ``register``.
 
+The arguments are typed with the real classes; ``campaign`` is the
+:class:`~reviewflow.Campaign`, typed as :class:`reviewflow.typing.CampaignView` (what a
+hook may use of it). :mod:`reviewflow.typing` also has each hook's signature as a
+Protocol (``StepHook``, ``RefusedHook``, ...).
+
 >>> import reviewflow as rf
 >>> class Printer:
 ...     @rf.hookimpl
@@ -16,13 +21,14 @@ later (see :mod:`reviewflow._delivery`). Hook wrappers are refused at ``register
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+import pendulum
 import pluggy
 
-if TYPE_CHECKING:
-    from reviewflow.model import Case, EventRecord
-
+from reviewflow.deadlines import Rung
+from reviewflow.exceptions import TransitionRefused
+from reviewflow.model import Actor, Case, EventRecord, Stage
+from reviewflow.scoring import CaseResult
+from reviewflow.typing import CampaignView
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -35,23 +41,24 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def reviewflow_case_opened(campaign: Any, case: Case) -> None:
+def reviewflow_case_opened(campaign: CampaignView, case: Case) -> None:
     """Tell that a case was opened (its opening event is committed)."""
 
 
 @hookspec
-def reviewflow_step(campaign: Any, case: Case, record: EventRecord) -> None:
+def reviewflow_step(campaign: CampaignView, case: Case, record: EventRecord) -> None:
     """Tell that a step was committed: ``record`` is its event, ``case`` the case after it."""
 
 
 @hookspec
-def reviewflow_refused(campaign: Any, case_id: str, event: str, actor: Any, error: Any) -> None:
+def reviewflow_refused(campaign: CampaignView, case_id: str, event: str, actor: Actor,
+                       error: TransitionRefused) -> None:
     """Tell that a command was refused (``error`` is the TransitionRefused; nothing changed)."""
 
 
 @hookspec
-def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, due: Any,
-                             record: Any) -> None:
+def reviewflow_deadline_rung(campaign: CampaignView, case: Case, stage: Stage, rung: Rung,
+                             due: pendulum.DateTime, record: EventRecord) -> None:
     """Tell that a reminder or escalation rung came due (fired exactly once per rung).
 
     ``record`` is the rung's ``deadline_rung`` event record: after a crash the hook may be
@@ -61,7 +68,8 @@ def reviewflow_deadline_rung(campaign: Any, case: Case, stage: Any, rung: Any, d
 
 
 @hookspec
-def reviewflow_results_published(campaign: Any, results: Any, scope: Any) -> None:
+def reviewflow_results_published(campaign: CampaignView, results: list[CaseResult],
+                                 scope: str) -> None:
     """Tell that evaluation results were published to ``scope``.
 
     Called after the publication committed; told again by ``Campaign.dispatch_pending()``

@@ -20,9 +20,13 @@ import pendulum
 
 from reviewflow.campaign import Campaign
 from reviewflow.clock import FrozenClock
-from reviewflow.model import Actor, Case, Problem, Report, Stage
+from reviewflow.deadlines import Rung
+from reviewflow.exceptions import TransitionRefused
+from reviewflow.model import Actor, Case, EventRecord, Problem, Report, Stage
 from reviewflow.policy import Policy
+from reviewflow.scoring import CaseResult
 from reviewflow.store.base import Store
+from reviewflow.typing import CampaignView
 
 __all__ = ["Cast", "HookRecorder", "drive_to", "passing_report", "seed_campaign", "valid_data"]
 
@@ -173,30 +177,32 @@ class HookRecorder:
     from reviewflow.hooks import hookimpl as _hookimpl
 
     @_hookimpl
-    def reviewflow_case_opened(self, campaign: Any, case: Any) -> None:
+    def reviewflow_case_opened(self, campaign: CampaignView, case: Case) -> None:
         """Record an opened case."""
         self.calls.append(("reviewflow_case_opened", {"case": case}))
 
     @_hookimpl
-    def reviewflow_step(self, campaign: Any, case: Any, record: Any) -> None:
+    def reviewflow_step(self, campaign: CampaignView, case: Case, record: EventRecord) -> None:
         """Record a step."""
         self.calls.append(("reviewflow_step", {"case": case, "record": record}))
 
     @_hookimpl
-    def reviewflow_refused(self, campaign: Any, case_id: Any, event: Any, actor: Any,
-                           error: Any) -> None:
+    def reviewflow_refused(self, campaign: CampaignView, case_id: str, event: str, actor: Actor,
+                           error: TransitionRefused) -> None:
         """Record a refusal."""
         self.calls.append(("reviewflow_refused", {"case_id": case_id, "error": error}))
 
     @_hookimpl
-    def reviewflow_deadline_rung(self, campaign: Any, case: Any, stage: Any, rung: Any,
-                                 due: Any, record: Any) -> None:
+    def reviewflow_deadline_rung(self, campaign: CampaignView, case: Case, stage: Stage,
+                                 rung: Rung, due: pendulum.DateTime, record: EventRecord
+                                 ) -> None:
         """Record a deadline rung."""
         self.calls.append(("reviewflow_deadline_rung", {"case": case, "stage": stage,
                                                         "rung": rung, "due": due,
                                                         "record": record}))
 
     @_hookimpl
-    def reviewflow_results_published(self, campaign: Any, results: Any, scope: Any) -> None:
+    def reviewflow_results_published(self, campaign: CampaignView, results: list[CaseResult],
+                                     scope: str) -> None:
         """Record a publication."""
         self.calls.append(("reviewflow_results_published", {"results": results, "scope": scope}))
