@@ -45,7 +45,7 @@ import hmac
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -54,9 +54,6 @@ from reviewflow.audit import ChainProblem
 from reviewflow.exceptions import InputError
 from reviewflow.model import EventRecord
 from reviewflow.store.base import Refusal, Store
-
-if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
 
 __all__ = [
     "AUDIT_KEY_ENV",
@@ -356,16 +353,15 @@ def _policy_heads(store: Store, campaign_id: str) -> set[str]:
 # ---------------------------------------------------------------------- taking and keeping
 
 
-def take(campaign: Campaign, *, save: bool = True) -> Anchor:
-    """Make the campaign's anchor now (see :meth:`Campaign.anchor`)."""
-    store = campaign.store
-    _now, iso = campaign._now()
-    heads = [(c.case_id, c.version, c.last_hash) for c in store.cases(campaign.id)]
-    journal = store.refusals(campaign.id)
-    anchor = Anchor.build(campaign.id, iso, heads,
+def take(store: Store, campaign_id: str, at: str, key: bytes | None, *,
+         save: bool = True) -> Anchor:
+    """Make the campaign's anchor as of ``at`` (ISO text), with a MAC when ``key`` is given
+    (see :meth:`Campaign.anchor`)."""
+    heads = [(c.case_id, c.version, c.last_hash) for c in store.cases(campaign_id)]
+    journal = store.refusals(campaign_id)
+    anchor = Anchor.build(campaign_id, at, heads,
                           refusals=(len(journal), refusals_digest(journal)),
-                          policy_digest=policy_digest(store, campaign.id),
-                          key=campaign._audit_key)
+                          policy_digest=policy_digest(store, campaign_id), key=key)
     if save:
         save_anchor(store, anchor)
     return anchor
@@ -396,9 +392,11 @@ class Check:
     problems found; :attr:`notes` says what could not be checked.
     """
 
-    def __init__(self, campaign: Campaign, anchors: Iterable[Anchor] = ()) -> None:
-        self.campaign = campaign
-        self.key: bytes | None = campaign._audit_key
+    def __init__(self, store: Store, campaign_id: str, key: bytes | None,
+                 anchors: Iterable[Anchor] = ()) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.key = key
         self.problems: list[ChainProblem] = []
         self.notes: list[str] = []
         given = list(anchors)
@@ -437,7 +435,7 @@ class Check:
 
     def _stored(self) -> list[Anchor]:
         out = []
-        for n, text in enumerate(stored_anchor_texts(self.campaign.store, self.campaign.id), 1):
+        for n, text in enumerate(stored_anchor_texts(self.store, self.campaign_id), 1):
             try:
                 out.append(Anchor.from_text(text, f"the database's anchor {n}"))
             except InputError as exc:
@@ -446,9 +444,9 @@ class Check:
 
     def _usable(self, anchor: Anchor) -> bool:
         label = _label(anchor)
-        if anchor.campaign_id != self.campaign.id:
+        if anchor.campaign_id != self.campaign_id:
             self.problems.append(ChainProblem("", 0, (
-                f"{label} is of campaign {anchor.campaign_id!r}, not {self.campaign.id!r}: "
+                f"{label} is of campaign {anchor.campaign_id!r}, not {self.campaign_id!r}: "
                 "give the anchor of this campaign")))
             return False
         if anchor.compute_digest() != anchor.digest:
@@ -485,7 +483,7 @@ class Check:
         batch, self._batch = self._batch, []
         if not batch or self.key is None:
             return
-        macs = _event_macs(self.campaign.store, self.campaign.id, [c for c, _r in batch])
+        macs = _event_macs(self.store, self.campaign_id, [c for c, _r in batch])
         key = self.key
         for case_id, records in batch:
             for record in records:
@@ -511,7 +509,7 @@ class Check:
                 "any more: the case was deleted")))
         self.wanted = {}
         if self.anchors:
-            store, cid = self.campaign.store, self.campaign.id
+            store, cid = self.store, self.campaign_id
             journal = store.refusals(cid)
             policies = _policy_heads(store, cid)
             for anchor in self.anchors:

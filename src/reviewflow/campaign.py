@@ -1048,9 +1048,9 @@ class Campaign:
         digest (the 公示 notice does): :meth:`verify` then detects deleted or re-chained
         events, deleted cases and a deleted refusal journal. See docs/reliability.md.
         """
-        from reviewflow import anchoring
+        from reviewflow._engine import verification
 
-        return anchoring.take(self, save=save)
+        return verification.take_anchor(self, save=save)
 
     def amend_policy(self, policy: Policy, *, reason: str, actor: Actor) -> Campaign:
         """Change the campaign's policy, as an event: an ``amend_policy`` record on the

@@ -21,13 +21,13 @@ from reviewflow.audit import ChainProblem, VerifyReport
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign
 
-__all__ = ["verify_campaign"]
+__all__ = ["take_anchor", "verify_campaign"]
 
 
 def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
     """Run every check on every case of the campaign; see the module docs. The record must
     also extend every anchor (given, and kept in the store): :mod:`reviewflow.anchoring`."""
-    check = anchoring.Check(c, anchors)
+    check = anchoring.Check(c.store, c.id, c._audit_key, anchors)
     box = ballot_box(c)
     scoring = c.policy.scoring
     problems: list[ChainProblem] = verify_policy(c)
@@ -40,3 +40,9 @@ def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
     problems += check.finish()
     return VerifyReport(count, events, tuple(problems),
                         anchors=tuple(a.digest for a in check.anchors), notes=tuple(check.notes))
+
+
+def take_anchor(c: Campaign, *, save: bool = True) -> anchoring.Anchor:
+    """Make the campaign's anchor now, with a MAC under the audit key (if any), and keep
+    it in the store unless ``save`` is false (see :meth:`Campaign.anchor`)."""
+    return anchoring.take(c.store, c.id, c._now()[1], c._audit_key, save=save)
