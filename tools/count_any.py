@@ -1,76 +1,91 @@
 """Count ``Any`` in the public signatures of reviewflow.
 
-A public signature is a function or method whose name and every enclosing name (module
-path, class) has no leading underscore (``__init__`` and other dunders count as public).
-Each ``Any`` in a parameter or return annotation counts once; ``--list`` prints them.
+Public: every name a public module offers (its ``__all__``, else its names without a
+leading underscore that reviewflow defines), wherever it is defined (a façade's
+re-exports count), and the public methods and properties of public classes
+(``__init__`` included). Each ``Any`` in a parameter or return annotation counts once per
+function, however many modules offer it. ``--list`` prints each function and its count.
 
-    python tools/count_any.py [--list] [SRC]
+    python tools/count_any.py [--list]
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import pkgutil
 import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import reviewflow
 
 
-def _public(name: str) -> bool:
-    return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+def _anys(annotation: object) -> int:
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    try:
+        tree = ast.parse(text.replace("typing.", ""), mode="eval")
+    except SyntaxError:
+        return text.count("Any")
+    return sum(1 for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "Any")
 
 
-def _anys(node: ast.expr | None) -> int:
-    if node is None:
-        return 0
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a string annotation
-        try:
-            node = ast.parse(node.value, mode="eval").body
-        except SyntaxError:
-            return 0
-    return sum(1 for n in ast.walk(node)
-               if (isinstance(n, ast.Name) and n.id == "Any")
-               or (isinstance(n, ast.Attribute) and n.attr == "Any"))
-
-
-_Function = ast.FunctionDef | ast.AsyncFunctionDef
-
-
-def _functions(body: list[ast.stmt], where: str) -> Iterator[tuple[str, _Function]]:
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _public(node.name):
-            yield f"{where}.{node.name}", node
-        elif isinstance(node, ast.ClassDef) and _public(node.name):
-            yield from _functions(node.body, f"{where}.{node.name}")
-
-
-def count(src: Path) -> list[tuple[str, int]]:
-    """Return (qualified name, number of Any) for every public signature holding one."""
-    found = []
-    for path in sorted(src.rglob("*.py")):
-        parts = path.relative_to(src.parent).with_suffix("").parts
-        if not all(_public(p) for p in parts):
+def _modules() -> Iterator[Any]:
+    yield reviewflow
+    for info in pkgutil.walk_packages(reviewflow.__path__, "reviewflow."):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts) or "migrations" in parts:
             continue
-        module = ".".join(p for p in parts if p != "__init__")
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for name, fn in _functions(tree.body, module):
-            a = fn.args
-            params = [*a.posonlyargs, *a.args, *a.kwonlyargs,
-                      *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
-            n = sum(_anys(p.annotation) for p in params) + _anys(fn.returns)
+        yield importlib.import_module(info.name)
+
+
+def _public_names(module: Any) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if names is not None:
+        return list(names)
+    return [n for n, v in vars(module).items() if not n.startswith("_")
+            and getattr(v, "__module__", "").startswith("reviewflow")]
+
+
+def _functions(module: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
+    for name in _public_names(module):
+        obj = getattr(module, name, None)
+        if inspect.isfunction(obj):
+            yield f"{obj.__module__}.{obj.__qualname__}", obj
+        elif inspect.isclass(obj) and obj.__module__.startswith("reviewflow"):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") and attr != "__init__":
+                    continue
+                if isinstance(member, classmethod | staticmethod):
+                    member = member.__func__
+                elif isinstance(member, property):
+                    member = member.fget
+                if inspect.isfunction(member):
+                    yield f"{obj.__module__}.{member.__qualname__}", member
+
+
+def count() -> dict[str, int]:
+    """Return {qualified name: number of Any} for every public function holding one."""
+    found: dict[str, int] = {}
+    seen: set[int] = set()
+    for module in _modules():
+        for name, fn in _functions(module):
+            if id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            n = sum(_anys(a) for a in fn.__annotations__.values())
             if n:
-                found.append((name, n))
+                found[name] = n
     return found
 
 
 def main(argv: list[str]) -> int:
-    listing = "--list" in argv
-    args = [a for a in argv if a != "--list"]
-    src = Path(args[0]) if args else Path(__file__).resolve().parent.parent / "src" / "reviewflow"
-    found = count(src)
-    if listing:
-        for name, n in found:
+    found = count()
+    if "--list" in argv:
+        for name, n in sorted(found.items()):
             print(f"{n:3}  {name}")
-    print(sum(n for _, n in found))
+    print(sum(found.values()))
     return 0
 
 
