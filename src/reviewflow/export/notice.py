@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Any
 
 from reviewflow.anchoring import Anchor
 from reviewflow.export._markdown import md_text
 from reviewflow.export.results import ResultRow
+from reviewflow.policy import Policy
 
 __all__ = ["notice_html", "notice_markdown"]
 
 
-def _title(policy: Any) -> str:
-    name = getattr(policy, "name", "") or "述职评议考核"
+def _title(policy: Policy | None) -> str:
+    name = (policy.name if policy is not None else "") or "述职评议考核"
     return f"关于{name}结果的公示"
 
 
@@ -35,7 +35,7 @@ def _md_cell(value: object) -> str:
 def notice_markdown(
     rows: Sequence[ResultRow],
     *,
-    policy: Any = None,
+    policy: Policy | None = None,
     issuer: str = "",
     date: str = "",
     days: int = 5,
@@ -85,7 +85,7 @@ def notice_markdown(
 def notice_html(
     rows: Sequence[ResultRow],
     *,
-    policy: Any = None,
+    policy: Policy | None = None,
     issuer: str = "",
     date: str = "",
     days: int = 5,

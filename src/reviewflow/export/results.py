@@ -1,39 +1,31 @@
 """The results of a campaign as rows: counts, score, grade and rank per case.
 
-Every export (workbook, CSV, JSON, the 公示 notice) is built from these rows, so
-they all say the same thing. When the evaluations module offers
-``Campaign.results()``, its figures are used; otherwise the rows are computed
-here from each case's recorded vote with the seed's formula.
+Every export (workbook, CSV, JSON, the 公示 notice) is built from these rows, so they all
+say the same thing. Nothing is scored here: the scores, grades and ranks are those of
+``Campaign.results()`` (:class:`~reviewflow.scoring.CaseResult`, read from the sealed
+events), the counts are keyed by the options of the policy's scale, and who and which
+stage come from each case's sealed events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from reviewflow.model import Case
+from reviewflow.scoring import CaseResult, GradeScale, ScoreResult
 
-__all__ = ["GRADE_BANDS", "OPTIONS", "ResultRow", "collect_results", "rank_rows", "rows_from_cases"]
+if TYPE_CHECKING:
+    from reviewflow.campaign import Campaign
 
-#: The seed's vote options: key, Chinese label, points.
-OPTIONS: tuple[tuple[str, str, int], ...] = (
-    ("good", "好", 100),
-    ("fairly_good", "较好", 80),
-    ("average", "一般", 60),
-    ("poor", "差", 0),
-)
-_BY_LABEL = {label: key for key, label, _p in OPTIONS}
+__all__ = ["OPTIONS", "ResultRow", "collect_results", "rank_rows", "rows_from_cases"]
 
-#: Score bands used for a grade when the policy has none (lowest score of each grade).
-GRADE_BANDS: tuple[tuple[Decimal, str], ...] = (
-    (Decimal(90), "好"),
-    (Decimal(80), "较好"),
-    (Decimal(60), "一般"),
-    (Decimal(0), "差"),
-)
+#: The seed's vote options (its scale): key, Chinese label, points.
+OPTIONS: tuple[tuple[str, str, int], ...] = tuple(
+    (level.key, level.label, int(level.points)) for level in GradeScale.default().levels)
 
 
 @attrs.frozen(kw_only=True)
@@ -73,54 +65,53 @@ class ResultRow:
         }
 
 
-def _normal_counts(vote: Mapping[str, Any]) -> dict[str, int]:
-    counts = {key: 0 for key, _l, _p in OPTIONS}
-    for key, n in vote.items():
-        name = _BY_LABEL.get(key, key)
+def _counts(counts: Mapping[str, Any], scale: GradeScale) -> dict[str, int]:
+    """The counts keyed by the scale's option keys (every option, 0 when absent)."""
+    out = dict.fromkeys(scale.keys, 0)
+    for name, n in counts.items():
+        key = scale.key_of(name) if name in scale else name
         if isinstance(n, int) and not isinstance(n, bool):
-            counts[name] = counts.get(name, 0) + n
-    return counts
+            out[key] = out.get(key, 0) + n
+    return out
 
 
-def _grade(score: Decimal) -> str:
-    for low, grade in GRADE_BANDS:
-        if score >= low:
-            return grade
-    return GRADE_BANDS[-1][1]
+def _vote_part(score: ScoreResult) -> ScoreResult:
+    """The part of a score that holds the vote's counts (the score itself, or the vote
+    channel of a composite score)."""
+    if score.counts or not score.parts:
+        return score
+    return next((p for p in score.parts.values() if p.counts), score)
 
 
-def _row_from_case(case: Case, places: int) -> ResultRow:
-    data = case.data
-    vote = data.get("vote")
-    evaluation = data.get("evaluation") or {}
-    counts: dict[str, int] = _normal_counts(vote) if isinstance(vote, Mapping) else {}
-    score: Decimal | None = None
-    if "score" in evaluation:
-        score = Decimal(str(evaluation["score"]))
-    elif counts and sum(counts.values()) > 0:
-        points = {key: p for key, _l, p in OPTIONS}
-        total = sum(n for k, n in counts.items() if k in points)
-        if total:
-            score = Decimal(sum(points[k] * n for k, n in counts.items() if k in points)) / total
-    rounded = None
-    if score is not None:
-        rounded = score.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    grade = str(evaluation.get("grade") or (_grade(score) if score is not None else ""))
-    comments = data.get("comments")
-    amended = tuple(sorted(ch for ch, c in comments.items()
-                           if isinstance(c, Mapping) and c.get("earlier"))
-                    ) if isinstance(comments, Mapping) else ()
+def _amended(case: Case) -> tuple[str, ...]:
+    comments = case.data.get("comments")
+    if not isinstance(comments, Mapping):
+        return ()
+    return tuple(sorted(ch for ch, c in comments.items() if isinstance(c, Mapping) and c.get("earlier")))
+
+
+def _row(case: Case, result: CaseResult | None, scale: GradeScale) -> ResultRow:
+    """One case's row: from its result when it has one, else unscored with its recorded counts."""
+    if result is None:
+        vote = case.data.get("vote")
+        counts = _counts(vote, scale) if isinstance(vote, Mapping) else {}
+        valid = sum(counts.values())
+    else:
+        part = _vote_part(result.score)
+        counts, valid = _counts(part.counts, scale), part.valid
     return ResultRow(
-        amended=amended,
+        amended=_amended(case),
         case_id=case.case_id,
         organization=case.organization,
         secretary=case.secretary.name or case.secretary.id,
         stage=case.stage.value,
         counts=counts,
-        valid=sum(counts.values()),
-        score=score,
-        rounded=rounded,
-        grade=grade,
+        valid=valid,
+        score=None if result is None else result.score.value,
+        rounded=None if result is None else result.score.rounded,
+        grade="" if result is None else (result.grade.label or result.grade.key),
+        rank=None if result is None else result.rank,
+        follow_ups=() if result is None else tuple(result.follow_ups),
     )
 
 
@@ -148,81 +139,28 @@ def rank_rows(rows: Iterable[ResultRow]) -> list[ResultRow]:
     return out + [attrs.evolve(r, rank=None) for r in unscored]
 
 
-def rows_from_cases(cases: Iterable[Case], *, places: int = 2) -> list[ResultRow]:
-    """Build ranked result rows from cases' recorded votes (the seed's formula)."""
-    return rank_rows(_row_from_case(case, places) for case in cases)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    inner = getattr(value, "value", value)  # a ScoreResult carries .value
-    return Decimal(str(inner))
-
-
-def _from_backend(items: Iterable[Any], cases: Mapping[str, Case], places: int) -> list[ResultRow]:
-    rows = []
-    for item in items:
-        data: Mapping[str, Any]
-        if isinstance(item, Mapping):
-            data = item
-        elif callable(getattr(item, "to_json", None)):
-            data = item.to_json()
-        else:
-            data = {k: getattr(item, k, None) for k in
-                    ("case_id", "score", "rounded", "grade", "grade_label", "rank", "counts",
-                     "valid", "follow_ups")}
-        case_id = str(data.get("case_id"))
-        case = cases.get(case_id)
-        base = _row_from_case(case, places) if case is not None else ResultRow(
-            case_id=case_id, organization="", secretary="", stage="")
-        score = _decimal(data.get("score"))
-        if score is None:
-            score = base.score
-        rounded = _decimal(data.get("rounded"))
-        if rounded is None and score is not None:
-            rounded = score.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        counts = data.get("counts")
-        rank = data.get("rank")
-        grade = data.get("grade_label") or data.get("grade") or base.grade
-        rows.append(attrs.evolve(
-            base,
-            score=score,
-            rounded=rounded,
-            grade=str(getattr(grade, "label", None) or getattr(grade, "key", None) or grade),
-            counts=_normal_counts(counts) if isinstance(counts, Mapping) else base.counts,
-            valid=int(data.get("valid") or base.valid),
-            rank=None if rank is None else int(rank),
-            follow_ups=tuple(str(f) for f in data.get("follow_ups") or ()),
-        ))
-    listed = {r.case_id for r in rows}
-    for case_id in sorted(set(cases) - listed):  # not scored yet: one row each, unranked
-        rows.append(attrs.evolve(_row_from_case(cases[case_id], places), score=None, rounded=None,
-                                 grade="", rank=None))
-    if any(r.rank is None and r.score is not None for r in rows):
-        return rank_rows(rows)
+def rows_from_cases(cases: Iterable[Case], results: Iterable[CaseResult] = (), *,
+                    scale: GradeScale | None = None, places: int | None = None) -> list[ResultRow]:
+    """Build the rows of ``cases`` from their ``results`` (``Campaign.results()``), ranked
+    as the results rank them; a case without a result is unscored (its recorded counts are
+    shown). Counts are keyed by ``scale``'s options (default: the seed's). ``places`` is
+    not used (each result carries its rounding); it is accepted so older calls still run."""
+    del places
+    scale = scale or GradeScale.default()
+    by_case = {r.case_id: r for r in results}
+    rows = [_row(case, by_case.get(case.case_id), scale) for case in cases]
     return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.case_id))
 
 
-def collect_results(campaign: Any) -> list[ResultRow]:
+def collect_results(campaign: Campaign) -> list[ResultRow]:
     """Return the campaign's results, one ranked row per case.
 
-    For a :class:`~reviewflow.Campaign`: its cases as their sealed events say (who,
-    which stage) and the scores, grades and ranks of ``Campaign.results()``, itself
-    read from the sealed events; nothing is scored here. Another object with
-    ``cases()`` (and perhaps ``results()``) is read as before.
+    Its cases as their sealed events say (who, which stage) and the scores, grades and
+    ranks of ``Campaign.results()``, itself read from the sealed events; nothing is scored
+    here. Counts are keyed by the options of the campaign policy's scale.
     """
-    places = int(getattr(getattr(campaign.policy, "scoring", None), "places", 2))
-    from reviewflow.campaign import Campaign
+    from reviewflow._sealed import sealed_cases
 
-    if isinstance(campaign, Campaign):
-        from reviewflow._sealed import sealed_cases
-
-        # who, the stage and the results from the sealed record, never the case rows
-        cases = sealed_cases(campaign.store, campaign.id)
-        return _from_backend(campaign.results(), {c.case_id: c for c in cases}, places)
-    cases = campaign.cases()
-    backend = getattr(campaign, "results", None)
-    if callable(backend):
-        return _from_backend(backend(), {c.case_id: c for c in cases}, places)
-    return rows_from_cases(cases, places=places)
+    # who, the stage and the results from the sealed record, never the case rows
+    return rows_from_cases(sealed_cases(campaign.store, campaign.id), campaign.results(),
+                           scale=campaign.policy.scoring.scale)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewflow.export.results import OPTIONS, ResultRow
+from reviewflow.policy import Policy
 
 __all__ = ["FORMULA_START", "csv_text", "safe_text", "workbook_text", "write_workbook"]
 
@@ -97,7 +98,7 @@ def write_workbook(
     rows: Sequence[ResultRow],
     path: str | os.PathLike[str],
     *,
-    policy: Any = None,
+    policy: Policy | None = None,
     lang: str = "zh",
     title: str | None = None,
 ) -> Path:
@@ -139,13 +140,11 @@ def write_workbook(
     if title:
         lines.insert(0, ("标题" if lang == "zh" else "title", title))
     if policy is not None:
-        lines.append(("policy", getattr(policy, "name", "")))
-        lines.append(("year", getattr(policy, "year", "")))
-        to_json = getattr(policy, "to_json", None)
-        if callable(to_json):
-            data = json.loads(to_json())
-            for key in sorted(data):
-                lines.append((f"policy.{key}", json.dumps(data[key], ensure_ascii=False)))
+        lines.append(("policy", policy.name))
+        lines.append(("year", policy.year))
+        data = json.loads(policy.to_json())
+        for key in sorted(data):
+            lines.append((f"policy.{key}", json.dumps(data[key], ensure_ascii=False)))
     for r, (key, value) in enumerate(lines, 1):
         _put(info, r, 1, key)
         _put(info, r, 2, value)
