@@ -323,7 +323,7 @@ class WorkingCalendar:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def shift_date(calendar: Any, day: _dt.date, n: int) -> _dt.date:
+def shift_date(calendar: WorkdayCalendar, day: _dt.date, n: int) -> _dt.date:
     """Return the ``n``-th working day of ``calendar`` after ``day`` (before it if negative)."""
     if isinstance(calendar, WorkingCalendar):
         return _dt.date.fromordinal(calendar._shift_ordinal(day.toordinal(), n))
@@ -351,7 +351,7 @@ def shift_date(calendar: Any, day: _dt.date, n: int) -> _dt.date:
     return day
 
 
-def add_working_days(calendar: Any, start: _dt.datetime, n: int) -> pendulum.DateTime:
+def add_working_days(calendar: WorkdayCalendar, start: _dt.datetime, n: int) -> pendulum.DateTime:
     """Return ``start`` moved by ``n`` working days of any calendar (a host's too).
 
     Uses the calendar's own ``add_working_days`` when it has one; otherwise steps day by day
@@ -386,7 +386,7 @@ class SkippedDays:
         self.made_up = made_up
 
     @classmethod
-    def between(cls, calendar: Any, start: _dt.date, end: _dt.date) -> SkippedDays:
+    def between(cls, calendar: WorkdayCalendar, start: _dt.date, end: _dt.date) -> SkippedDays:
         """Collect the days off strictly after ``start`` up to ``end`` (either direction)."""
         lo, hi = (start, end) if start <= end else (end, start)
         runs: list[tuple[_dt.date, _dt.date, str]] = []

@@ -11,6 +11,7 @@ import attrs
 import pendulum
 
 from reviewflow.calendar import (
+    WorkdayCalendar,
     WorkingCalendar,
     in_zone,
     wall_time,
@@ -63,9 +64,9 @@ class DueContext:
 
     case: Case | None = None
     tz: str = DEFAULT_TZ
-    calendar: Any = None
+    calendar: WorkdayCalendar | None = None
     #: Resolves another stage's due time (for rules anchored on it); overrides ``rules``.
-    stage_due: Any = None
+    stage_due: StageDueFn | None = None
     stage: Stage | None = None
     rules: Mapping[Any, Any] = attrs.field(factory=dict)
     #: Stages being resolved, outermost first: a loop among them is an error, not a hang.
@@ -79,7 +80,7 @@ class DueContext:
     @classmethod
     def for_case(
         cls, case: Case | None, policy: Any = None, *, stage: Stage | str | None = None,
-        calendar: Any = None, tz: str | None = None,
+        calendar: WorkdayCalendar | None = None, tz: str | None = None,
     ) -> DueContext:
         """Return the context for ``case`` under ``policy`` (its zone and stage rules)."""
         rules = dict(getattr(policy, "stages", {}) or {})
@@ -89,7 +90,7 @@ class DueContext:
             stage=None if stage is None else Stage(stage),
         )
 
-    def working_calendar(self) -> Any:
+    def working_calendar(self) -> WorkdayCalendar:
         """Return the calendar to count working days with."""
         return self.calendar if self.calendar is not None else _default_calendar()
 
