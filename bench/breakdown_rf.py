@@ -36,7 +36,7 @@ _PARTS = (
     ("reviewflow.campaign", "Campaign", "fire_many", "Campaign.fire_many (whole batch step)"),
     ("reviewflow.store.memory", "MemoryStore", "get", "  MemoryStore.get (a fresh Case)"),
     ("reviewflow.campaign", "Campaign", "_now", "  _now()"),
-    ("reviewflow.campaign", "Campaign", "_guard", "  _guard(): stage, role, time rules"),
+    ("reviewflow.permissions", "", "guard", "  permissions.guard(): stage, role, time rules"),
     ("reviewflow.campaign", "Campaign", "_late", "  _late(): soft deadline"),
     ("reviewflow._machine", "Lifecycle", "step", "  Lifecycle.step (transitions machine)"),
     ("reviewflow.campaign", "Campaign", "_commit", "  _commit() (batches)"),

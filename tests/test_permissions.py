@@ -203,23 +203,28 @@ def test_time_windows() -> None:
                  at(1, 18))[1][0].reason == "deadline_passed"
 
 
-def test_side_steps_follow_the_policy_and_the_own_secretary_rule() -> None:
+def test_side_steps_follow_the_policy() -> None:
     boss = Actor("boss", "局长", roles={"organizer"})
-    assert side_step_role(POLICY, case(), "extend", boss, what="extend a deadline (延期)",
-                          default=frozenset({"organizer"})) == ("organizer", None)
-    role, refusal = side_step_role(POLICY, case(), "extend", LI, what="extend a deadline (延期)",
-                                   default=frozenset({"organizer"}))
+    what = "extend a deadline (延期)"
+    organizer = frozenset({"organizer"})
+    assert side_step_role(POLICY, "extend", boss, what=what, default=organizer) == (
+        "organizer", None)
+    role, refusal = side_step_role(POLICY, "extend", LI, what=what, default=organizer,
+                                   case_id="s1")
     assert role == ""
     assert refusal is not None
     assert said(refusal) == (
         "not_permitted", "li may not extend a deadline (延期): it needs the role organizer")
+    # a step the policy names no roles for takes the default
+    assert side_step_role(POLICY, "amend_policy", boss, what="x", default=organizer)[0] == (
+        "organizer")
     lenient = attrs.evolve(POLICY, permissions={**POLICY.permissions,
                                                 "extend": frozenset({"secretary", "organizer"})})
     other = Actor("zhang", "张书记", roles={"secretary"})
-    assert side_step_role(lenient, case(), "extend", LI, what="x",
-                          default=frozenset())[0] == "secretary"
-    assert side_step_role(lenient, case(), "extend", other, what="x",
-                          default=frozenset())[1] is not None
+    assert side_step_role(lenient, "extend", LI, what="x", default=organizer,
+                          roles=roles_for(case(), LI))[0] == "secretary"
+    assert side_step_role(lenient, "extend", other, what="x", default=organizer,
+                          roles=roles_for(case(), other))[1] is not None
 
 
 def test_allowed_lists_every_fired_event_as_the_campaign_does() -> None:

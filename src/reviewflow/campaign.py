@@ -23,14 +23,15 @@ import pluggy
 
 from reviewflow import _corrections, _delivery, _ids
 from reviewflow import hooks as _hooks
+from reviewflow import permissions as _permissions
 from reviewflow._chain import seal as _seal
+from reviewflow._lifecycle import FIRED
 from reviewflow._machine import Lifecycle
-from reviewflow._steps import HANDLERS, NEEDS
+from reviewflow._steps import HANDLERS
 from reviewflow.anchoring import Anchor
 from reviewflow.audit import VerifyReport
 from reviewflow.ballots import CloseResult, IssuedToken, PaperCount
 from reviewflow.clock import Clock, SystemClock, in_zone_of
-from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import (
     ConflictError,
     IdempotencyKeyReused,
@@ -41,7 +42,7 @@ from reviewflow.exceptions import (
     UnknownCaseError,
 )
 from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
-from reviewflow.policy import EVENTS, Policy
+from reviewflow.policy import Policy
 from reviewflow.scoring import CaseResult
 from reviewflow.store.base import Commit, Refusal, Store
 
@@ -49,12 +50,10 @@ __all__ = ["Campaign", "FireResult", "Permission"]
 
 log = logging.getLogger("reviewflow")
 
-_EVENT_LABELS = {name: label for name, _s, _d, label in EVENTS}
-_EVENT_DEST = {name: dest for name, _s, dest, _l in EVENTS}
+#: The events fire takes (the lifecycle table's), in order.
+_FIRED = {e.name: e for e in FIRED}
 _VALUE = {stage: stage.value for stage in Stage}
 _LIFECYCLE: Lifecycle | None = None
-_NOBODY: frozenset[str] = frozenset()
-_SECRETARY = frozenset({"secretary"})
 
 
 def _lifecycle() -> Lifecycle:
@@ -147,7 +146,6 @@ class Campaign:
                 self.store.close()  # opened here from a URL: not left open
             raise
         self._lifecycle = _lifecycle()
-        self._sources = self._lifecycle.sources
         self._pm = pluggy.PluginManager(_hooks.PROJECT)
         self._pm.add_hookspecs(_hooks)
         self._has_hooks = False
@@ -424,152 +422,7 @@ class Campaign:
 
     def _roles_for(self, case: Case, actor: Actor) -> frozenset[str]:
         """The roles an actor holds for this case: ``secretary`` only for their own case."""
-        roles = actor.roles
-        if "secretary" in roles and actor.id != case.secretary.id:
-            roles = roles - _SECRETARY
-        return roles
-
-    def _guard(
-        self, case: Case, event: str, actor: Actor, now: pendulum.DateTime, *, collect: bool,
-    ) -> tuple[str, list[TransitionRefused]]:
-        """Check stage, role and time rules; return the acting role and the refusals."""
-        refusals: list[TransitionRefused] = []
-        cid = case.case_id
-        source = self._sources[event]
-        if case.stage is not source:
-            refusals.append(TransitionRefused(
-                "wrong_stage",
-                f"the case is in {case.stage.label} ({case.stage.value}); {event} "
-                f"({_EVENT_LABELS[event]}) needs {source.label} ({source.value})",
-                case_id=cid, event=event,
-            ))
-            if not collect:
-                return "", refusals
-        permitted = self.policy.permissions.get(event, _NOBODY)
-        roles = actor.roles
-        if "secretary" in roles and actor.id != case.secretary.id:  # see _roles_for
-            roles = roles - _SECRETARY
-        held = roles & permitted
-        role = ""
-        if event == "sign_off":
-            role = self._sign_off_role(case, actor, held, refusals)
-        elif event == "return_for_revision":
-            role = self._reviewer_role(case, actor, held, refusals)
-        elif held:
-            role = min(held)
-        else:
-            refusals.append(self._not_permitted(case, event, actor, permitted))
-        if refusals and not collect:
-            return role, refusals
-        self._time_rules(case, event, source, now, refusals)
-        return role, refusals
-
-    def _not_permitted(
-        self, case: Case, event: str, actor: Actor, permitted: frozenset[str],
-    ) -> TransitionRefused:
-        names = ", ".join(f"{r} ({self.policy.role_label(r)})" for r in sorted(permitted)) or "nobody"
-        extra = ""
-        if "secretary" in permitted and "secretary" in actor.roles:
-            extra = f"; only the case's own secretary ({case.secretary.id}) acts as secretary here"
-        return TransitionRefused(
-            "not_permitted",
-            f"{actor.id} may not {event} ({_EVENT_LABELS[event]}): it needs the role {names}{extra}",
-            case_id=case.case_id, event=event,
-        )
-
-    def _sign_off_role(
-        self, case: Case, actor: Actor, held: frozenset[str], refusals: list[TransitionRefused],
-    ) -> str:
-        levels = self.policy.approval_levels
-        signatures = case.data.get("signatures", ())
-        index = min(len(signatures), len(levels) - 1)
-        level = levels[index]
-        cid = case.case_id
-        if actor.id == case.secretary.id:
-            refusals.append(TransitionRefused(
-                "self_sign_off",
-                f"{actor.id} is this case's secretary and cannot sign off their own report",
-                case_id=cid, event="sign_off",
-            ))
-            return ""
-        usable = held & level.roles
-        if not usable:
-            names = ", ".join(f"{r} ({self.policy.role_label(r)})" for r in sorted(level.roles))
-            refusals.append(TransitionRefused(
-                "not_permitted",
-                f"level {index + 1} ({level.label or level.name}) is signed by {names}; "
-                f"{actor.id} holds none of these roles",
-                case_id=cid, event="sign_off",
-            ))
-            return ""
-        if any(s.get("actor") == actor.id for s in signatures):
-            refusals.append(TransitionRefused(
-                "already_signed",
-                f"{actor.id} already signed an earlier level of this report; "
-                f"another person signs level {index + 1} ({level.label or level.name})",
-                case_id=cid, event="sign_off",
-            ))
-        role = min(usable)
-        if role == "guidance_group":
-            self._group_member(case, actor, "sign_off", refusals)
-        return role
-
-    def _reviewer_role(
-        self, case: Case, actor: Actor, held: frozenset[str], refusals: list[TransitionRefused],
-    ) -> str:
-        if actor.id == case.secretary.id or not held:
-            permitted = self.policy.permissions.get("return_for_revision", frozenset())
-            refusals.append(self._not_permitted(case, "return_for_revision", actor, permitted))
-            return ""
-        role = min(held)
-        if role == "guidance_group" and held == {"guidance_group"}:
-            self._group_member(case, actor, "return_for_revision", refusals)
-        return role
-
-    def _group_member(
-        self, case: Case, actor: Actor, event: str, refusals: list[TransitionRefused],
-    ) -> None:
-        groups = self.policy.guidance_groups
-        if not groups:
-            return
-        assigned = case.data.get("guidance_group")
-        if assigned is not None:
-            if actor.id not in groups.get(assigned, ()):
-                refusals.append(TransitionRefused(
-                    "not_in_group",
-                    f"case {case.case_id} is reviewed by guidance group {assigned!r} "
-                    f"(指导组); {actor.id} is not a member of it",
-                    case_id=case.case_id, event=event,
-                ))
-        elif not any(actor.id in members for members in groups.values()):
-            refusals.append(TransitionRefused(
-                "not_in_group",
-                f"{actor.id} is not a member of any guidance group (指导组)",
-                case_id=case.case_id, event=event,
-            ))
-
-    def _time_rules(
-        self, case: Case, event: str, source: Stage, now: pendulum.DateTime,
-        refusals: list[TransitionRefused],
-    ) -> None:
-        rule = self.policy.stage(source)
-        if rule.opens is not None and now < rule.opens:
-            refusals.append(TransitionRefused(
-                "too_early",
-                f"{source.label} ({source.value}) opens at {fmt_time(rule.opens.in_timezone(self._tz))}; "
-                f"{event} ({_EVENT_LABELS[event]}) cannot happen before then",
-                case_id=case.case_id, event=event,
-            ))
-        if rule.hard and rule.due is not None and _EVENT_DEST[event] is not None:
-            due = self.due(case, source)
-            if due is not None and now > (due + rule.grace if rule.grace else due):
-                refusals.append(TransitionRefused(
-                    "deadline_passed",
-                    f"the deadline for {source.label} ({source.value}) passed at "
-                    f"{fmt_time(due)}; ask the organizer for an extension",
-                    case_id=case.case_id, event=event,
-                    details={"due": due.isoformat(), "now": now.isoformat()},
-                ))
+        return _permissions.roles_for(case, actor)
 
     def allowed(self, case_id: str, actor: Actor) -> list[Permission]:
         """List every event with whether ``actor`` may fire it on the case now, and why not.
@@ -582,16 +435,15 @@ class Campaign:
         last = case.data.get("last_at")
         stale = last if last is not None and _corrections.backwards(iso, last) else None
         out = []
-        for name, _source, _dest, _label in EVENTS:
-            _role, refusals = self._guard(case, name, actor, now, collect=True)
+        for event, refusals in _permissions.allowed(self.policy, case, actor, now, self.due):
             if stale is not None:  # every step would be refused: time_backwards first
-                refusals.insert(0, _corrections.time_backwards(case, name, iso, stale))
+                refusals.insert(0, _corrections.time_backwards(case, event.name, iso, stale))
             out.append(Permission(
-                event=name,
+                event=event.name,
                 allowed=not refusals,
                 reasons=tuple(r.reason for r in refusals),
                 messages=tuple(str(r) for r in refusals),
-                needs=NEEDS.get(name, ()),
+                needs=event.needs,
             ))
         return out
 
@@ -620,10 +472,10 @@ class Campaign:
         """
         case_id = _ids.lookup(case_id)
         idempotency_key = _ids.check_command(actor, idempotency_key, retries)
-        if event not in _EVENT_DEST:
+        if event not in _FIRED:
             raise TransitionRefused(
                 "unknown_event",
-                f"unknown event {event!r}; events are: {', '.join(_EVENT_DEST)}",
+                f"unknown event {event!r}; events are: {', '.join(_FIRED)}",
                 case_id=case_id, event=event,
             )
         if idempotency_key is None and not retries:  # the common path: one attempt
@@ -695,7 +547,7 @@ class Campaign:
         loaded = self._load_many(ids)
         for i, case_id in enumerate(ids):
             try:
-                if event not in _EVENT_DEST:
+                if event not in _FIRED:
                     raise TransitionRefused("unknown_event", f"unknown event {event!r}",
                                             case_id=case_id, event=event)
                 steps.append((i, self._prepare(self._loaded(loaded, case_id), event, actor,
@@ -754,7 +606,7 @@ class Campaign:
         if last is not None and _corrections.backwards(iso, last):
             raise self._refuse(case, event, actor,
                                _corrections.time_backwards(case, event, iso, last), iso)
-        role, refusals = self._guard(case, event, actor, now, collect=False)
+        role, refusals = _permissions.guard(self.policy, case, event, actor, now, self.due)
         if refusals:
             raise self._refuse(case, event, actor, refusals[0], iso)
         handler = HANDLERS[event]

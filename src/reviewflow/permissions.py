@@ -106,20 +106,23 @@ def allowed(
 
 
 def side_step_role(
-    policy: Policy, case: Case, event: str, actor: Actor, *, what: str, default: frozenset[str],
+    policy: Policy, event: str, actor: Actor, *, what: str, default: frozenset[str],
+    roles: frozenset[str] | None = None, case_id: str | None = None,
 ) -> tuple[str, TransitionRefused | None]:
     """The role through which ``actor`` may take a side step (``extend``: ``what`` is
-    "extend a deadline (延期)") on ``case``, or the ``not_permitted`` refusal. The policy's
-    roles for ``event`` apply (``default`` when it names none), a ``secretary`` only on
-    their own case."""
+    "extend a deadline (延期)"), or the ``not_permitted`` refusal (for ``case_id``).
+
+    The policy's roles for ``event`` apply (``default`` when it names none), checked
+    against ``roles`` (default: all the actor's roles; give ``roles_for(case, actor)`` to
+    count ``secretary`` only on their own case)."""
     permitted = policy.permissions.get(event, default)
-    held = roles_for(case, actor) & permitted
+    held = (actor.roles if roles is None else roles) & permitted
     if held:
         return min(held), None
     names = ", ".join(sorted(permitted)) or "nobody"
     return "", TransitionRefused(
         "not_permitted", f"{actor.id} may not {what}: it needs the role {names}",
-        case_id=case.case_id, event=event,
+        case_id=case_id, event=event,
     )
 
 

@@ -17,6 +17,7 @@ from reviewflow.clock import ensure_aware
 from reviewflow.deadlines import check_year, fmt_time
 from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case, Stage
+from reviewflow.permissions import side_step_role
 
 if TYPE_CHECKING:
     from reviewflow.campaign import Campaign
@@ -43,7 +44,9 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
     case = campaign.case(case_id)
 
     def refuse(code: str, message: str) -> TransitionRefused:
-        error = TransitionRefused(code, message, case_id=case_id, event=EXTEND_EVENT)
+        return journal(TransitionRefused(code, message, case_id=case_id, event=EXTEND_EVENT))
+
+    def journal(error: TransitionRefused) -> TransitionRefused:
         refuse_fn = getattr(campaign, "_refuse", None)
         if refuse_fn is not None:
             refused: TransitionRefused = refuse_fn(case, EXTEND_EVENT, actor, error, iso)
@@ -53,12 +56,11 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
     last = case.data.get("last_at")
     if last is not None and _corrections.backwards(iso, last):
         raise refuse("time_backwards", _corrections.backwards_message(iso, last))
-    permitted = campaign.policy.permissions.get(EXTEND_EVENT, frozenset({"organizer"}))
-    held = set(actor.roles) & set(permitted)
-    if not held:
-        names = ", ".join(sorted(permitted)) or "nobody"
-        raise refuse("not_permitted",
-                     f"{actor.id} may not extend a deadline (延期): it needs the role {names}")
+    role, refusal = side_step_role(campaign.policy, EXTEND_EVENT, actor,
+                                   what="extend a deadline (延期)",
+                                   default=frozenset({"organizer"}), case_id=case_id)
+    if refusal is not None:
+        raise journal(refusal)
     if not isinstance(reason, str) or not reason.strip():
         raise refuse("missing_data", "an extension needs a reason (延期理由): reason=\"...\"")
     if which.order < case.stage.order or which is Stage.CLOSED:
@@ -82,7 +84,7 @@ def extend(campaign: Campaign, case_id: str, stage: Stage | str, until: _dt.date
     after.data["extensions"] = extensions
     after.data["last_at"] = iso
     record = seal(
-        campaign.id, case.case_id, case.version + 1, EXTEND_EVENT, actor.id, min(held), iso,
+        campaign.id, case.case_id, case.version + 1, EXTEND_EVENT, actor.id, role, iso,
         case.stage.value, case.stage.value, reason,
         _corrections.mark({"stage": which.value, "until": when.isoformat(),
                            "previous_due": current.isoformat()}, campaign.clock),
