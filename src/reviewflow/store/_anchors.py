@@ -17,7 +17,7 @@ from reviewflow._macs import EventMacs
 from reviewflow.store import _schema as s
 
 if TYPE_CHECKING:
-    from reviewflow.store.sql import SqlStore
+    from reviewflow.store._conn import SqlConnections
 
 __all__ = ["event_macs", "save_anchor", "stored_anchors", "write_macs", "write_macs_one"]
 
@@ -28,7 +28,7 @@ _PG_MACS = (
 )
 
 
-def write_macs(store: SqlStore, conn: Connection, rows: Sequence[EventMacs]) -> None:
+def write_macs(store: SqlConnections, conn: Connection, rows: Sequence[EventMacs]) -> None:
     """Insert the MACs of a batch of commits (one statement, in the driver's own SQL)."""
     values = [(m.campaign_id, case_id, seq, mac) for m in rows for case_id, seq, mac in m.rows]
     if not values:
@@ -43,12 +43,12 @@ def write_macs(store: SqlStore, conn: Connection, rows: Sequence[EventMacs]) -> 
         f"VALUES ({mark}, {mark}, {mark}, {mark})", values)
 
 
-def write_macs_one(store: SqlStore, conn: Connection, row: EventMacs) -> None:
+def write_macs_one(store: SqlConnections, conn: Connection, row: EventMacs) -> None:
     """Insert the MACs of one commit."""
     write_macs(store, conn, [row])
 
 
-def event_macs(store: SqlStore, campaign_id: str,
+def event_macs(store: SqlConnections, campaign_id: str,
                case_ids: Sequence[str]) -> dict[tuple[str, int], str]:
     """Return the stored MACs of these cases' events, by ``(case_id, seq)``."""
     m = s.event_macs.c
@@ -65,7 +65,7 @@ def event_macs(store: SqlStore, campaign_id: str,
     return out
 
 
-def save_anchor(store: SqlStore, campaign_id: str, digest: str, at: str, body: str) -> None:
+def save_anchor(store: SqlConnections, campaign_id: str, digest: str, at: str, body: str) -> None:
     """Keep an anchor's text (once: the same anchor again is left as it is)."""
     a = s.anchors.c
     with store.transaction() as conn:
@@ -78,7 +78,7 @@ def save_anchor(store: SqlStore, campaign_id: str, digest: str, at: str, body: s
             })
 
 
-def stored_anchors(store: SqlStore, campaign_id: str) -> list[str]:
+def stored_anchors(store: SqlConnections, campaign_id: str) -> list[str]:
     """Return the texts of the campaign's kept anchors, oldest first."""
     a = s.anchors.c
     with store.reading() as conn:

@@ -36,7 +36,7 @@ from reviewflow.store._secrecy import rewrite_round
 from reviewflow.store.rows import RoundFrozen, TokenRows
 
 if TYPE_CHECKING:
-    from reviewflow.store.sql import SqlStore
+    from reviewflow.store._conn import SqlConnections
 
 __all__ = ["SqlBallotBox", "write_frozen", "write_token_rows"]
 
@@ -88,18 +88,18 @@ def _count(conn: Connection, campaign_id: str, case_id: str, round_no: int) -> i
     ).scalar_one())
 
 
-def write_token_rows(store: SqlStore, conn: Connection, rows: Sequence[TokenRows]) -> None:
+def write_token_rows(store: SqlConnections, conn: Connection, rows: Sequence[TokenRows]) -> None:
     """Keep newly issued tokens (by hash) and open their round, inside the issuing commit."""
     for r in rows:
         _insert_grants(conn, r.campaign_id, r.grants)
 
 
-def write_token_row(store: SqlStore, conn: Connection, row: TokenRows) -> None:
+def write_token_row(store: SqlConnections, conn: Connection, row: TokenRows) -> None:
     """Keep one batch of newly issued tokens (see :func:`write_token_rows`)."""
     write_token_rows(store, conn, [row])
 
 
-def write_frozen(store: SqlStore, conn: Connection, rows: Sequence[RoundFrozen]) -> None:
+def write_frozen(store: SqlConnections, conn: Connection, rows: Sequence[RoundFrozen]) -> None:
     """Freeze rounds inside the closing commit; refuse it if the box has other ballots."""
     for r in rows:
         # Waits for casts in flight (they hold a shared lock on the round row).
@@ -115,7 +115,7 @@ def write_frozen(store: SqlStore, conn: Connection, rows: Sequence[RoundFrozen])
             raise error
 
 
-def write_frozen_one(store: SqlStore, conn: Connection, row: RoundFrozen) -> None:
+def write_frozen_one(store: SqlConnections, conn: Connection, row: RoundFrozen) -> None:
     """Freeze one round (see :func:`write_frozen`)."""
     write_frozen(store, conn, [row])
 
@@ -126,7 +126,7 @@ class SqlBallotBox:
     #: New tokens and freezes travel as extra rows of the step's own commit.
     in_commit = True
 
-    def __init__(self, store: SqlStore, campaign_id: str) -> None:
+    def __init__(self, store: SqlConnections, campaign_id: str) -> None:
         self.lock = threading.RLock()
         self.campaign_id = campaign_id
         self._store = store

@@ -22,7 +22,7 @@ from reviewflow.store import _schema as s
 from reviewflow.store.rows import RungMark, RungSchedule
 
 if TYPE_CHECKING:
-    from reviewflow.store.sql import SqlStore
+    from reviewflow.store._conn import SqlConnections
 
 __all__ = ["due_cases", "write_marks", "write_schedules"]
 
@@ -68,7 +68,7 @@ def _columns(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
     return tuple(list(column) for column in zip(*rows, strict=True))
 
 
-def write_schedules(store: SqlStore, conn: Connection, rows: Sequence[RungSchedule]) -> None:
+def write_schedules(store: SqlConnections, conn: Connection, rows: Sequence[RungSchedule]) -> None:
     """Upsert deadline index rows by case (the last row of a case wins); delete empty ones."""
     last: dict[tuple[str, str], RungSchedule] = {}
     for r in rows:
@@ -94,7 +94,7 @@ def write_schedules(store: SqlStore, conn: Connection, rows: Sequence[RungSchedu
             )
 
 
-def write_schedule(store: SqlStore, conn: Connection, row: RungSchedule) -> None:
+def write_schedule(store: SqlConnections, conn: Connection, row: RungSchedule) -> None:
     """Upsert one deadline index row (delete it when it has neither time)."""
     write_schedules(store, conn, [row])
 
@@ -111,7 +111,7 @@ def _already_fired(marks: Sequence[RungMark]) -> ConflictError:
     return error
 
 
-def write_marks(store: SqlStore, conn: Connection, marks: Sequence[RungMark]) -> None:
+def write_marks(store: SqlConnections, conn: Connection, marks: Sequence[RungMark]) -> None:
     """Insert fired-rung marks; a mark already stored refuses the commit (ConflictError)."""
     rows = [(m.campaign_id, m.case_id, m.stage, m.rung_id, m.due_us, m.fired_at, m.seq)
             for m in marks]
@@ -135,12 +135,12 @@ def write_marks(store: SqlStore, conn: Connection, marks: Sequence[RungMark]) ->
         raise _already_fired(marks)
 
 
-def write_mark(store: SqlStore, conn: Connection, mark: RungMark) -> None:
+def write_mark(store: SqlConnections, conn: Connection, mark: RungMark) -> None:
     """Insert one fired-rung mark (see :func:`write_marks`)."""
     write_marks(store, conn, [mark])
 
 
-def due_cases(store: SqlStore, campaign_id: str, bound_us: int, limit: int | None, *,
+def due_cases(store: SqlConnections, campaign_id: str, bound_us: int, limit: int | None, *,
               overdue: bool) -> list[str]:
     """Return case ids by next fire time ``<= bound_us`` (or due time ``< bound_us``)."""
     d = s.deadline_index.c

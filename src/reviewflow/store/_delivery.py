@@ -18,7 +18,7 @@ from reviewflow.store import _schema as s
 from reviewflow.store.rows import LogRow
 
 if TYPE_CHECKING:
-    from reviewflow.store.sql import SqlStore
+    from reviewflow.store._conn import SqlConnections
 
 __all__ = ["SqlDeliveryLog"]
 
@@ -29,7 +29,7 @@ _ORDER = (_L.next_try_at, _L.case_id, _L.seq, _L.plugin, _L.hook)
 class SqlDeliveryLog:
     """One campaign's delivery log in the store's database."""
 
-    def __init__(self, store: SqlStore, campaign_id: str) -> None:
+    def __init__(self, store: SqlConnections, campaign_id: str) -> None:
         self._store = store
         self._campaign_id = campaign_id
 
