@@ -74,9 +74,9 @@ def app(ctx: click.Context, db: str | None, campaign: str | None, config: str | 
 
 
 def _register() -> None:
-    from reviewflow.cli import _anchor, _cases, _results
+    from reviewflow.cli import _anchor, _audit, _cases, _policy, _results, _setup, _steps
 
-    for module in (_cases, _results, _anchor):
+    for module in (_setup, _policy, _cases, _steps, _audit, _results, _anchor):
         for command in module.COMMANDS:
             app.add_command(command)
 

@@ -10,25 +10,21 @@ step dated before the case's last event is refused (``time_backwards``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pendulum
 
 from reviewflow.exceptions import InputError
 
-if TYPE_CHECKING:
-    from reviewflow.cli._env import Env
-
 __all__ = ["frozen_clock_allowed"]
 
 
-def frozen_clock_allowed(env: Env, at: pendulum.DateTime) -> None:
-    """Refuse ``--now AT`` (InputError) unless the campaign is a rehearsal or the flag is
-    given, and then only at a time that is not in the future."""
-    if env.config().get("rehearsal") is True:
+def frozen_clock_allowed(at: pendulum.DateTime, *, rehearsal: bool, flag: bool) -> None:
+    """Refuse ``--now AT`` (InputError) unless the campaign is a rehearsal (``rehearsal``)
+    or ``--allow-frozen-clock`` is given (``flag``), and then only at a time that is not in
+    the future."""
+    if rehearsal:
         return
     shown = at.isoformat()
-    if not env.allow_frozen_clock:
+    if not flag:
         raise InputError(
             f"--now {shown}: this campaign is not a rehearsal, so its clock is the real time; "
             "--now freezes it only on a campaign marked for rehearsal (`reviewflow init "

@@ -33,6 +33,7 @@ import attrs
 from reviewflow import _ids
 from reviewflow._files import read_capped
 from reviewflow.campaign import Campaign
+from reviewflow.cli._clock import frozen_clock_allowed
 from reviewflow.exceptions import InputError, PolicyError
 from reviewflow.i18n import Messages
 from reviewflow.model import Actor
@@ -327,10 +328,10 @@ class Env:
                              f"{YEARS.start} to {YEARS.stop - 1}, e.g. 2016-01-12T09:00+08:00",
                              reason="invalid_argument")
 
-        from reviewflow.cli._clock import frozen_clock_allowed
         from reviewflow.clock import in_zone_of
 
-        frozen_clock_allowed(self, at)
+        frozen_clock_allowed(at, rehearsal=self.config().get("rehearsal") is True,
+                             flag=self.allow_frozen_clock)
         return FrozenClock(in_zone_of(at, pendulum.timezone(tz), what="--now"))
 
     def campaign(self) -> Campaign:
