@@ -29,22 +29,16 @@ History = tuple[Case | None, str, int, str, Sequence[EventRecord]]
 
 
 def histories(store: Store, campaign_id: str) -> Iterator[History]:
-    """Yield a :data:`History` for every case of the campaign, streamed where the store
-    can (``iter_histories``), else case by case."""
-    streamed = getattr(store, "iter_histories", None)
-    if streamed is not None:
-        for chain in streamed(campaign_id):
-            case = getattr(chain, "case", None)
-            if case is None:
-                try:
-                    case = store.get(campaign_id, chain.case_id)
-                except (ReviewflowError, ValueError, KeyError, TypeError):
-                    case = None
-            yield case, chain.case_id, chain.version, chain.last_hash, chain.records
-        return
-    for case in store.cases(campaign_id):
-        yield (case, case.case_id, case.version, case.last_hash,
-               store.history(campaign_id, case.case_id))
+    """Yield a :data:`History` for every case of the campaign, as the store streams them
+    (``iter_histories``)."""
+    for chain in store.iter_histories(campaign_id):
+        case = chain.case
+        if case is None:
+            try:
+                case = store.get(campaign_id, chain.case_id)
+            except (ReviewflowError, ValueError, KeyError, TypeError):
+                case = None
+        yield case, chain.case_id, chain.version, chain.last_hash, chain.records
 
 
 def sealed_case(store: Store, campaign_id: str, case_id: str, records: Sequence[EventRecord],

@@ -391,12 +391,8 @@ class Campaign:
         return case
 
     def _load_many(self, ids: Sequence[str]) -> dict[str, Case]:
-        """Load many cases in few reads (stores without ``get_many`` read one by one)."""
-        get_many = getattr(self.store, "get_many", None)
-        if get_many is None:
-            return {cid: case for cid in ids if (case := self.store.get(self.id, cid)) is not None}
-        found: dict[str, Case] = get_many(self.id, ids)
-        return found
+        """Load many cases in few reads."""
+        return self.store.get_many(self.id, ids)
 
     def _loaded(self, loaded: dict[str, Case], case_id: str) -> Case:
         # A batch may name a case twice: each later step needs the state after the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,19 +14,9 @@ from reviewflow.model import Case, EventRecord
 from reviewflow.store import _schema as s
 from reviewflow.store._conn import SqlConnections
 from reviewflow.store._rows import event_data
+from reviewflow.store.rows import StoredChain
 
 _new_record = tuple.__new__
-
-
-class StoredChain(NamedTuple):
-    """One case's stored version, last hash and events, for verifying its hash chain."""
-
-    case_id: str
-    version: int
-    last_hash: str
-    records: list[EventRecord]
-    #: The stored case (its row), read in the same pass.
-    case: Case | None = None
 
 
 #: The columns of a case row, in the order :meth:`SqlStore._case_from_tuple` reads them.

@@ -13,13 +13,14 @@ reviewflow has them all, so the engine and its features call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
 from reviewflow.model import Case, EventRecord
 from reviewflow.store.parts import AnchorShelf, BallotBox, CampaignChain, DeadlineIndex, DeliveryLog
+from reviewflow.store.rows import StoredChain
 
 __all__ = ["Commit", "Refusal", "Store"]
 
@@ -110,6 +111,10 @@ class Store(DeadlineIndex, CampaignChain, AnchorShelf, Protocol):
 
     def history(self, campaign_id: str, case_id: str) -> list[EventRecord]:
         """Return the case's event records in order."""
+
+    def iter_histories(self, campaign_id: str) -> Iterator[StoredChain]:
+        """Yield every case of the campaign with its events in order, by case id (for
+        ``verify``; ``case`` None where the stored row cannot be read as a case)."""
 
     def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
         """Apply each commit atomically; return, per commit, None or the error that stopped it.

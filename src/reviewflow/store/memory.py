@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from reviewflow._macs import EventMacs, with_macs
@@ -19,7 +19,7 @@ from reviewflow.store._memory_box import MemoryBox
 from reviewflow.store._memory_index import MemoryIndex
 from reviewflow.store._memory_log import MemoryDeliveryLog
 from reviewflow.store.base import Commit, Refusal
-from reviewflow.store.rows import RungMark, RungSchedule
+from reviewflow.store.rows import RungMark, RungSchedule, StoredChain
 
 __all__ = ["MemoryStore"]
 
@@ -323,6 +323,16 @@ class MemoryStore:
         if data is None:
             return []
         return [_record(kept) for kept in data.history.get(case_id, ())]
+
+    def iter_histories(self, campaign_id: str) -> Iterator[StoredChain]:
+        """Yield every case of the campaign with its events in order, by case id."""
+        data = self._campaigns.get(campaign_id)
+        if data is None:
+            return
+        for case_id, kept in sorted(data.cases.items()):
+            records = [_record(k) for k in data.history.get(case_id, ())]
+            yield StoredChain(case_id, kept[3], kept[4], records,
+                              _case(campaign_id, case_id, kept, self))
 
     def commit(self, commits: Sequence[Commit]) -> list[Exception | None]:
         """Apply each commit whose expected version still holds."""

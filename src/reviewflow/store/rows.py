@@ -3,19 +3,22 @@
 Defined here, in the store layer, so that a store knows every row kind it writes without
 importing the features that make them: the deadline index entry and fired rung marks of
 the deadline work, the ballot tokens and round freezes of the vote work, and the rows of
-the delivery log. Each is plain data; what it means is the feature's business.
+the delivery log. Each is plain data; what it means is the feature's business. Also the
+:class:`StoredChain` a store's ``iter_histories`` yields.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
+
+from reviewflow.model import Case, EventRecord
 
 if TYPE_CHECKING:
     from reviewflow.ballots import TokenGrant
 
-__all__ = ["LogRow", "RoundFrozen", "RungMark", "RungSchedule", "TokenRows"]
+__all__ = ["LogRow", "RoundFrozen", "RungMark", "RungSchedule", "StoredChain", "TokenRows"]
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -97,3 +100,14 @@ class LogRow:
     def key(self) -> tuple[str, int, str, str]:
         """The row's identity: case, seq, plugin, hook."""
         return (self.case_id, self.seq, self.plugin, self.hook)
+
+
+class StoredChain(NamedTuple):
+    """One case's stored version, last hash and events, for verifying its hash chain."""
+
+    case_id: str
+    version: int
+    last_hash: str
+    records: list[EventRecord]
+    #: The stored case (its row), read in the same pass.
+    case: Case | None = None

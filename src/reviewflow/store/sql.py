@@ -66,9 +66,9 @@ from reviewflow.store._engine import (
 from reviewflow.store._extras import ExtraBatchWriter, ExtraWriter, register_extra
 from reviewflow.store._journal import SqlJournal
 from reviewflow.store._outbox import SqlOutbox
-from reviewflow.store._reads import StoredChain
 from reviewflow.store._rows import driver_sql
 from reviewflow.store._timeouts import Timeouts
+from reviewflow.store.rows import StoredChain
 
 __all__ = [
     "DEFAULT_URL",
