@@ -38,7 +38,7 @@ _PARTS = (
     ("reviewflow.campaign", "Campaign", "_now", "  _now()"),
     ("reviewflow.permissions", "", "guard", "  permissions.guard(): stage, role, time rules"),
     ("reviewflow.campaign", "Campaign", "_late", "  _late(): soft deadline"),
-    ("reviewflow._machine", "Lifecycle", "step", "  Lifecycle.step (transitions machine)"),
+    ("reviewflow._engine.machine", "Lifecycle", "step", "  Lifecycle.step (transitions machine)"),
     ("reviewflow.campaign", "Campaign", "_commit", "  _commit() (batches)"),
     ("reviewflow.campaign", "Campaign", "_commit_one", "  _commit_one() (single commands)"),
     ("reviewflow._deadline_ops", "", "commit_extras",

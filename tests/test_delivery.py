@@ -20,7 +20,7 @@ import pendulum
 import pytest
 
 import reviewflow as rf
-from reviewflow import _delivery
+from reviewflow._engine import dispatch as _delivery
 from reviewflow.model import Stage
 from reviewflow.testing import Cast, drive_to
 
@@ -280,7 +280,7 @@ def test_a_claimed_row_is_left_to_its_claimer(kind: str, sqlite_url: str) -> Non
     campaign.register(Flaky(), name="audit")
     campaign.open_case("s1", organization="第一中学党支部", secretary=CAST.secretary("s1"))
     clock.advance(hours=2)
-    log = _delivery.delivery_log(campaign)
+    log = _delivery.delivery_log(campaign._engine)
     seen = log.due(_delivery.utc_key(clock.now()), frozenset({"audit"}), 10)
     lease = _delivery.utc_key(clock.now().add(minutes=10))
     [held] = log.claim(seen, lease)

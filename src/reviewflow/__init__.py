@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from reviewflow._delivery import Backoff, DeliveryFailure, OutboxStatus
+from reviewflow._engine.dispatch import Backoff, DeliveryFailure, OutboxStatus
 from reviewflow.anchoring import Anchor, audit_key_from_env, read_anchor
 from reviewflow.audit import ChainProblem, VerifyReport
 from reviewflow.ballots import Ballot, PaperCount, Tally, Vote, read_paper_counts

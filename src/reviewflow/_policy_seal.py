@@ -36,7 +36,7 @@ from reviewflow.exceptions import InputError, PolicyMismatch, ReviewflowError
 from reviewflow.model import GENESIS_HASH, Actor, EventRecord
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
     from reviewflow.policy import Policy
 
 __all__ = ["AMEND_EVENT", "SEAL_EVENT", "amend", "check_on_open", "differing_fields",
@@ -78,16 +78,16 @@ def differing_fields(old_json: str | None, new_json: str) -> list[tuple[str, Any
     return [(path.lstrip("."), a, b) for path, a, b in out]
 
 
-def _chain(c: Campaign) -> list[EventRecord]:
-    return c.store.campaign_events(c.id)
+def _chain(c: StepContext) -> list[EventRecord]:
+    return c.store.campaign_events(c.campaign_id)
 
 
-def _make(c: Campaign, seq: int, event: str, actor: Actor, role: str, reason: str | None,
+def _make(c: StepContext, seq: int, event: str, actor: Actor, role: str, reason: str | None,
           data: dict[str, Any], prev: str) -> EventRecord:
     from reviewflow._chain import seal
 
-    _now, iso = c._now()
-    return seal(c.id, "", seq, event, actor.id, role, iso, None, "", reason, data, prev)
+    _now, iso = c.now()
+    return seal(c.campaign_id, "", seq, event, actor.id, role, iso, None, "", reason, data, prev)
 
 
 def _sealed_digest(records: Sequence[EventRecord]) -> str | None:
@@ -106,14 +106,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_on_open(c: Campaign) -> None:
+def check_on_open(c: StepContext) -> None:
     """Seal the campaign's policy if it has no seal yet; refuse another policy than the sealed.
 
     Called by ``Campaign(...)`` after the store set the campaign up.
     """
     records = _chain(c)
     mine = c.policy.to_json()
-    stored = c.store.campaign_policy(c.id)
+    stored = c.store.campaign_policy(c.campaign_id)
     sealed: str | None
     if not records:
         # New, or set up before the chain existed: seal the policy it was set up with.
@@ -137,7 +137,7 @@ def check_on_open(c: Campaign) -> None:
         return
     fields = differing_fields(stored, mine)
     paths = tuple(path for path, _a, _b in fields)
-    where = f"campaign {c.id!r}"
+    where = f"campaign {c.campaign_id!r}"
     if stored is None or policy_digest(stored) != sealed:
         raise PolicyMismatch(
             f"{where}: this policy is not the one sealed on the campaign's record, and the "
@@ -153,7 +153,7 @@ def check_on_open(c: Campaign) -> None:
         fields=paths)
 
 
-def amend(c: Campaign, policy: Policy, *, reason: str, actor: Actor) -> EventRecord:
+def amend(c: StepContext, policy: Policy, *, reason: str, actor: Actor) -> EventRecord:
     """Record ``policy`` as an amendment of the campaign's policy (``amend_policy``), with
     the reason, who, the new and previous digests and the settings that changed; keep it
     as the campaign's policy. Returns the record."""
@@ -171,7 +171,7 @@ def amend(c: Campaign, policy: Policy, *, reason: str, actor: Actor) -> EventRec
         raise InputError(f"{actor.id} may not amend the campaign's policy: it needs the role "
                          f"{', '.join(sorted(permitted))}")
     records = _chain(c)
-    old = c.store.campaign_policy(c.id)
+    old = c.store.campaign_policy(c.campaign_id)
     new = policy.to_json()
     fields = differing_fields(old, new)
     if not fields:
@@ -184,7 +184,7 @@ def amend(c: Campaign, policy: Policy, *, reason: str, actor: Actor) -> EventRec
     return record
 
 
-def verify_policy(c: Campaign) -> list[ChainProblem]:
+def verify_policy(c: StepContext) -> list[ChainProblem]:
     """Check the campaign's chain, and that the stored and the campaign's policies are the
     sealed one; return the problems (case id empty: the campaign)."""
     records = _chain(c)
@@ -197,7 +197,7 @@ def verify_policy(c: Campaign) -> list[ChainProblem]:
                              field="policy", kind="policy") for p in found]
     sealed = _sealed_digest(records)
     problems = []
-    stored = c.store.campaign_policy(c.id)
+    stored = c.store.campaign_policy(c.campaign_id)
     if stored is None or policy_digest(stored) != sealed:
         problems.append(ChainProblem(
             "", len(records),

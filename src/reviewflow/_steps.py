@@ -20,12 +20,12 @@ from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
 
 
 __all__ = ["HANDLERS", "NEEDS", "Handler"]
 
-Handler = Callable[["Campaign", Case, Actor, str, dict[str, Any], pendulum.DateTime],
+Handler = Callable[["StepContext", Case, Actor, str, dict[str, Any], pendulum.DateTime],
                    tuple[dict[str, Any], str | None, dict[str, Any]]]
 
 
@@ -64,7 +64,7 @@ def _check_keys(data: dict[str, Any], allowed: frozenset[str], case: Case, event
                       f"{', '.join(sorted(allowed)) or 'no data'}")
 
 
-def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
+def _finish_research(c: StepContext, case: Case, actor: Actor, role: str,
                      data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["finish_research"], case, "finish_research")
     problems = data.get("problems")
@@ -81,7 +81,7 @@ def _finish_research(c: Campaign, case: Case, actor: Actor, role: str,
     return {"problems": listed}, None, {}
 
 
-def _submit_report(c: Campaign, case: Case, actor: Actor, role: str,
+def _submit_report(c: StepContext, case: Case, actor: Actor, role: str,
                    data: dict[str, Any], now: pendulum.DateTime) -> Any:
     from reviewflow.content import check_report
     from reviewflow.model import Report
@@ -114,7 +114,7 @@ def _submit_report(c: Campaign, case: Case, actor: Actor, role: str,
     return {"report": body}, None, {}
 
 
-def _sign_off(c: Campaign, case: Case, actor: Actor, role: str,
+def _sign_off(c: StepContext, case: Case, actor: Actor, role: str,
               data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["sign_off"], case, "sign_off")
     comment = _text(data, "comment", case, "sign_off", required=False, limit=5000)
@@ -127,7 +127,7 @@ def _sign_off(c: Campaign, case: Case, actor: Actor, role: str,
     return {"level": level.name, "comment": comment}, None, {"last_level": last}
 
 
-def _return_for_revision(c: Campaign, case: Case, actor: Actor, role: str,
+def _return_for_revision(c: StepContext, case: Case, actor: Actor, role: str,
                          data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["return_for_revision"], case, "return_for_revision")
     reason = _text(data, "reason", case, "return_for_revision", required=True, limit=5000)
@@ -137,7 +137,7 @@ def _return_for_revision(c: Campaign, case: Case, actor: Actor, role: str,
     return {"at_level": level + 1}, reason, {}
 
 
-def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
+def _hold_meeting(c: StepContext, case: Case, actor: Actor, role: str,
                   data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["hold_meeting"], case, "hold_meeting")
     date = data.get("date", now.date())
@@ -152,7 +152,7 @@ def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
     if date > now.date():
         raise _refuse("invalid_data", case, "hold_meeting",
                       f"the meeting date {date.isoformat()} is in the future; record it once held")
-    opens = c._meeting_opens
+    opens = c.meeting_opens
     if opens is not None and date < opens:
         raise _refuse("too_early", case, "hold_meeting",
                       f"述职评议会 may be held from {opens.isoformat()}; "
@@ -175,7 +175,7 @@ def _hold_meeting(c: Campaign, case: Case, actor: Actor, role: str,
 _COMMENT_CHANNELS = ("superior_secretary", "department_delegate")
 
 
-def _comment(c: Campaign, case: Case, actor: Actor, role: str,
+def _comment(c: StepContext, case: Case, actor: Actor, role: str,
              data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["comment"], case, "comment")
     text = _text(data, "text", case, "comment", required=True, limit=20000)
@@ -192,7 +192,7 @@ def _comment(c: Campaign, case: Case, actor: Actor, role: str,
     return record, reason or None, {}
 
 
-def _vote_counts(c: Campaign, case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
+def _vote_counts(c: StepContext, case: Case, event: str, vote: Any) -> tuple[dict[str, int], Decimal]:
     from reviewflow.exceptions import ScoringError
     from reviewflow.scoring import satisfaction_score
 
@@ -209,7 +209,7 @@ def _vote_counts(c: Campaign, case: Case, event: str, vote: Any) -> tuple[dict[s
     return counts, score
 
 
-def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
+def _record_vote(c: StepContext, case: Case, actor: Actor, role: str,
                  data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["record_vote"], case, "record_vote")
     counts, _score = _vote_counts(c, case, "record_vote", data.get("vote"))
@@ -217,7 +217,7 @@ def _record_vote(c: Campaign, case: Case, actor: Actor, role: str,
     return {"vote": counts}, None, {}
 
 
-def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
+def _finish_evaluation(c: StepContext, case: Case, actor: Actor, role: str,
                        data: dict[str, Any], now: pendulum.DateTime) -> Any:
     from reviewflow.scoring import satisfaction_score
 
@@ -240,7 +240,7 @@ def _finish_evaluation(c: Campaign, case: Case, actor: Actor, role: str,
     return {"vote": case.data["vote"], **evaluation}, None, {}
 
 
-def _hold_talk(c: Campaign, case: Case, actor: Actor, role: str,
+def _hold_talk(c: StepContext, case: Case, actor: Actor, role: str,
                data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["hold_talk"], case, "hold_talk")
     notes = _text(data, "notes", case, "hold_talk", required=False, limit=20000)
@@ -248,7 +248,7 @@ def _hold_talk(c: Campaign, case: Case, actor: Actor, role: str,
     return {"notes": notes}, None, {}
 
 
-def _submit_special_report(c: Campaign, case: Case, actor: Actor, role: str,
+def _submit_special_report(c: StepContext, case: Case, actor: Actor, role: str,
                            data: dict[str, Any], now: pendulum.DateTime) -> Any:
     _check_keys(data, _ALLOWED["submit_special_report"], case, "submit_special_report")
     text = _text(data, "text", case, "submit_special_report", required=True, limit=200000)

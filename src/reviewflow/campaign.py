@@ -10,92 +10,28 @@ kept in the refusal journal and raises :class:`TransitionRefused`.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
-import attrs
 import pendulum
-import pluggy
 
-from reviewflow import _corrections, _delivery, _ids
-from reviewflow import hooks as _hooks
-from reviewflow import permissions as _permissions
+from reviewflow import _corrections, _ids
 from reviewflow._chain import seal as _seal
-from reviewflow._lifecycle import FIRED
-from reviewflow._machine import Lifecycle
-from reviewflow._steps import HANDLERS
+from reviewflow._engine import dispatch as _delivery
+from reviewflow._engine.pipeline import Engine
+from reviewflow._engine.results import FireResult, Permission
 from reviewflow.anchoring import Anchor
 from reviewflow.audit import VerifyReport
 from reviewflow.ballots import CloseResult, IssuedToken, PaperCount
-from reviewflow.clock import Clock, SystemClock, in_zone_of
-from reviewflow.exceptions import (
-    ConflictError,
-    IdempotencyKeyReused,
-    InputError,
-    PluginError,
-    ReviewflowError,
-    TransitionRefused,
-    UnknownCaseError,
-)
+from reviewflow.clock import Clock, SystemClock
+from reviewflow.exceptions import InputError, PluginError
 from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
 from reviewflow.policy import Policy
 from reviewflow.scoring import CaseResult
 from reviewflow.store.base import Commit, Refusal, Store
 
 __all__ = ["Campaign", "FireResult", "Permission"]
-
-log = logging.getLogger("reviewflow")
-
-#: The events fire takes (the lifecycle table's), in order.
-_FIRED = {e.name: e for e in FIRED}
-_VALUE = {stage: stage.value for stage in Stage}
-_LIFECYCLE: Lifecycle | None = None
-
-
-def _lifecycle() -> Lifecycle:
-    global _LIFECYCLE  # one shared machine for every campaign
-    if _LIFECYCLE is None:
-        _LIFECYCLE = Lifecycle()
-    return _LIFECYCLE
-
-
-@attrs.frozen
-class Permission:
-    """Whether an actor may fire an event on a case now, and if not, every reason why."""
-
-    event: str
-    allowed: bool
-    reasons: tuple[str, ...] = ()
-    messages: tuple[str, ...] = ()
-    #: Data the event will ask for when fired (not checked by :meth:`Campaign.allowed`).
-    needs: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        if self.allowed:
-            return f"{self.event}: allowed"
-        return f"{self.event}: refused ({'; '.join(self.messages)})"
-
-
-@attrs.frozen
-class FireResult:
-    """The outcome of one case in a batch: the case after the step, or the error."""
-
-    case_id: str
-    case: Case | None = None
-    error: ReviewflowError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the step was committed."""
-        return self.error is None
-
-
-#: A side step: ``apply(case, now) -> (record data, reason, extras)``; see Campaign._record.
-SideStep = Callable[[Case, pendulum.DateTime], tuple[dict[str, Any], str | None, Sequence[Any]]]
 
 
 class Campaign:
@@ -123,51 +59,49 @@ class Campaign:
         if not isinstance(policy, Policy):
             raise InputError(f"policy must be a reviewflow.Policy, got {type(policy).__name__}; "
                              "use Policy.default(year=...) or load_policy(path)")
-        self.policy = policy
-        self.clock: Clock = clock if clock is not None else SystemClock(policy.tz)
         self.id = campaign_id if campaign_id is not None else str(policy.year)
-        self.store: Store = _open_store(store)
-        self.store.setup_campaign(self.id, policy.to_json())
-        #: The audit key (kept outside the database) every commit seals event MACs with.
-        self._audit_key: bytes | None = None
+        opened = _open_store(store)
+        opened.setup_campaign(self.id, policy.to_json())
+        key: bytes | None = None
         if audit_key is not None:
             from reviewflow.anchoring import attach_key
 
-            self._audit_key = attach_key(self.store, audit_key)
-        self._last_now: pendulum.DateTime | None = None
-        self._last_iso = ""
-        self._tz = pendulum.timezone(policy.tz)
-        from reviewflow import _policy_seal
-
-        try:
-            _policy_seal.check_on_open(self)  # sealed on first open; another policy is refused
-        except BaseException:
-            if isinstance(store, str):
-                self.store.close()  # opened here from a URL: not left open
-            raise
-        self._lifecycle = _lifecycle()
-        self._pm = pluggy.PluginManager(_hooks.PROJECT)
-        self._pm.add_hookspecs(_hooks)
-        self._has_hooks = False
-        #: Failures of hook implementations, newest last (the steps they heard of stand).
-        self.plugin_errors: list[PluginError] = []
-        #: When a failed delivery is tried again by :meth:`dispatch_pending`.
-        self.delivery_backoff = _delivery.Backoff()
+            key = attach_key(opened, audit_key)
         if calendar is not None and not hasattr(calendar, "is_working_day"):
             raise InputError(f"calendar must have is_working_day(date), got {calendar!r}; "
                              "use reviewflow.WorkingCalendar.china(...) or your own")
+        self._engine = engine = Engine(
+            policy, clock=clock if clock is not None else SystemClock(policy.tz), store=opened,
+            campaign_id=self.id, audit_key=key, calendar=calendar, facade=self)
+        from reviewflow import _policy_seal
+
+        try:
+            _policy_seal.check_on_open(engine)  # sealed on first open; another policy is refused
+        except BaseException:
+            if isinstance(store, str):
+                opened.close()  # opened here from a URL: not left open
+            raise
         #: A host's working-day calendar; None: the policy's [calendar] (China by default).
         self._calendar: Any = calendar
         #: The deadline work's per-campaign state (calendar, caches), made when first needed.
         self._deadline_state: Any = None
-        opens = policy.stage(Stage.MEETING).opens
-        self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
-        from reviewflow import _deadline_ops
-
-        # Due times (fixed or relative, with extensions) come from the deadline module.
-        self._resolve_due = _deadline_ops.resolve_due
-        # Deadline index rows ride on every commit; see reviewflow._deadline_ops.
-        self._deadline_extras = _deadline_ops.commit_extras
+        engine.deadlines = _FacadeDeadlines(self)
+        engine.routes["deadline_rung"] = self._rung_route
+        engine.redeliverers["publish_results"] = ("reviewflow_results_published",
+                                                  self._redeliver_published)
+        # The private names the features not yet on the StepContext use.
+        self._pm = engine.pm
+        self._now = engine.now
+        self._refuse = engine.refuse
+        self._record = engine.side_step
+        self._record_many = engine.side_step_many
+        self._call_hook = engine.call_hook
+        self._after_commit = engine.after_commit
+        self._load_many = engine.load_many
+        self._roles_for = engine.roles_for
+        self._prepare = engine.prepare
+        self._commit = engine.commit
+        self._lifecycle = engine._lifecycle
         for plugin in plugins:
             self.register(plugin)
         if policy.plugins:
@@ -175,6 +109,72 @@ class Campaign:
 
             for name, plugin in load_named(policy.plugins):
                 self.register(plugin, name=name)
+
+    def _rung_route(self, record: EventRecord) -> tuple[str, dict[str, object]] | None:
+        from reviewflow._deadlines.sweep import rung_of_record
+
+        found = rung_of_record(self, record)
+        if found is None:
+            return None
+        stage, rung, due = found
+        return "reviewflow_deadline_rung", {"stage": stage, "rung": rung, "due": due}
+
+    def _redeliver_published(self, records: Sequence[EventRecord], only: frozenset[str] | None
+                             ) -> list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]]:
+        from reviewflow._engine import publication
+
+        return publication.redeliver_published(self, records, only)
+
+    # ------------------------------------------------------------------ the engine's state
+
+    @property
+    def policy(self) -> Policy:
+        """The policy the campaign runs under."""
+        return self._engine.policy
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every step reads."""
+        return self._engine.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._engine.clock = clock
+
+    @property
+    def store(self) -> Store:
+        """Where the campaign's cases, events and journals are kept."""
+        return self._engine.store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._engine.store = store
+
+    @property
+    def plugin_errors(self) -> list[PluginError]:
+        """Failures of hook implementations, newest last (the steps they heard of stand)."""
+        return self._engine.plugin_errors
+
+    @property
+    def delivery_backoff(self) -> _delivery.Backoff:
+        """When a failed delivery is tried again by :meth:`dispatch_pending`."""
+        return self._engine.delivery_backoff
+
+    @delivery_backoff.setter
+    def delivery_backoff(self, backoff: _delivery.Backoff) -> None:
+        self._engine.delivery_backoff = backoff
+
+    @property
+    def _audit_key(self) -> bytes | None:
+        return self._engine.audit_key
+
+    @property
+    def _has_hooks(self) -> bool:
+        return self._engine.has_hooks
+
+    @property
+    def _outbox(self) -> bool:
+        return self._engine.has_hooks or self._engine.store.durable
 
     # ------------------------------------------------------------------ plugins and hooks
 
@@ -188,52 +188,7 @@ class Campaign:
         :class:`PluginError`: each implementation is called on its own, so that one that
         fails is retried alone, and a wrapper would not run around the others.
         """
-        from reviewflow._plugins import check_plugin
-
-        name = check_plugin(self._pm, plugin, name)
-        try:
-            self._pm.register(plugin, name=name)
-        except ValueError as exc:
-            raise PluginError(name or repr(plugin), "register", exc) from exc
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(name or repr(plugin), "register", exc) from exc
-        self._has_hooks = True
-
-    @property
-    def _outbox(self) -> bool:
-        """Whether committed events go through the outbox (durable store, or someone listens)."""
-        return self._has_hooks or self.store.durable
-
-    def _call_hook(self, hook: str, only: frozenset[str] | None = None, /,
-                   **kwargs: Any) -> list[tuple[str, str, BaseException]]:
-        """Call each implementation of ``hook`` on its own (of the plugins named in
-        ``only``, if given); return the failures as ``(plugin, hook, error)``."""
-        caller = getattr(self._pm.hook, hook)
-        failed: list[tuple[str, str, BaseException]] = []
-        for impl in reversed(caller.get_hookimpls()):
-            if only is not None and impl.plugin_name not in only:
-                continue
-            try:
-                impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except Exception as exc:
-                error = PluginError(impl.plugin_name, hook, exc)
-                error.__cause__ = exc
-                log.exception("reviewflow: %s", error)
-                self.plugin_errors.append(error)
-                failed.append((impl.plugin_name, hook, exc))
-        return failed
-
-    def _after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
-        if not self._outbox:
-            return
-        held = records[0].event == "publish_results"  # marked by the publication, once
-        # reviewflow_results_published has run
-        if self._has_hooks:
-            failed = [(r, f) for r in records for f in _delivery.deliver(self, case, r)]
-            if failed:  # kept for dispatch_pending(), as (or before) the events are marked
-                _delivery.hold(self, failed, () if held else records)
-        if not held:
-            self.store.mark_dispatched(self.id, [r.event_id for r in records])
+        self._engine.register(plugin, name)
 
     def dispatch_pending(self) -> int:
         """Tell the hooks what they have not heard yet: events a crash left in the outbox
@@ -243,32 +198,22 @@ class Campaign:
         Delivery is at least once: each record carries ``event_id`` for de-duplication.
         Returns the number of deliveries made.
         """
-        return _delivery.dispatch_pending(self)
+        return self._engine.dispatch_pending()
 
     def outbox_status(self) -> _delivery.OutboxStatus:
         """Return what the hooks have not heard yet: the events never offered, and each
         failed delivery (plugin, hook, attempts, last error, next try)."""
-        return _delivery.status(self)
+        return self._engine.outbox_status()
 
     def delivery_failures(self) -> tuple[_delivery.DeliveryFailure, ...]:
         """Return the failed deliveries waiting for their next try, soonest first."""
-        return _delivery.failures(self)
+        return self._engine.delivery_failures()
 
     # ------------------------------------------------------------------ time
 
-    def _now(self) -> tuple[pendulum.DateTime, str]:
-        now = self.clock.now()
-        if now is self._last_now:
-            return now, self._last_iso
-        if now.tzinfo is not self._tz:
-            now = in_zone_of(now, self._tz)
-        self._last_now = now
-        self._last_iso = now.isoformat()
-        return now, self._last_iso
-
     def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
         """Return the case's due time for leaving ``stage`` (extensions included), or None."""
-        return self._resolve_due(self, case, stage)
+        return self._engine.due(case, stage)
 
     # ------------------------------------------------------------------ cases
 
@@ -297,7 +242,7 @@ class Campaign:
 
     def open_cases(self, rows: Iterable[Mapping[str, Any]], *, actor: Actor | None = None) -> list[Case]:
         """Open many cases in one write (all or none); each row has :meth:`open_case`'s arguments."""
-        _now, iso = self._now()
+        _now, iso = self._engine.now()
         if actor is not None:
             _ids.check_command(actor, None, 0)
         opener = actor or Actor("system", "reviewflow", roles={"organizer"})
@@ -306,12 +251,12 @@ class Campaign:
             commits.append(self._opening(row, i, opener, iso))
         self.store.insert_cases(commits)
         cases = []
-        outbox = self._has_hooks or self.store.durable
+        outbox = self._outbox
         for c in commits:
             # The store keeps its own snapshot (as for every commit): the caller gets ours.
             case = c.case.bind(self.store)
             if outbox:
-                self._after_commit(c.events, case)
+                self._engine.after_commit(c.events, case)
             cases.append(case)
         return cases
 
@@ -366,7 +311,7 @@ class Campaign:
         case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
                     data, previous)
         return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox,
-                      extras=self._deadline_extras(self, case, None))
+                      extras=self._engine.deadlines.commit_extras(case, None))
 
     def _carry_over(self, previous_case_id: str) -> list[str]:
         """Return last year's problems from a case of another campaign in the same store."""
@@ -382,23 +327,7 @@ class Campaign:
 
     def case(self, case_id: str) -> Case:
         """Return the case (a snapshot bound to the store for its history)."""
-        case_id = _ids.lookup(case_id)
-        case = self.store.get(self.id, case_id)
-        if case is None:
-            raise UnknownCaseError(
-                f"no case {case_id!r} in campaign {self.id!r}; open it first with open_case()"
-            )
-        return case
-
-    def _load_many(self, ids: Sequence[str]) -> dict[str, Case]:
-        """Load many cases in few reads."""
-        return self.store.get_many(self.id, ids)
-
-    def _loaded(self, loaded: dict[str, Case], case_id: str) -> Case:
-        # A batch may name a case twice: each later step needs the state after the
-        # earlier one, so the second occurrence reloads through the ordinary path.
-        case = loaded.pop(case_id, None)
-        return case if case is not None else self.case(case_id)
+        return self._engine.case(case_id)
 
     def cases(self, stage: Stage | str | None = None) -> list[Case]:
         """Return the campaign's cases, in one stage if given, ordered by case id."""
@@ -414,11 +343,7 @@ class Campaign:
         """Return the refusal journal (every refused command, with its reason), oldest first."""
         return self.store.refusals(self.id, None if case_id is None else _ids.lookup(case_id))
 
-    # ------------------------------------------------------------------ rules
-
-    def _roles_for(self, case: Case, actor: Actor) -> frozenset[str]:
-        """The roles an actor holds for this case: ``secretary`` only for their own case."""
-        return _permissions.roles_for(case, actor)
+    # ------------------------------------------------------------------ rules and steps
 
     def allowed(self, case_id: str, actor: Actor) -> list[Permission]:
         """List every event with whether ``actor`` may fire it on the case now, and why not.
@@ -426,24 +351,7 @@ class Campaign:
         Changes nothing. Data an event needs (a report, a reason) is listed in ``needs``
         and checked only when the event is fired.
         """
-        case = self.case(case_id)
-        now, iso = self._now()
-        last = case.data.get("last_at")
-        stale = last if last is not None and _corrections.backwards(iso, last) else None
-        out = []
-        for event, refusals in _permissions.allowed(self.policy, case, actor, now, self.due):
-            if stale is not None:  # every step would be refused: time_backwards first
-                refusals.insert(0, _corrections.time_backwards(case, event.name, iso, stale))
-            out.append(Permission(
-                event=event.name,
-                allowed=not refusals,
-                reasons=tuple(r.reason for r in refusals),
-                messages=tuple(str(r) for r in refusals),
-                needs=event.needs,
-            ))
-        return out
-
-    # ------------------------------------------------------------------ steps
+        return self._engine.allowed(case_id, actor)
 
     def fire(
         self,
@@ -466,67 +374,7 @@ class Campaign:
         ``case_id`` and ``event`` are positional, so that every other name is the event's
         data (a data key ``case_id`` is refused as unknown data, ``invalid_data``).
         """
-        case_id = _ids.lookup(case_id)
-        idempotency_key = _ids.check_command(actor, idempotency_key, retries)
-        if event not in _FIRED:
-            raise TransitionRefused(
-                "unknown_event",
-                f"unknown event {event!r}; events are: {', '.join(_FIRED)}",
-                case_id=case_id, event=event,
-            )
-        if idempotency_key is None and not retries:  # the common path: one attempt
-            case = self.store.get(self.id, case_id)
-            if case is None:
-                case = self.case(case_id)  # raises UnknownCaseError
-            step = self._prepare(case, event, actor, data)
-            error = self._commit_one(step)
-            if error is not None:
-                raise error
-            return step.case
-        fingerprint = None
-        if idempotency_key is not None:
-            fingerprint = _fingerprint(event, actor, data)
-            replay = self._replay(case_id, idempotency_key, fingerprint)
-            if replay is not None:
-                return replay
-        return self._step_with_retries(
-            case_id, lambda case: self._prepare(case, event, actor, data), retries,
-            idempotency_key, fingerprint,
-        )
-
-    def _step_with_retries(
-        self, case_id: str, build: Callable[[Case], Commit], retries: int,
-        idempotency_key: str | None, fingerprint: str | None,
-    ) -> Case:
-        """Build a step on the current case and commit it; on a conflict, reload and build
-        again (every rule re-checked), up to ``retries`` times."""
-        attempt = 0
-        while True:
-            step = build(self.case(case_id))
-            if idempotency_key is not None:
-                step = step._replace(idempotency_key=idempotency_key, fingerprint=fingerprint)
-            error = self._commit_one(step)
-            if error is None:
-                return step.case
-            if not isinstance(error, ConflictError) or attempt >= retries:
-                raise error
-            attempt += 1
-            if idempotency_key is not None:
-                replay = self._replay(case_id, idempotency_key, fingerprint)
-                if replay is not None:
-                    return replay
-
-    def _replay(self, case_id: str, key: str, fingerprint: str | None) -> Case | None:
-        found = self.store.find_idempotent(self.id, key)
-        if found is None:
-            return None
-        stored_fingerprint, stored_case, _version = found
-        if stored_fingerprint != fingerprint or stored_case != case_id:
-            raise IdempotencyKeyReused(
-                f"idempotency key {key!r} was first used for another command "
-                f"(case {stored_case!r}); use a new key for a new command"
-            )
-        return self.case(case_id)
+        return self._engine.fire(case_id, event, actor, idempotency_key, retries, data)
 
     def fire_many(
         self, case_ids: Iterable[str], event: str, /, *, actor: Actor, **data: Any,
@@ -536,181 +384,7 @@ class Campaign:
         Cases that pass their rules are committed together in one write; each case's
         outcome is one :class:`FireResult`, in the order given.
         """
-        _ids.check_command(actor, None, 0)
-        ids = list(case_ids)
-        results: dict[int, FireResult] = {}
-        steps: list[tuple[int, Commit]] = []
-        loaded = self._load_many(ids)
-        for i, case_id in enumerate(ids):
-            try:
-                if event not in _FIRED:
-                    raise TransitionRefused("unknown_event", f"unknown event {event!r}",
-                                            case_id=case_id, event=event)
-                steps.append((i, self._prepare(self._loaded(loaded, case_id), event, actor,
-                                               data)))
-            except ReviewflowError as exc:
-                results[i] = FireResult(case_id, error=exc)
-        self._commit_chunks(ids, steps, results)
-        return [results[i] for i in range(len(ids))]
-
-    def _commit_chunks(self, ids: Sequence[str], steps: Sequence[tuple[int, Commit]],
-                       results: dict[int, FireResult]) -> None:
-        for chunk_start in range(0, len(steps), 1000):
-            chunk = steps[chunk_start:chunk_start + 1000]
-            errors = self._commit([s for _, s in chunk])
-            for (i, step), error in zip(chunk, errors, strict=True):
-                if error is None:
-                    results[i] = FireResult(ids[i], case=step.case)
-                elif isinstance(error, ReviewflowError):
-                    results[i] = FireResult(ids[i], error=error)
-                else:  # pragma: no cover  # stores raise reviewflow errors only
-                    raise error
-
-    def _commit(self, steps: Sequence[Commit]) -> list[Exception | None]:
-        errors = self.store.commit(steps)
-        if self._has_hooks or self.store.durable:
-            for step, error in zip(steps, errors, strict=True):
-                if error is None:
-                    self._after_commit(step.events, step.case)
-        return errors
-
-    def _commit_one(self, step: Commit) -> Exception | None:
-        """Commit one step: :meth:`_commit` for a single command, without its lists."""
-        error = self.store.commit([step])[0]
-        if error is None and step.outbox:
-            self._after_commit(step.events, step.case)
-        return error
-
-    def _refuse(self, case: Case, event: str, actor: Actor, error: TransitionRefused,
-                iso: str) -> TransitionRefused:
-        self.store.record_refusals([Refusal(
-            campaign_id=self.id, case_id=case.case_id, event=event, actor_id=actor.id,
-            roles=tuple(sorted(actor.roles)), at=iso, stage=case.stage.value,
-            reason=error.reason, message=_ids.storable(str(error)),
-        )])
-        if self._has_hooks:  # a failure is held and retried as any other delivery
-            _delivery.hold_refusal(self, case.case_id, event, self._call_hook(
-                "reviewflow_refused", campaign=self, case_id=case.case_id, event=event,
-                actor=actor, error=error))
-        return error
-
-    def _prepare(self, case: Case, event: str, actor: Actor, data: dict[str, Any]) -> Commit:
-        """Check every rule and build the step on a copy of the case (its commit, with the
-        new snapshot and record); raise on refusal."""
-        now, iso = self._now()
-        last = case.data.get("last_at")
-        if last is not None and _corrections.backwards(iso, last):
-            raise self._refuse(case, event, actor,
-                               _corrections.time_backwards(case, event, iso, last), iso)
-        role, refusals = _permissions.guard(self.policy, case, event, actor, now, self.due)
-        if refusals:
-            raise self._refuse(case, event, actor, refusals[0], iso)
-        handler = HANDLERS[event]
-        try:
-            record_data, reason, machine_kwargs = handler(self, case, actor, role, data, now)
-        except TransitionRefused as exc:
-            raise self._refuse(case, event, actor, exc, iso) from None
-        source = case.stage
-        expected = case.version
-        self._lifecycle.step(case, event, **machine_kwargs)
-        stage = case.stage
-        extras: tuple[Any, ...] = ()
-        if stage is not source:
-            if self._late(case, source, now):
-                record_data["late"] = True
-                if reason is None:
-                    reason = "late"
-            entered = case.data.get("entered")
-            case.data["entered"] = ({**entered, _VALUE[stage]: iso} if entered
-                                    else {_VALUE[stage]: iso})
-        case.data["last_at"] = iso
-        record = _seal(
-            self.id, case.case_id, expected + 1, event, actor.id, role, iso, _VALUE[source],
-            _VALUE[stage], reason, _corrections.mark(record_data, self.clock), case.last_hash,
-        )
-        case.version = expected + 1
-        case.last_hash = record.hash
-        if stage is not source:
-            # A case's deadline index entry depends on its stage (and on extensions and
-            # fired rungs, whose own steps write it): only a step that moves the stage
-            # rewrites it.
-            extras = self._deadline_extras(self, case, source)
-        return Commit(case, expected, (record,), None, None, extras,
-                      self._has_hooks or self.store.durable)
-
-    # ------------------------------------------------------------------ side steps
-
-    def _record(
-        self,
-        case_id: str,
-        event: str,
-        *,
-        actor: Actor,
-        role: str,
-        apply: SideStep,
-        retries: int = 3,
-        idempotency_key: str | None = None,
-        fingerprint: str | None = None,
-    ) -> Case:
-        """Record a step that does not move the stage (an extension, a ballot batch, a rung,
-        a publication) on the case's chain, atomically, with the same version check.
-
-        ``apply(case, now)`` checks and changes ``case.data`` (a copy) and returns
-        ``(record data, reason, extras)``; it raises :class:`TransitionRefused` to refuse,
-        which is journaled and changes nothing. ``extras`` are rows the store writes in
-        the same transaction (see :class:`~reviewflow.store.Commit`). A conflict reloads
-        the case and calls ``apply`` again, up to ``retries`` times.
-        """
-        return self._step_with_retries(
-            case_id, lambda case: self._side_step(case, event, actor, role, apply), retries,
-            idempotency_key, fingerprint,
-        )
-
-    def _record_many(
-        self, case_ids: Iterable[str], event: str, *, actor: Actor, role: str, apply: SideStep,
-    ) -> list[FireResult]:
-        """Record one side step on many cases, committed in batches; one result per case."""
-        ids = list(case_ids)
-        results: dict[int, FireResult] = {}
-        steps: list[tuple[int, Commit]] = []
-        loaded = self._load_many(ids)
-        for i, case_id in enumerate(ids):
-            try:
-                steps.append((i, self._side_step(self._loaded(loaded, case_id), event, actor,
-                                                 role, apply)))
-            except ReviewflowError as exc:
-                results[i] = FireResult(case_id, error=exc)
-        self._commit_chunks(ids, steps, results)
-        return [results[i] for i in range(len(ids))]
-
-    def _side_step(self, case: Case, event: str, actor: Actor, role: str,
-                   apply: SideStep) -> Commit:
-        now, iso = self._now()
-        last = case.data.get("last_at")
-        try:
-            if last is not None and _corrections.backwards(iso, last):
-                raise _corrections.time_backwards(case, event, iso, last)
-            record_data, reason, extras = apply(case, now)
-        except TransitionRefused as exc:
-            raise self._refuse(case, event, actor, exc, iso) from None
-        stage = _VALUE[case.stage]
-        expected = case.version
-        case.data["last_at"] = iso
-        record = _seal(
-            self.id, case.case_id, expected + 1, event, actor.id, role, iso, stage, stage,
-            reason, _corrections.mark(record_data, self.clock), case.last_hash,
-        )
-        case.version = expected + 1
-        case.last_hash = record.hash
-        return Commit(case, expected, (record,), None, None, tuple(extras),
-                      self._has_hooks or self.store.durable)
-
-    def _late(self, case: Case, stage: Stage, now: pendulum.DateTime) -> bool:
-        rule = self.policy.stage(stage)
-        if rule.due is None or rule.hard:
-            return False
-        due = self.due(case, stage)
-        return due is not None and now > (due + rule.grace if rule.grace else due)
+        return self._engine.fire_many(case_ids, event, actor, data)
 
     # ------------------------------------------------------------------ the vote and results (三评)
 
@@ -910,12 +584,8 @@ class Campaign:
         """
         from reviewflow import _policy_seal
 
-        _policy_seal.amend(self, policy, reason=reason, actor=actor)
-        self.policy = policy
-        self._tz = pendulum.timezone(policy.tz)
-        self._last_now = None
-        opens = policy.stage(Stage.MEETING).opens
-        self._meeting_opens = None if opens is None else opens.in_timezone(self._tz).date()
+        _policy_seal.amend(self._engine, policy, reason=reason, actor=actor)
+        self._engine.set_policy(policy)
         return self
 
     def verify(self, anchors: Iterable[Anchor] = ()) -> VerifyReport:
@@ -948,20 +618,23 @@ def _first_role(actor: Actor) -> str:
     return min(actor.roles) if actor.roles else ""
 
 
-def _fingerprint(event: str, actor: Actor, data: Mapping[str, Any]) -> str:
-    def default(value: Any) -> Any:
-        to_json = getattr(value, "to_json", None)
-        return to_json() if to_json is not None else str(value)
+class _FacadeDeadlines:
+    """The deadline work, reached through the campaign (until it runs on the engine)."""
 
-    try:
-        text = json.dumps([event, actor.id, data], sort_keys=True, default=default,
-                          ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
-    except (TypeError, ValueError, RecursionError) as exc:  # as _seal would refuse it
-        raise InputError(
-            f"{event}: the data cannot be recorded ({exc}); use plain JSON data: text, whole "
-            "numbers of at most 4,300 digits, lists and tables; nothing was changed",
-            reason="invalid_data") from None
+    __slots__ = ("_campaign",)
+
+    def __init__(self, campaign: Campaign) -> None:
+        self._campaign = campaign
+
+    def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
+        from reviewflow._deadlines.state import resolve_due
+
+        return resolve_due(self._campaign, case, stage)
+
+    def commit_extras(self, case: Case, from_stage: Stage | None) -> tuple[object, ...]:
+        from reviewflow._deadlines.state import commit_extras
+
+        return commit_extras(self._campaign, case, from_stage)
 
 
 def _open_store(store: Store | str | None) -> Store:

@@ -5,7 +5,7 @@ object to :meth:`Campaign.register`. Hooks run after the step is committed: a ho
 that raises never undoes or half-applies a step; the failure is logged and kept as
 a :class:`~reviewflow.exceptions.PluginError` in ``Campaign.plugin_errors``, the
 other hooks still run, and ``Campaign.dispatch_pending()`` retries that plugin alone
-later (see :mod:`reviewflow._delivery`). Hook wrappers are refused at ``register``.
+later (see :mod:`reviewflow._engine.dispatch`). Hook wrappers are refused at ``register``.
 
 The arguments are typed with the real classes; ``campaign`` is the
 :class:`~reviewflow.Campaign`, typed as :class:`reviewflow.typing.CampaignView` (what a

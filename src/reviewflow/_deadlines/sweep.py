@@ -277,8 +277,9 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
     :func:`reviewflow._delivery.deliver`), hold the failures, then mark the events dispatched."""
     if not steps:
         return
-    from reviewflow import _delivery
+    from reviewflow._engine import dispatch as _delivery
 
+    engine = campaign._engine
     has_hooks = bool(getattr(campaign, "_has_hooks", False))
     dispatched: list[str] = []
     offered: list[EventRecord] = []
@@ -287,11 +288,11 @@ def _deliver(campaign: Campaign, steps: Sequence[_RungStep]) -> None:
         if has_hooks:
             case = step.after.bind(campaign.store)
             for record in step.records:
-                failed += [(record, f) for f in _delivery.deliver(campaign, case, record)]
+                failed += [(record, f) for f in _delivery.deliver(engine, case, record)]
         dispatched.extend(r.event_id for r in step.records)
         offered.extend(step.records)
     if failed:  # kept for dispatch_pending() to try again, as the events are marked
-        _delivery.hold(campaign, failed, offered)
+        _delivery.hold(engine, failed, offered)
     if has_hooks or campaign.store.durable or getattr(campaign, "_outbox", True):
         campaign.store.mark_dispatched(campaign.id, dispatched)
 

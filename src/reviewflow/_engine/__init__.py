@@ -1,1 +1,2 @@
-"""The engine: the one step path, and the features that run on it as components."""
+"""The engine: the one step path, its context, dispatch to the hooks, and the features
+that run on it (private; :class:`reviewflow.Campaign` is the public face)."""

@@ -185,10 +185,10 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
         errors = c._call_hook("reviewflow_results_published", campaign=c, results=published,
                               scope=scope)
         if errors:  # kept, and retried by dispatch_pending(), before the events are marked
-            from reviewflow import _delivery
+            from reviewflow._engine import dispatch
 
             records = _publications(c, told)
-            _delivery.hold(c, [(r, e) for r in records for e in errors], records)
+            dispatch.hold(c._engine, [(r, e) for r in records for e in errors], records)
     # The publication's own events stay in the outbox until the hook above has run: after
     # a crash before this point, dispatch_pending() tells reviewflow_results_published again.
     held = [f"{c.id}/{case.case_id}/{case.version}" for case in told]

@@ -34,7 +34,7 @@ def edges() -> list[tuple[Stage, str, Stage]]:
     >>> (Stage.RESEARCH, "finish_research", Stage.DRAFTING) in edges()
     True
     """
-    from reviewflow._machine import Lifecycle
+    from reviewflow._engine.machine import Lifecycle
 
     seen: list[tuple[Stage, str, Stage]] = []
     for source, event, dest in Lifecycle().edges():

@@ -1,7 +1,7 @@
 """The SQL store's delivery log: failed deliveries to the hooks, in ``rf_delivery_log``.
 
 One row per (event, plugin, hook) whose delivery failed, until it is delivered; see
-:mod:`reviewflow._delivery` for how the engine uses it. Failures are rare: each write is
+:mod:`reviewflow._engine.dispatch` for how the engine uses it. Failures are rare: each write is
 a transaction of its own, committed before the failed events are marked offered.
 """
 

@@ -264,7 +264,7 @@ vote_rounds = Table(
 # ---------------------------------------------------------------------- delivery log (0006)
 
 #: Failed deliveries to the hooks, one row per (event, plugin, hook), until delivered; times
-#: as fixed-width UTC text (see reviewflow._delivery.utc_key).
+#: as fixed-width UTC text (see reviewflow._engine.dispatch.utc_key).
 delivery_log = Table(
     "rf_delivery_log", metadata,
     Column("campaign_id", String(ID_LENGTH), nullable=False),

@@ -29,18 +29,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 import pendulum
 
+from reviewflow._engine.context import HookFailure, Redeliver, Route, StepContext
 from reviewflow.model import Case, EventRecord
 from reviewflow.store.parts import DeliveryLog
 from reviewflow.store.rows import LogRow
-
-if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
 
 __all__ = [
     "Backoff",
@@ -54,7 +52,7 @@ PUBLISHED = "reviewflow_results_published"
 #: case's refusal journal, as ``seq = -n`` (the n-th refusal of the case).
 REFUSED = "reviewflow_refused"
 #: A failure: (plugin name, hook name, the exception).
-Failed = tuple[str, str, BaseException]
+Failed = HookFailure
 _LONGEST_ERROR = 2000
 _PAGE = 500
 #: How long a dispatcher holds the failed deliveries it is retrying (seconds): another
@@ -148,9 +146,26 @@ class OutboxStatus:
                 "failures": [f.to_json() for f in self.failures]}
 
 
-def delivery_log(c: Campaign) -> DeliveryLog:
+class Dispatcher(StepContext, Protocol):
+    """What delivery needs of the engine besides the step context: the back-off, the
+    registered plugins' names, and how features' records are told (registered by the
+    features, so that delivery knows no feature)."""
+
+    @property
+    def delivery_backoff(self) -> Backoff: ...
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Event name -> how its records are told (e.g. a fired rung's own hook)."""
+    @property
+    def redeliverers(self) -> Mapping[str, tuple[str, Redeliver]]:
+        """Event name -> (hook, how its records are told again together): events told
+        by their feature after the commit (a publication), not by the step path."""
+    def plugin_names(self) -> frozenset[str]: ...
+
+
+def delivery_log(c: Dispatcher) -> DeliveryLog:
     """Return the campaign's delivery log (the store keeps it)."""
-    return c.store.delivery_log(c.id)
+    return c.store.delivery_log(c.campaign_id)
 
 
 # -- times -----------------------------------------------------------------------------------
@@ -162,7 +177,7 @@ def utc_key(at: _dt.datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _from_key(c: Campaign, key: str) -> pendulum.DateTime:
+def _from_key(c: Dispatcher, key: str) -> pendulum.DateTime:
     at = _dt.datetime.strptime(key, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.UTC)
     return pendulum.instance(at).in_timezone(c.policy.tz)
 
@@ -175,30 +190,28 @@ def _error_text(error: BaseException) -> str:
 # -- calling the plugins ---------------------------------------------------------------------
 
 
-def deliver(c: Campaign, case: Case, record: EventRecord,
+def deliver(c: Dispatcher, case: Case, record: EventRecord,
             only: frozenset[str] | None = None) -> list[Failed]:
     """Call the hook a committed record is told through (opened, rung or step); return
     the failures. ``only`` limits the call to those plugins."""
     event = record.event
     if event == "open":
-        return c._call_hook("reviewflow_case_opened", only, campaign=c, case=case)
-    if event == "deadline_rung":
-        from reviewflow._deadlines.sweep import rung_of_record
-
-        found = rung_of_record(c, record)
+        return c.call_hook("reviewflow_case_opened", only, case=case)
+    route = c.routes.get(event)
+    if route is not None:
+        found = route(record)
         if found is not None:
-            stage, rung, due = found
-            return c._call_hook("reviewflow_deadline_rung", only, campaign=c, case=case,
-                                stage=stage, rung=rung, due=due, record=record)
-    return c._call_hook("reviewflow_step", only, campaign=c, case=case, record=record)
+            hook, kwargs = found
+            return c.call_hook(hook, only, case=case, record=record, **kwargs)
+    return c.call_hook("reviewflow_step", only, case=case, record=record)
 
 
-def hold(c: Campaign, failures: Iterable[tuple[EventRecord, Failed]],
+def hold(c: Dispatcher, failures: Iterable[tuple[EventRecord, Failed]],
          offered: Sequence[EventRecord]) -> None:
     """Write first failures to the log; the ``offered`` events (told to every plugin once)
     leave the outbox in the same transaction on a durable store, so that a crash after it
     neither loses the failure nor tells the other plugins again."""
-    now = c._now()[0]
+    now = c.now()[0]
     first = utc_key(now)
     rows = [
         LogRow(record.case_id, record.seq, plugin, hook, record.event, 1,
@@ -213,13 +226,13 @@ def hold(c: Campaign, failures: Iterable[tuple[EventRecord, Failed]],
         [(r.case_id, r.seq) for r in offered])
 
 
-def hold_refusal(c: Campaign, case_id: str, event: str, failed: Sequence[Failed]) -> None:
+def hold_refusal(c: Dispatcher, case_id: str, event: str, failed: Sequence[Failed]) -> None:
     """Write the failures of a ``reviewflow_refused`` call to the log, keyed by the
     refusal's place in the case's refusal journal (just recorded: the last one)."""
     if not failed:
         return
-    n = len(c.store.refusals(c.id, case_id))
-    now = c._now()[0]
+    n = len(c.store.refusals(c.campaign_id, case_id))
+    now = c.now()[0]
     first = utc_key(now)
     rows = [LogRow(case_id, -n, plugin, hook, event, 1, _error_text(error), first, first)
             for plugin, hook, error in failed]
@@ -228,7 +241,7 @@ def hold_refusal(c: Campaign, case_id: str, event: str, failed: Sequence[Failed]
         now + _dt.timedelta(seconds=backoff.delay(attempts))), ())
 
 
-def _redeliver_refusal(c: Campaign, row: LogRow,
+def _redeliver_refusal(c: Dispatcher, row: LogRow,
                        journals: dict[str, list[Any]]) -> list[Failed] | None:
     """Call ``reviewflow_refused`` again for a log row, from the refusal journal (None:
     the refusal is not there any more). The hook gets the journal's account: an actor
@@ -238,7 +251,7 @@ def _redeliver_refusal(c: Campaign, row: LogRow,
 
     journal = journals.get(row.case_id)
     if journal is None:
-        journal = journals[row.case_id] = c.store.refusals(c.id, row.case_id)
+        journal = journals[row.case_id] = c.store.refusals(c.campaign_id, row.case_id)
     if not 0 < -row.seq <= len(journal):
         return None
     refusal = journal[-row.seq - 1]
@@ -246,50 +259,51 @@ def _redeliver_refusal(c: Campaign, row: LogRow,
                               event=refusal.event)
     error.args = (refusal.message,)  # as it was told the first time
     actor = Actor(refusal.actor_id, roles=refusal.roles)
-    return c._call_hook(REFUSED, frozenset({row.plugin}), campaign=c, case_id=refusal.case_id,
+    return c.call_hook(REFUSED, frozenset({row.plugin}), case_id=refusal.case_id,
                         event=refusal.event, actor=actor, error=error)
 
 
-def dispatch_pending(c: Campaign) -> int:
+def dispatch_pending(c: Dispatcher) -> int:
     """Offer what the outbox holds to every plugin, then try again each failed delivery
     that is due; return the number of deliveries made (events offered, plus retries)."""
     delivered = _offer_outbox(c)
     return delivered + _retry_due(c)
 
 
-def _offer_outbox(c: Campaign) -> int:
+def _offer_outbox(c: Dispatcher) -> int:
     delivered = 0
     store = c.store
     while True:
-        pending = store.pending_outbox(c.id, limit=_PAGE)
+        pending = store.pending_outbox(c.campaign_id, limit=_PAGE)
         if not pending:
             return delivered
         failures: list[tuple[EventRecord, Failed]] = []
-        published: list[EventRecord] = []
+        together: dict[str, list[EventRecord]] = {}
+        later = c.redeliverers
         for record in pending:
-            case = store.get(c.id, record.case_id)
-            if case is not None and c._has_hooks:
+            case = store.get(c.campaign_id, record.case_id)
+            if case is not None and c.has_hooks:
                 failures += [(record, f) for f in deliver(c, case, record)]
             delivered += 1
-            if record.event == "publish_results":
-                published.append(record)
-        if published and c._has_hooks:
-            from reviewflow._engine import publication
-
-            for group, failed in publication.redeliver_published(c, published):
-                failures += [(record, f) for record in group for f in failed]
+            if record.event in later:
+                together.setdefault(record.event, []).append(record)
+        if together and c.has_hooks:
+            for event, records in together.items():
+                for group, failed in later[event][1](records, None):
+                    failures += [(record, f) for record in group for f in failed]
         hold(c, failures, pending)
-        store.mark_dispatched(c.id, [r.event_id for r in pending])
+        store.mark_dispatched(c.campaign_id, [r.event_id for r in pending])
 
 
-def _retry_due(c: Campaign) -> int:
+def _retry_due(c: Dispatcher) -> int:
     log = delivery_log(c)
     retried = 0
-    names = frozenset(name for name, _ in c._pm.list_name_plugin())
+    names = c.plugin_names()
+    again = dict(c.redeliverers.values())
     if not names:
         return 0
     while True:
-        now = c._now()[0]
+        now = c.now()[0]
         rows = log.due(utc_key(now), names, _PAGE)
         if not rows:
             return retried
@@ -299,7 +313,7 @@ def _retry_due(c: Campaign) -> int:
             continue
         failed: list[LogRow] = []
         done: list[tuple[str, int, str, str]] = []
-        published: dict[tuple[str, str], list[tuple[LogRow, EventRecord]]] = {}
+        together: dict[tuple[str, str], list[tuple[LogRow, EventRecord]]] = {}
         histories: dict[str, list[EventRecord]] = {}
         journals: dict[str, list[Any]] = {}
         for row in rows:
@@ -312,14 +326,12 @@ def _retry_due(c: Campaign) -> int:
                     done.append(row.key)
                 continue
             record = _record_of(c, row, histories)
-            case = None if record is None else c.store.get(c.id, row.case_id)
+            case = None if record is None else c.store.get(c.campaign_id, row.case_id)
             if record is None or case is None:
                 done.append(row.key)  # the case is gone: nothing is owed any more
                 continue
-            if row.hook == PUBLISHED:
-                scope = str(record.data.get("scope", ""))
-                published.setdefault((row.plugin, scope + "\x1f" + record.at), []).append(
-                    (row, record))
+            if row.hook in again:  # told together with the records of its group
+                together.setdefault((row.hook, row.plugin), []).append((row, record))
                 continue
             errors = deliver(c, case, record, frozenset({row.plugin}))
             retried += 1
@@ -327,34 +339,33 @@ def _retry_due(c: Campaign) -> int:
                 failed.append(_again(c, row, now, _error_text(errors[0][2])))
             else:
                 done.append(row.key)
-        if published:
-            from reviewflow._engine import publication
-
-            for (plugin, _), group in published.items():
-                outcome = publication.redeliver_published(
-                    c, [record for _, record in group], frozenset({plugin}))
-                errors = [f for _, fs in outcome for f in fs]
-                retried += len(group)
-                for row, _ in group:
+        for (hook, plugin), group in together.items():
+            rows_of = {(record.case_id, record.seq): row for row, record in group}
+            outcome = again[hook]([record for _, record in group], frozenset({plugin}))
+            retried += len(group)
+            for records, errors in outcome:
+                for record in records:
+                    row = rows_of.pop((record.case_id, record.seq))
                     if errors:
                         failed.append(_again(c, row, now, _error_text(errors[0][2])))
                     else:
                         done.append(row.key)
+            done.extend(row.key for row in rows_of.values())  # nothing left to tell
         log.settle(failed, done)
 
 
-def _again(c: Campaign, row: LogRow, now: pendulum.DateTime, error: str) -> LogRow:
+def _again(c: Dispatcher, row: LogRow, now: pendulum.DateTime, error: str) -> LogRow:
     attempts = row.attempts + 1
     wait = c.delivery_backoff.delay(attempts)
     return attrs.evolve(row, attempts=attempts, last_error=error,
                         next_try_at=utc_key(now + _dt.timedelta(seconds=wait)))
 
 
-def _record_of(c: Campaign, row: LogRow, histories: dict[str, list[EventRecord]]
+def _record_of(c: Dispatcher, row: LogRow, histories: dict[str, list[EventRecord]]
                ) -> EventRecord | None:
     history = histories.get(row.case_id)
     if history is None:
-        history = histories[row.case_id] = c.store.history(c.id, row.case_id)
+        history = histories[row.case_id] = c.store.history(c.campaign_id, row.case_id)
     if 0 < row.seq <= len(history) and history[row.seq - 1].seq == row.seq:
         return history[row.seq - 1]
     return next((r for r in history if r.seq == row.seq), None)
@@ -363,12 +374,12 @@ def _record_of(c: Campaign, row: LogRow, histories: dict[str, list[EventRecord]]
 # -- what is still owed ----------------------------------------------------------------------
 
 
-def failures(c: Campaign, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
+def failures(c: Dispatcher, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
     """Return the campaign's failed deliveries, soonest next try first."""
     return tuple(
         DeliveryFailure(
-            event_id=(f"{c.id}/{r.case_id}/{r.seq}" if r.seq >= 0
-                      else f"{c.id}/{r.case_id}/refusal-{-r.seq}"), case_id=r.case_id, seq=r.seq,
+            event_id=(f"{c.campaign_id}/{r.case_id}/{r.seq}" if r.seq >= 0
+                      else f"{c.campaign_id}/{r.case_id}/refusal-{-r.seq}"), case_id=r.case_id, seq=r.seq,
             event=r.event, plugin=r.plugin, hook=r.hook, attempts=r.attempts,
             last_error=r.last_error, first_failed_at=_from_key(c, r.first_failed_at),
             next_try_at=_from_key(c, r.next_try_at),
@@ -377,8 +388,8 @@ def failures(c: Campaign, limit: int = 10_000) -> tuple[DeliveryFailure, ...]:
     )
 
 
-def status(c: Campaign, limit: int = 10_000) -> OutboxStatus:
+def status(c: Dispatcher, limit: int = 10_000) -> OutboxStatus:
     """Return what the hooks have not heard yet."""
     c.store.flush()
-    undelivered = len(c.store.pending_outbox(c.id, limit=limit))
+    undelivered = len(c.store.pending_outbox(c.campaign_id, limit=limit))
     return OutboxStatus(undelivered, failures(c, limit))
