@@ -17,7 +17,7 @@ with k = 10,000 first rungs due. Building a million cases through the engine wou
 most of an hour, so the case rows, their opening events and their deadline index rows are
 written in bulk straight through the driver (sqlite3 ``executemany`` in one transaction;
 psycopg ``COPY``), in the shape the engine writes them: the same case state JSON, the
-index row ``_deadline_ops`` computes (checked against it on a sample), and an opening event
+index row the deadline work computes (checked against it on a sample), and an opening event
 per case whose hash is a stand-in (the sweep never reads old events; ``verify`` would
 flag them). The timed sweep is the engine's own: it reads the due cases from the index,
 loads them, builds one hash-chained ``deadline_rung`` event per rung, commits them with
@@ -44,7 +44,7 @@ import pendulum
 import sqlalchemy as sa
 
 import reviewflow as rf
-from reviewflow import _deadline_ops as ops
+from reviewflow._engine import deadline_work as ops
 from reviewflow.deadlines import After, Entered, Rung
 from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
 from reviewflow.policy import Policy, StageRule
@@ -87,7 +87,6 @@ def _build(n: int, due_slots: int) -> tuple[rf.Campaign, _Counter]:
     campaign = rf.Campaign(_policy(), clock=rf.FrozenClock(ENTER0))
     counter = _Counter()
     campaign.register(counter)
-    ops.attach(campaign)
     store = campaign.store
     secretary = Actor("sec", "书记", roles={"secretary"})
     batch: list[Commit] = []
@@ -101,7 +100,7 @@ def _build(n: int, due_slots: int) -> tuple[rf.Campaign, _Counter]:
                                   entered, None, "drafting", None, {}, GENESIS_HASH)
         case = Case(campaign.id, case_id, "党支部", secretary, Stage.DRAFTING, 1, record.hash,
                     {"entered": {"drafting": entered}})
-        extras = ops.commit_extras(campaign, case, None)
+        extras = _work(campaign).commit_extras(case, None)
         batch.append(Commit(case=case, expected_version=0, events=(record,), extras=extras,
                             **no_outbox))
         if len(batch) >= 10_000:
@@ -112,12 +111,17 @@ def _build(n: int, due_slots: int) -> tuple[rf.Campaign, _Counter]:
     return campaign, counter
 
 
+def _work(campaign: rf.Campaign) -> ops.DeadlineWork:
+    """The campaign's deadline work (its engine's)."""
+    return campaign._engine.deadline_work
+
+
 def _timed_sweep(campaign: rf.Campaign, now: pendulum.DateTime) -> tuple[float, int]:
     gc.collect()
     gc.disable()
     try:
         start = time.perf_counter()
-        result = ops.sweep(campaign, now)
+        result = campaign.sweep(now)
         elapsed = time.perf_counter() - start
     finally:
         gc.enable()
@@ -128,13 +132,13 @@ def _timed_sweep(campaign: rf.Campaign, now: pendulum.DateTime) -> tuple[float, 
 
 def _scan_cost(campaign: rf.Campaign, sample: int) -> float:
     """Seconds per case to compute a case's schedule, as a sweep without an index must."""
-    st = ops._state(campaign)
+    st = _work(campaign)
     cases = campaign.store.cases(campaign.id)[:sample]
     start = time.perf_counter()
     for case in cases:
         due = st.due(case, case.stage)
         if due is not None:
-            ops._pending(st, case, case.stage, due)
+            st.pending(case, case.stage, due)
     return (time.perf_counter() - start) / max(1, len(cases))
 
 
@@ -189,8 +193,8 @@ def _sql_rows(campaign: rf.Campaign, n: int, due_slots: int
               ) -> tuple[Callable[[int], tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]],
                          int]:
     """Return ``row(i) -> (case row, event row, index row)`` in column order, and how many
-    index rows were checked against ``_deadline_ops``."""
-    st = ops._state(campaign)
+    index rows were checked against the deadline work."""
+    st = _work(campaign)
     store = campaign.store
     assert isinstance(store, SqlStore)
     secretary = Actor("sec", "书记", roles={"secretary"})
@@ -210,7 +214,7 @@ def _sql_rows(campaign: rf.Campaign, n: int, due_slots: int
     deltas: dict[bool, tuple[int, int]] = {}
     for later in (False, True):
         i = due_slots if later else 0
-        row = ops._schedule_row(campaign, st, case_of(i))
+        row = st.schedule_row(case_of(i))
         if row is None or row.due_us is None or row.next_fire_us is None:
             raise RuntimeError("a benchmark case has no deadline")
         base = ops.to_us(_entered(i, due_slots))
@@ -231,11 +235,11 @@ def _sql_rows(campaign: rf.Campaign, n: int, due_slots: int
 
     checked = 0
     for i in [*random.Random(5).sample(range(n), min(n, 2000)), 0, due_slots - 1, n - 1]:
-        expected = ops._schedule_row(campaign, st, case_of(i))
+        expected = st.schedule_row(case_of(i))
         got = row(i)[2]
         assert expected is not None
         if (expected.due_us, expected.next_fire_us) != got[3:]:
-            raise RuntimeError(f"the bulk index row of case {i} differs from _deadline_ops'")
+            raise RuntimeError(f"the bulk index row of case {i} differs from the deadline work's")
         checked += 1
     return row, checked
 
@@ -333,7 +337,6 @@ def _sql_series(kind: str, n: int, k: int) -> dict[str, Any] | None:
         t0 = time.perf_counter()
         campaign = rf.Campaign(_policy(), clock=rf.FrozenClock(ENTER0), store=SqlStore(url),
                                campaign_id="bench-sweep")
-        ops.attach(campaign)
         row, checked = _sql_rows(campaign, n, k)
         campaign.store.close()
         (_bulk_sqlite if kind == "sqlite" else _bulk_postgresql)(url, n, row)
@@ -343,7 +346,6 @@ def _sql_series(kind: str, n: int, k: int) -> dict[str, Any] | None:
                                campaign_id="bench-sweep")
         counter = _Counter()
         campaign.register(counter)
-        ops.attach(campaign)
         now = ENTER0.add(days=9, seconds=k - 1)  # cases 0 .. k-1 have their first rung due
         gc.collect()
         t1 = time.perf_counter()

@@ -41,7 +41,7 @@ _PARTS = (
     ("reviewflow._engine.machine", "Lifecycle", "step", "  Lifecycle.step (transitions machine)"),
     ("reviewflow.campaign", "Campaign", "_commit", "  _commit() (batches)"),
     ("reviewflow.campaign", "Campaign", "_commit_one", "  _commit_one() (single commands)"),
-    ("reviewflow._deadline_ops", "", "commit_extras",
+    ("reviewflow._engine.deadline_work", "DeadlineWork", "commit_extras",
      "  commit_extras (deadline index row; steps that move the stage)"),
     ("reviewflow.store.memory", "MemoryStore", "commit",
      "    of which MemoryStore.commit (both paths)"),

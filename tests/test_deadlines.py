@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reviewflow as rf
-from reviewflow import _deadline_ops as ops
+from reviewflow._engine import deadline_results, deadline_work
+from reviewflow._engine import sweep as _sweep
 from reviewflow.calendar import WorkingCalendar
 from reviewflow.campaign import Campaign
 from reviewflow.deadlines import (
@@ -448,8 +449,8 @@ def make_campaign(policy: Policy | None = None,
     return Campaign(policy or Policy.default(year=2016), clock=clock), clock
 
 
-def sweep(campaign: Campaign, now: pendulum.DateTime) -> ops.SweepResult:
-    result: ops.SweepResult = campaign.sweep(now)
+def sweep(campaign: Campaign, now: pendulum.DateTime) -> deadline_results.SweepResult:
+    result: deadline_results.SweepResult = campaign.sweep(now)
     return result
 
 
@@ -464,7 +465,7 @@ def open_drafting(campaign: Campaign, clock: rf.FrozenClock, *ids: str) -> None:
 
 def fired_ids(campaign: Campaign, case_id: str) -> list[str]:
     return [r.data["rung"]["id"] for r in campaign.case(case_id).history
-            if r.event == ops.RUNG_EVENT]
+            if r.event == deadline_work.RUNG_EVENT]
 
 
 def test_every_rung_of_the_default_ladder_fires_once_at_its_time() -> None:
@@ -540,11 +541,11 @@ def test_two_sweeps_at_once_fire_each_rung_once() -> None:
     ids = [f"s{k}" for k in range(30)]
     open_drafting(campaign, clock, *ids)
     barrier = threading.Barrier(4)
-    results: list[ops.SweepResult] = []
+    results: list[deadline_results.SweepResult] = []
 
     def run() -> None:
         barrier.wait()
-        results.append(ops.sweep(campaign, t(2016, 1, 18, 1)))
+        results.append(campaign.sweep(t(2016, 1, 18, 1)))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for th in threads:
@@ -574,19 +575,19 @@ def test_a_crash_before_recording_fires_later_and_after_recording_never_again() 
 
     store.commit = crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        ops.sweep(campaign, t(2016, 1, 13, 9))
+        campaign.sweep(t(2016, 1, 13, 9))
     store.commit = real_commit  # type: ignore[method-assign]
     assert fired_ids(campaign, "s1") == []
-    assert [f.rung.id for f in ops.sweep(campaign, t(2016, 1, 13, 9)).fired] == ["remind-3wd"]
+    assert [f.rung.id for f in campaign.sweep(t(2016, 1, 13, 9)).fired] == ["remind-3wd"]
 
     # Crash after the commit, before any hook ran: the record waits in the outbox.
-    st = ops._state(campaign)
-    step = ops._rung_step(campaign, st, campaign.case("s1"), t(2016, 1, 15, 9))
+    step = _sweep.rung_step(campaign._engine, campaign._engine.deadline_work, campaign.case("s1"),
+                            t(2016, 1, 15, 9))
     assert step is not None
     assert store.commit([step.commit]) == [None]
     before = len(recorder.calls)
-    assert len(ops.sweep(campaign, t(2016, 1, 15, 9))) == 0  # recorded: never fires again
-    pending = [r for r in store.pending_outbox(campaign.id) if r.event == ops.RUNG_EVENT]
+    assert len(campaign.sweep(t(2016, 1, 15, 9))) == 0  # recorded: never fires again
+    pending = [r for r in store.pending_outbox(campaign.id) if r.event == deadline_work.RUNG_EVENT]
     assert [r.data["rung"]["id"] for r in pending] == ["remind-1wd"]
     campaign.dispatch_pending()  # what a restart does: the one delivery path
     assert [kw["rung"].id for name, kw in recorder.calls[before:]
@@ -653,7 +654,7 @@ def test_an_extension_is_an_event_moves_the_deadline_and_its_rungs() -> None:
     assert record.data == {"stage": "drafting", "until": until.isoformat(),
                            "previous_due": t(2016, 1, 18).isoformat(), "clock": "frozen"}
     assert "reviewflow_step" in recorder.names()
-    e = ops.explain_due(campaign, "s1")
+    e = campaign.explain_due("s1")
     assert e.due == until
     assert e.steps[1] == "extended for this case by bureau to 2016-01-22 18:00:00 CST: 书记外出学习"
     # The new due time gets its own reminders; the old ones are not repeated.

@@ -424,7 +424,7 @@ def test_a_failing_rung_hook_is_retried_after_the_sweep() -> None:
 
 
 def test_the_sweep_tells_rungs_through_the_one_delivery_path() -> None:
-    from reviewflow import _deadline_ops
+    from reviewflow._engine import sweep as _deadline_ops
 
     class Pager:
         def __init__(self) -> None:

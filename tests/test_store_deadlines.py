@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 import reviewflow as rf
-from reviewflow import _deadline_ops as ops
+from reviewflow._engine import deadline_work as ops
 from reviewflow.cli import main
 from reviewflow.exceptions import ConflictError
 from reviewflow.store import _schema as schema

@@ -10,6 +10,7 @@ kept in the refusal journal and raises :class:`TransitionRefused`.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -19,6 +20,10 @@ import pendulum
 from reviewflow import _corrections, _ids
 from reviewflow._chain import seal as _seal
 from reviewflow._engine import dispatch as _delivery
+from reviewflow._engine import extend as _extend
+from reviewflow._engine import sweep as _sweep
+from reviewflow._engine.deadline_results import DueExplanation, Forecast, SweepResult
+from reviewflow._engine.deadline_work import RUNG_EVENT, rung_route
 from reviewflow._engine.pipeline import Engine
 from reviewflow._engine.results import FireResult, Permission
 from reviewflow.anchoring import Anchor
@@ -81,12 +86,7 @@ class Campaign:
             if isinstance(store, str):
                 opened.close()  # opened here from a URL: not left open
             raise
-        #: A host's working-day calendar; None: the policy's [calendar] (China by default).
-        self._calendar: Any = calendar
-        #: The deadline work's per-campaign state (calendar, caches), made when first needed.
-        self._deadline_state: Any = None
-        engine.deadlines = _FacadeDeadlines(self)
-        engine.routes["deadline_rung"] = self._rung_route
+        engine.routes[RUNG_EVENT] = functools.partial(rung_route, engine)
         engine.redeliverers["publish_results"] = ("reviewflow_results_published",
                                                   self._redeliver_published)
         # The private names the features not yet on the StepContext use.
@@ -101,7 +101,6 @@ class Campaign:
         self._roles_for = engine.roles_for
         self._prepare = engine.prepare
         self._commit = engine.commit
-        self._lifecycle = engine._lifecycle
         for plugin in plugins:
             self.register(plugin)
         if policy.plugins:
@@ -109,15 +108,6 @@ class Campaign:
 
             for name, plugin in load_named(policy.plugins):
                 self.register(plugin, name=name)
-
-    def _rung_route(self, record: EventRecord) -> tuple[str, dict[str, object]] | None:
-        from reviewflow._deadlines.sweep import rung_of_record
-
-        found = rung_of_record(self, record)
-        if found is None:
-            return None
-        stage, rung, due = found
-        return "reviewflow_deadline_rung", {"stage": stage, "rung": rung, "due": due}
 
     def _redeliver_published(self, records: Sequence[EventRecord], only: frozenset[str] | None
                              ) -> list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]]:
@@ -311,7 +301,7 @@ class Campaign:
         case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
                     data, previous)
         return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox,
-                      extras=self._engine.deadlines.commit_extras(case, None))
+                      extras=self._engine.deadline_work.commit_extras(case, None))
 
     def _carry_over(self, previous_case_id: str) -> list[str]:
         """Return last year's problems from a case of another campaign in the same store."""
@@ -518,29 +508,23 @@ class Campaign:
 
     # ------------------------------------------------------------------ deadlines
 
-    def sweep(self, now: _dt.datetime | None = None, *, limit: int | None = None) -> Any:
+    def sweep(self, now: _dt.datetime | None = None, *, limit: int | None = None) -> SweepResult:
         """Fire every reminder/escalation rung due at ``now`` (default: the clock), once.
 
         Safe to run twice, from several threads or processes: each rung fires exactly once.
         Returns a ``SweepResult`` (``.fired`` lists the rungs). See ``docs/how-to/deadlines.md``.
         """
-        from reviewflow import _deadline_ops
+        return _sweep.sweep(self._engine, self._engine.deadline_work, now, limit=limit)
 
-        return _deadline_ops.sweep(self, now, limit=limit)
-
-    def forecast(self, at: _dt.datetime) -> Any:
+    def forecast(self, at: _dt.datetime) -> Forecast:
         """Say which cases will be overdue at ``at`` and which rungs will have fired, if
         nothing changes; changes nothing (the sweep's own code)."""
-        from reviewflow import _deadline_ops
+        return _sweep.forecast(self._engine, self._engine.deadline_work, at)
 
-        return _deadline_ops.forecast(self, at)
-
-    def explain_due(self, case_id: str, stage: Stage | str | None = None) -> Any:
+    def explain_due(self, case_id: str, stage: Stage | str | None = None) -> DueExplanation:
         """Explain step by step how a case's due time for ``stage`` (default: its current
         stage) was derived, where it stands now, and its ladder."""
-        from reviewflow import _deadline_ops
-
-        return _deadline_ops.explain_due(self, case_id, stage)
+        return _sweep.explain_due(self._engine, self._engine.deadline_work, case_id, stage)
 
     def extend(self, case_id: str, stage: Stage | str, until: _dt.datetime, reason: str,
                actor: Actor) -> Case:
@@ -548,16 +532,13 @@ class Campaign:
 
         The extension is an event in the case's history; its rungs are rescheduled.
         """
-        from reviewflow import _deadline_ops
-
-        return _deadline_ops.extend(self, case_id, stage, until, reason, actor)
+        return _extend.extend(self._engine, self._engine.deadline_work, case_id, stage, until,
+                              reason, actor)
 
     def reindex_deadlines(self) -> int:
         """Recompute every case's deadline index entry (after changing the deadlines of a
         campaign that already has cases); return the number of cases."""
-        from reviewflow import _deadline_ops
-
-        return _deadline_ops.rebuild_index(self)
+        return self._engine.deadline_work.rebuild_index()
 
     # ------------------------------------------------------------------ audit
 
@@ -616,25 +597,6 @@ class Campaign:
 
 def _first_role(actor: Actor) -> str:
     return min(actor.roles) if actor.roles else ""
-
-
-class _FacadeDeadlines:
-    """The deadline work, reached through the campaign (until it runs on the engine)."""
-
-    __slots__ = ("_campaign",)
-
-    def __init__(self, campaign: Campaign) -> None:
-        self._campaign = campaign
-
-    def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
-        from reviewflow._deadlines.state import resolve_due
-
-        return resolve_due(self._campaign, case, stage)
-
-    def commit_extras(self, case: Case, from_stage: Stage | None) -> tuple[object, ...]:
-        from reviewflow._deadlines.state import commit_extras
-
-        return commit_extras(self._campaign, case, from_stage)
 
 
 def _open_store(store: Store | str | None) -> Store:

@@ -111,9 +111,7 @@ class Matrix:
             if extend is not None:
                 result: rf.Case = extend(case_id, stage, until, reason="因故延期", actor=actor)
                 return result
-            from reviewflow import _deadline_ops
-
-            return _deadline_ops.extend(self.campaign, case_id, stage, until, "因故延期", actor)
+            return self.campaign.extend(case_id, stage, until, "因故延期", actor)
         return self.campaign.fire(case_id, event, actor=actor, **DATA[event])
 
 

@@ -253,7 +253,7 @@ def _sweep_available(store: Any) -> None:
 @pytest.mark.parametrize("rung_first", [True, False], ids=["rung-commits-first", "step-commits-first"])
 def test_sweep_rung_vs_finishing_the_stage(kind: str, rung_first: bool, make_store: Any,
                                            new_id: Any) -> None:
-    from reviewflow import _deadline_ops as ops
+    from reviewflow._engine import sweep as ops
 
     workers = Workers(make_store, kind, new_id("ilv"))
     _sweep_available(workers.p.store)
@@ -261,7 +261,7 @@ def test_sweep_rung_vs_finishing_the_stage(kind: str, rung_first: bool, make_sto
     p, w = workers.p, workers.w
     workers.clock.set(pendulum.datetime(2016, 1, 15, 10, tz=TZ))  # a reminder is due
     base = p.case("x")
-    rung = ops._rung_step(p, ops._state(p), p.case("x"), workers.clock.now())
+    rung = ops.rung_step(p._engine, p._engine.deadline_work, p.case("x"), workers.clock.now())
     assert rung is not None, "a reminder should be due on 15 January"
     if rung_first:
         step = p._prepare(p.case("x"), "submit_report", CAST.secretary("x"),

@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from tests.test_store_deadlines import fired_counts
 
 import reviewflow as rf
-from reviewflow import _deadline_ops as ops
+from reviewflow._engine import deadline_work as ops
 from reviewflow.deadlines import Rung
 from reviewflow.hooks import hookimpl
 from reviewflow.policy import At, StageRule

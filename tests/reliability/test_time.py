@@ -114,9 +114,7 @@ def _extend(c: rf.Campaign, case_id: str, until: pendulum.DateTime) -> None:
     if extend is not None:
         extend(case_id, rf.Stage.DRAFTING, until, reason="因病延期", actor=CAST.organizer)
         return
-    from reviewflow import _deadline_ops
-
-    _deadline_ops.extend(c, case_id, rf.Stage.DRAFTING, until, "因病延期", CAST.organizer)
+    c.extend(case_id, rf.Stage.DRAFTING, until, "因病延期", CAST.organizer)
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from reviewflow.policy import Policy
     from reviewflow.store.base import Commit, Store
 
-__all__ = ["Component", "HookFailure", "Redeliver", "Route", "SideStep", "StepContext"]
+__all__ = ["HookFailure", "Redeliver", "Route", "SideStep", "StepContext"]
 
 #: A side step: ``apply(case, now) -> (record data, reason, extras)``. It checks and
 #: changes ``case.data`` (a copy) and raises :class:`TransitionRefused` to refuse;
@@ -43,18 +43,6 @@ Route = Callable[[EventRecord], "tuple[str, dict[str, object]] | None"]
 #: ``redeliver(records, only) -> [(records told together, failures)]``.
 Redeliver = Callable[[Sequence[EventRecord], "frozenset[str] | None"],
                      "list[tuple[list[EventRecord], list[HookFailure]]]"]
-
-
-class Component(Protocol):
-    """A feature the step path consults on every step (the deadline work): due times,
-    and the extra rows a commit carries."""
-
-    def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
-        """The case's due time for leaving ``stage`` (extensions included), or None."""
-
-    def commit_extras(self, case: Case, from_stage: Stage | None) -> tuple[object, ...]:
-        """The rows a commit of ``case`` (its new snapshot) carries; ``from_stage`` is the
-        stage before the step (None for a new case)."""
 
 
 class StepContext(Protocol):
@@ -95,10 +83,22 @@ class StepContext(Protocol):
         """The one path for a step that does not move the stage (see Engine.side_step)."""
     def side_step_many(self, case_ids: Iterable[str], event: str, *, actor: Actor, role: str,
                        apply: SideStep) -> list[FireResult]: ...
-    def commit(self, steps: Sequence[Commit]) -> list[Exception | None]:
-        """Commit steps (store, then outbox and hooks for each committed one)."""
+    def seal(self, case: Case, event: str, actor_id: str, role: str, iso: str,
+             reason: str | None, data: dict[str, Any], *, source: Stage | None = None
+             ) -> EventRecord:
+        """Seal the next record of ``case`` (a copy being built); move its version and head."""
+    def move(self, case: Case, event: str, **kwargs: Any) -> None:
+        """Move ``case`` on the lifecycle by ``event`` (the caller checked the rules)."""
+    def step_commit(self, case: Case, expected: int, records: Sequence[EventRecord],
+                    extras: Sequence[object]) -> Commit:
+        """The commit of a step built on ``case`` from version ``expected``."""
+    def commit(self, steps: Sequence[Commit], *, tell: bool = True) -> list[Exception | None]:
+        """Commit steps (store, then outbox and hooks for each committed one, unless
+        ``tell`` is False and the caller calls :meth:`tell`)."""
+    def tell(self, committed: Sequence[tuple[Sequence[EventRecord], Case]]) -> None:
+        """Tell the hooks of committed steps (outbox, delivery, failures held)."""
     def after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
-        """Tell the hooks of committed records (outbox, delivery, failures held)."""
+        """:meth:`tell` for one committed step."""
     def call_hook(self, hook: str, only: frozenset[str] | None = None, /,
                   **kwargs: object) -> list[HookFailure]:
         """Call each implementation of ``hook`` on its own (``campaign=`` is added)."""

@@ -26,7 +26,8 @@ from reviewflow import hooks as _hooks
 from reviewflow import permissions as _permissions
 from reviewflow._chain import seal as _seal
 from reviewflow._engine import dispatch as _dispatch
-from reviewflow._engine.context import Component, HookFailure, Redeliver, Route, SideStep
+from reviewflow._engine.context import HookFailure, Redeliver, Route, SideStep
+from reviewflow._engine.deadline_work import DeadlineWork
 from reviewflow._engine.machine import Lifecycle
 from reviewflow._engine.results import FireResult, Permission
 from reviewflow._lifecycle import FIRED
@@ -63,16 +64,6 @@ def _lifecycle() -> Lifecycle:
     return _LIFECYCLE
 
 
-class _NoDeadlines:
-    """The deadline component until the feature is attached: no due times, no rows."""
-
-    def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
-        return None
-
-    def commit_extras(self, case: Case, from_stage: Stage | None) -> tuple[object, ...]:
-        return ()
-
-
 class Engine:
     """One campaign's step path; implements :class:`~reviewflow._engine.context.StepContext`.
 
@@ -104,8 +95,6 @@ class Engine:
         self.routes: dict[str, Route] = {}
         #: Event name -> (hook, redeliver): records their feature tells after the commit.
         self.redeliverers: dict[str, tuple[str, Redeliver]] = {}
-        #: Due times and the index rows of a commit (the deadline work, once attached).
-        self.deadlines: Component = _NoDeadlines()
         self.set_policy(policy)
 
     def set_policy(self, policy: Policy) -> None:
@@ -117,6 +106,8 @@ class Engine:
         opens = policy.stage(Stage.MEETING).opens
         self.meeting_opens: _dt.date | None = (
             None if opens is None else opens.in_timezone(self._tz).date())
+        #: Due times, caches and the index rows of a commit: this campaign's, under this policy.
+        self.deadline_work = DeadlineWork(self, policy)
 
     @property
     def calendar(self) -> WorkdayCalendar:
@@ -173,18 +164,29 @@ class Engine:
         return failed
 
     def after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
-        """Tell the hooks of committed records; take them out of the outbox."""
+        """Tell the hooks of one committed step; take its records out of the outbox."""
+        if self.has_hooks or self.store.durable:
+            self.tell(((records, case),))
+
+    def tell(self, committed: Sequence[tuple[Sequence[EventRecord], Case]]) -> None:
+        """Tell the hooks of committed steps (records, case after), through the one
+        delivery path; hold the failures; take the records out of the outbox."""
         if not (self.has_hooks or self.store.durable):
             return
-        # Records a feature tells itself after the commit (a publication) are marked
-        # by that feature, once its hook has run.
-        held = records[0].event in self.redeliverers
-        if self.has_hooks:
-            failed = [(r, f) for r in records for f in _dispatch.deliver(self, case, r)]
-            if failed:  # kept for dispatch_pending(), as (or before) the events are marked
-                _dispatch.hold(self, failed, () if held else records)
-        if not held:
-            self.store.mark_dispatched(self.campaign_id, [r.event_id for r in records])
+        later = self.redeliverers
+        failed: list[tuple[EventRecord, HookFailure]] = []
+        offered: list[EventRecord] = []
+        for records, case in committed:
+            if self.has_hooks:
+                failed += [(r, f) for r in records for f in _dispatch.deliver(self, case, r)]
+            # Records a feature tells itself after the commit (a publication) are marked
+            # by that feature, once its hook has run.
+            if records and records[0].event not in later:
+                offered.extend(records)
+        if failed:  # kept for dispatch_pending(), as (or before) the events are marked
+            _dispatch.hold(self, failed, offered)
+        if offered:
+            self.store.mark_dispatched(self.campaign_id, [r.event_id for r in offered])
 
     # ------------------------------------------------------------------ time and cases
 
@@ -201,7 +203,7 @@ class Engine:
 
     def due(self, case: Case, stage: Stage) -> pendulum.DateTime | None:
         """The case's due time for leaving ``stage`` (extensions included), or None."""
-        return self.deadlines.due(case, stage)
+        return self.deadline_work.due(case, stage)
 
     def case(self, case_id: str) -> Case:
         """The case (a snapshot bound to the store for its history)."""
@@ -349,14 +351,41 @@ class Engine:
                 else:  # pragma: no cover  # stores raise reviewflow errors only
                     raise error
 
-    def commit(self, steps: Sequence[Commit]) -> list[Exception | None]:
-        """Commit steps in one write; tell the hooks of each one committed."""
+    def commit(self, steps: Sequence[Commit], *, tell: bool = True) -> list[Exception | None]:
+        """Commit steps in one write; tell the hooks of those committed (unless ``tell``
+        is False: the caller tells them, with :meth:`tell`)."""
         errors = self.store.commit(steps)
-        if self.has_hooks or self.store.durable:
-            for step, error in zip(steps, errors, strict=True):
-                if error is None:
-                    self.after_commit(step.events, step.case)
+        if tell and (self.has_hooks or self.store.durable):
+            self.tell([(step.events, step.case) for step, error in zip(steps, errors, strict=True)
+                       if error is None])
         return errors
+
+    def step_commit(self, case: Case, expected: int, records: Sequence[EventRecord],
+                    extras: Sequence[object]) -> Commit:
+        """The commit of a step built on ``case`` (its new snapshot) from version ``expected``."""
+        return Commit(case, expected, tuple(records), None, None, tuple(extras),
+                      self.has_hooks or self.store.durable)
+
+    def seal(self, case: Case, event: str, actor_id: str, role: str, iso: str,
+             reason: str | None, data: dict[str, Any], *, source: Stage | None = None
+             ) -> EventRecord:
+        """Seal the next record of ``case`` (a copy being built) and move its version and
+        head hash on: the one sealing and versioning of every step. The record goes from
+        ``source`` (default: the case's stage) to the case's stage."""
+        dest = _VALUE[case.stage]
+        seq = case.version + 1
+        record = _seal(
+            self.campaign_id, case.case_id, seq, event, actor_id, role, iso,
+            dest if source is None else _VALUE[source], dest, reason,
+            _corrections.mark(data, self.clock), case.last_hash,
+        )
+        case.version = seq
+        case.last_hash = record.hash
+        return record
+
+    def move(self, case: Case, event: str, **kwargs: Any) -> None:
+        """Move ``case`` on the lifecycle by ``event`` (the caller has checked the rules)."""
+        self._lifecycle.step(case, event, **kwargs)
 
     def _commit_one(self, step: Commit) -> Exception | None:
         """Commit one step: :meth:`commit` for a single command, without its lists."""
@@ -409,18 +438,12 @@ class Engine:
             case.data["entered"] = ({**entered, _VALUE[stage]: iso} if entered
                                     else {_VALUE[stage]: iso})
         case.data["last_at"] = iso
-        record = _seal(
-            self.campaign_id, case.case_id, expected + 1, event, actor.id, role, iso,
-            _VALUE[source], _VALUE[stage], reason, _corrections.mark(record_data, self.clock),
-            case.last_hash,
-        )
-        case.version = expected + 1
-        case.last_hash = record.hash
+        record = self.seal(case, event, actor.id, role, iso, reason, record_data, source=source)
         if stage is not source:
             # A case's deadline index entry depends on its stage (and on extensions and
             # fired rungs, whose own steps write it): only a step that moves the stage
             # rewrites it.
-            extras = self.deadlines.commit_extras(case, source)
+            extras = self.deadline_work.commit_extras(case, source)
         return Commit(case, expected, (record,), None, None, extras,
                       self.has_hooks or self.store.durable)
 
@@ -487,15 +510,9 @@ class Engine:
             record_data, reason, extras = apply(case, now)
         except TransitionRefused as exc:
             raise self.refuse(case, event, actor, exc, iso) from None
-        stage = _VALUE[case.stage]
         expected = case.version
         case.data["last_at"] = iso
-        record = _seal(
-            self.campaign_id, case.case_id, expected + 1, event, actor.id, role, iso, stage,
-            stage, reason, _corrections.mark(record_data, self.clock), case.last_hash,
-        )
-        case.version = expected + 1
-        case.last_hash = record.hash
+        record = self.seal(case, event, actor.id, role, iso, reason, record_data)
         return Commit(case, expected, (record,), None, None, tuple(extras),
                       self.has_hooks or self.store.durable)
 

@@ -30,7 +30,7 @@ def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
     check = anchoring.Check(c.store, c.id, c._audit_key, anchors)
     box = ballot_box(c)
     scoring = c.policy.scoring
-    problems: list[ChainProblem] = verify_policy(c)
+    problems: list[ChainProblem] = verify_policy(c._engine)
     count = events = 0
     for case, case_id, version, last_hash, records in histories(c.store, c.id):
         count += 1

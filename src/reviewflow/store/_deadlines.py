@@ -1,9 +1,9 @@
 """The SQL store's deadline index: rung schedule and rung mark rows, and the due queries.
 
 Every commit of a case with a deadline carries a
-:class:`~reviewflow._deadline_ops.RungSchedule` (upserted into ``rf_deadline_index``,
+:class:`~reviewflow.store.rows.RungSchedule` (upserted into ``rf_deadline_index``,
 deleted when it has neither time); a sweep's commit also carries one
-:class:`~reviewflow._deadline_ops.RungMark` per fired rung (inserted into
+:class:`~reviewflow.store.rows.RungMark` per fired rung (inserted into
 ``rf_rung_marks``, whose key refuses a second firing). The sweep reads the cases
 whose next fire time has come through the ``(campaign_id, next_fire_us)`` index.
 """

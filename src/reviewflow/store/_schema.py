@@ -185,7 +185,7 @@ idempotency = Table(
 # ---------------------------------------------------------------------- deadlines (revision 0003)
 
 #: One row per case with a deadline: the current stage, its due time and the fire time of
-#: its next unfired rung, as microseconds since 1970-01-01 UTC (see reviewflow._deadline_ops).
+#: its next unfired rung, as microseconds since 1970-01-01 UTC (see reviewflow._engine.deadline_work).
 deadline_index = Table(
     "rf_deadline_index", metadata,
     Column("campaign_id", String(ID_LENGTH), nullable=False),
