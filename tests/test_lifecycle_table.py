@@ -10,8 +10,8 @@ import pytest
 
 import reviewflow as rf
 from reviewflow import _lifecycle
+from reviewflow._engine.machine import Lifecycle
 from reviewflow._lifecycle import BY_NAME, FIRED, LIFECYCLE, LifecycleEvent, check
-from reviewflow._machine import Lifecycle
 from reviewflow._steps import HANDLERS, NEEDS
 from reviewflow.exceptions import PolicyError
 from reviewflow.model import Stage

@@ -6,7 +6,7 @@ roles that may fire it by default, and whether it is a side step (recorded by a 
 of its own, not fired with ``Campaign.fire``). Everything else that is keyed by event
 name is derived from this table: ``policy.EVENTS``, ``SIDE_EVENTS``, ``EVENT_NAMES``
 and the default ``[permissions]``, the data a handler accepts, ``Permission.needs``,
-and the transitions of the shared machine (:mod:`reviewflow._machine`).
+and the transitions of the shared machine (:mod:`reviewflow._engine.machine`).
 
 :func:`check` checks a policy's permissions against the table when the policy is built:
 an event nobody may fire, a stage nobody can reach, a stage without a way out are
