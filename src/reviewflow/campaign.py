@@ -159,6 +159,10 @@ class Campaign:
         return self._engine.audit_key
 
     @property
+    def _calendar(self) -> object:
+        return self._engine.host_calendar
+
+    @property
     def _has_hooks(self) -> bool:
         return self._engine.has_hooks
 
