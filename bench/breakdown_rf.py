@@ -35,12 +35,12 @@ _PARTS = (
     ("reviewflow.campaign", "Campaign", "fire", "Campaign.fire (whole step)"),
     ("reviewflow.campaign", "Campaign", "fire_many", "Campaign.fire_many (whole batch step)"),
     ("reviewflow.store.memory", "MemoryStore", "get", "  MemoryStore.get (a fresh Case)"),
-    ("reviewflow.campaign", "Campaign", "_now", "  _now()"),
+    ("reviewflow._engine.pipeline", "Engine", "now", "  Engine.now()"),
     ("reviewflow.permissions", "", "guard", "  permissions.guard(): stage, role, time rules"),
-    ("reviewflow.campaign", "Campaign", "_late", "  _late(): soft deadline"),
+    ("reviewflow._engine.pipeline", "Engine", "_late", "  Engine._late(): soft deadline"),
     ("reviewflow._engine.machine", "Lifecycle", "step", "  Lifecycle.step (transitions machine)"),
-    ("reviewflow.campaign", "Campaign", "_commit", "  _commit() (batches)"),
-    ("reviewflow.campaign", "Campaign", "_commit_one", "  _commit_one() (single commands)"),
+    ("reviewflow._engine.pipeline", "Engine", "commit", "  Engine.commit() (batches)"),
+    ("reviewflow._engine.pipeline", "Engine", "_commit_one", "  Engine._commit_one() (single commands)"),
     ("reviewflow._engine.deadline_work", "DeadlineWork", "commit_extras",
      "  commit_extras (deadline index row; steps that move the stage)"),
     ("reviewflow.store.memory", "MemoryStore", "commit",
@@ -49,7 +49,7 @@ _PARTS = (
      "      of which _apply (snapshot, history, extras)"),
     ("reviewflow.store._memory_index", "MemoryIndex", "apply",
      "        of which deadline index apply (heap)"),
-    ("reviewflow.campaign", "Campaign", "_after_commit", "    of which _after_commit"),
+    ("reviewflow._engine.pipeline", "Engine", "after_commit", "    of which Engine.after_commit"),
 )
 
 
