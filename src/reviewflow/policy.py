@@ -210,10 +210,9 @@ _EMPTY_RULE = StageRule()
 
 
 def _default_report_ladder() -> tuple[Any, ...]:
-    from reviewflow import deadlines
+    from reviewflow._due.ladder import default_report_ladder
 
-    factory = getattr(deadlines, "default_report_ladder", None)
-    return tuple(factory()) if factory is not None else ()
+    return tuple(default_report_ladder())
 
 
 def _check_year(year: Any) -> None:
