@@ -12,6 +12,9 @@ from typing import assert_type
 import pendulum
 
 import reviewflow as rf
+
+# The deadline results have no public name yet; hosts read them by attribute.
+from reviewflow._engine.deadline_results import DueExplanation, Forecast, SweepResult
 from reviewflow.ballots import CloseResult, IssuedToken
 from reviewflow.typing import (
     BallotBox,
@@ -91,11 +94,23 @@ def host(organizer: rf.Actor, secretary: rf.Actor, scrutineer: rf.Actor) -> None
     assert_type(permissions, list[rf.Permission])
     assert_type(campaign.due(case, rf.Stage.DRAFTING), pendulum.DateTime | None)
 
+    swept = campaign.sweep()
+    assert_type(swept, SweepResult)
+    assert_type([f.case_id for f in swept.fired], list[str])
+    forecast = campaign.forecast(pendulum.datetime(2016, 1, 20, tz="Asia/Shanghai"))
+    assert_type(forecast, Forecast)
+    assert_type([o.due for o in forecast.overdue], list[pendulum.DateTime])
+    explained = campaign.explain_due("s1", rf.Stage.DRAFTING)
+    assert_type(explained, DueExplanation)
+    assert_type(explained.steps, tuple[str, ...])
+    assert_type(explained.state, rf.DueState)
+
     tokens = campaign.issue_ballot_tokens("s1", {"party_members": 3}, actor=scrutineer)
     assert_type(tokens, list[IssuedToken])
     assert_type(campaign.cast_ballot("s1", tokens[0].token, "satisfied"), str)
     assert_type(campaign.close_vote("s1", actor=scrutineer), CloseResult)
     assert_type(campaign.results(), list[rf.CaseResult])
+    assert_type(campaign.results()[0].score, rf.ScoreResult)
     assert_type(campaign.publish(actor=organizer, scope="全局党员干部"), list[rf.CaseResult])
 
     assert_type(campaign.anchor(save=False), rf.Anchor)
