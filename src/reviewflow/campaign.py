@@ -17,10 +17,10 @@ from typing import IO, Any
 
 import pendulum
 
-from reviewflow import _corrections, _ids
-from reviewflow._chain import seal as _seal
+from reviewflow import _ids
 from reviewflow._engine import dispatch as _delivery
 from reviewflow._engine import extend as _extend
+from reviewflow._engine import opening as _opening
 from reviewflow._engine import sweep as _sweep
 from reviewflow._engine.deadline_results import DueExplanation, Forecast, SweepResult
 from reviewflow._engine.deadline_work import RUNG_EVENT, rung_route
@@ -31,10 +31,10 @@ from reviewflow.audit import VerifyReport
 from reviewflow.ballots import CloseResult, IssuedToken, PaperCount
 from reviewflow.clock import Clock, SystemClock
 from reviewflow.exceptions import InputError, PluginError
-from reviewflow.model import GENESIS_HASH, Actor, Case, EventRecord, Stage
+from reviewflow.model import Actor, Case, EventRecord, Stage
 from reviewflow.policy import Policy
 from reviewflow.scoring import CaseResult
-from reviewflow.store.base import Commit, Refusal, Store
+from reviewflow.store.base import Refusal, Store
 
 __all__ = ["Campaign", "FireResult", "Permission"]
 
@@ -236,88 +236,7 @@ class Campaign:
 
     def open_cases(self, rows: Iterable[Mapping[str, Any]], *, actor: Actor | None = None) -> list[Case]:
         """Open many cases in one write (all or none); each row has :meth:`open_case`'s arguments."""
-        _now, iso = self._engine.now()
-        if actor is not None:
-            _ids.check_command(actor, None, 0)
-        opener = actor or Actor("system", "reviewflow", roles={"organizer"})
-        commits: list[Commit] = []
-        for i, row in enumerate(rows):
-            commits.append(self._opening(row, i, opener, iso))
-        self.store.insert_cases(commits)
-        cases = []
-        outbox = self._outbox
-        for c in commits:
-            # The store keeps its own snapshot (as for every commit): the caller gets ours.
-            case = c.case.bind(self.store)
-            if outbox:
-                self._engine.after_commit(c.events, case)
-            cases.append(case)
-        return cases
-
-    def _opening(self, row: Mapping[str, Any], index: int, opener: Actor, iso: str) -> Commit:
-        case_id = row.get("case_id")
-        if not isinstance(case_id, str) or not case_id.strip() or len(case_id) > 200:
-            raise InputError(f"row {index + 1}: case_id must be a non-empty string of at most "
-                             f"200 characters, got {case_id!r}")
-        case_id = _ids.identifier(case_id, f"row {index + 1}: case_id")
-        organization = row.get("organization")
-        if not isinstance(organization, str) or not organization.strip():
-            raise InputError(f"case {case_id!r}: organization must be a non-empty string")
-        organization = _ids.name(organization, f"row {index + 1}: organization")
-        secretary = row.get("secretary")
-        if not isinstance(secretary, Actor):
-            raise InputError(f"case {case_id!r}: secretary must be a reviewflow.Actor, "
-                             f"got {type(secretary).__name__}")
-        group = (_ids.optional_identifier(row.get("guidance_group") or None,
-                                          f"case {case_id!r}: guidance_group")
-                 or self.policy.assignments.get(case_id))
-        if group is not None and group not in self.policy.guidance_groups:
-            raise InputError(f"case {case_id!r}: unknown guidance group {group!r}; the policy "
-                             f"has: {', '.join(sorted(self.policy.guidance_groups)) or 'none'}")
-        previous = _ids.optional_identifier(row.get("previous_case_id") or None,
-                                            f"case {case_id!r}: previous_case_id")
-        carried = row.get("carried_over") or ()
-        if isinstance(carried, str) or not isinstance(carried, list | tuple) or not all(
-                isinstance(p, str) for p in carried):
-            raise InputError(f"case {case_id!r}: carried_over must be a list of last year's "
-                             f"problems (texts), got {carried!r:.60}", reason="invalid_argument")
-        carried = list(carried)
-        if previous and not carried:
-            carried = self._carry_over(previous)
-        data: dict[str, Any] = {"entered": {Stage.RESEARCH.value: iso}, "last_at": iso}
-        if group:
-            data["guidance_group"] = group
-        if carried:
-            data["carried_over"] = [str(p) for p in carried]
-        record_data: dict[str, Any] = {
-            "organization": organization, "secretary": secretary.to_json(),
-        }
-        if group:
-            record_data["guidance_group"] = group
-        if previous:
-            record_data["previous_case_id"] = previous
-        if carried:
-            record_data["carried_over"] = data["carried_over"]
-        record = _seal(
-            self.id, case_id, 1, "open", opener.id, _first_role(opener), iso, None,
-            Stage.RESEARCH.value, None, _corrections.mark(record_data, self.clock), GENESIS_HASH,
-        )
-        case = Case(self.id, case_id, organization, secretary, Stage.RESEARCH, 1, record.hash,
-                    data, previous)
-        return Commit(case=case, expected_version=0, events=(record,), outbox=self._outbox,
-                      extras=self._engine.deadline_work.commit_extras(case, None))
-
-    def _carry_over(self, previous_case_id: str) -> list[str]:
-        """Return last year's problems from a case of another campaign in the same store."""
-        if "/" in previous_case_id:
-            campaign_id, case_id = previous_case_id.split("/", 1)
-        else:
-            campaign_id, case_id = str(self.policy.year - 1), previous_case_id
-        previous = self.store.get(campaign_id, case_id)
-        if previous is None:
-            return []
-        report = previous.data.get("report") or {}
-        return [p["description"] for p in report.get("problems", [])]
+        return _opening.open_cases(self._engine, self._engine.deadline_work, rows, actor)
 
     def case(self, case_id: str) -> Case:
         """Return the case (a snapshot bound to the store for its history)."""
@@ -597,10 +516,6 @@ class Campaign:
 
     def __repr__(self) -> str:
         return f"Campaign({self.id!r}, policy={self.policy.name!r})"
-
-
-def _first_role(actor: Actor) -> str:
-    return min(actor.roles) if actor.roles else ""
 
 
 def _open_store(store: Store | str | None) -> Store:
