@@ -12,7 +12,7 @@ case's due time, as a value or as a function of the case and the stage).
 
 >>> import pendulum
 >>> from reviewflow.model import Actor, Case, Stage
->>> from reviewflow.policy import Policy
+>>> from reviewflow.policy import Policy, StageRule
 >>> policy = Policy.default(year=2016)
 >>> li = Actor("li", "李书记", roles={"secretary"})
 >>> case = Case("2016", "s1", "一中", li, Stage.DRAFTING, 2, "", {})
@@ -35,7 +35,7 @@ from reviewflow._lifecycle import BY_NAME, FIRED, LifecycleEvent
 from reviewflow.deadlines import fmt_time
 from reviewflow.exceptions import TransitionRefused
 from reviewflow.model import Actor, Case, Stage
-from reviewflow.policy import Policy
+from reviewflow.policy import Policy, StageRule
 
 __all__ = ["Due", "allowed", "guard", "roles_for", "side_step_role"]
 
@@ -93,7 +93,9 @@ def guard(
         refusals.append(_not_permitted(policy, case, event, actor, permitted))
     if refusals and not collect:
         return role, refusals
-    _time_rules(policy, case, event, source, now, due, refusals)
+    rule = policy.stages.get(source)  # most stages have no window and no hard deadline
+    if rule is not None and (rule.opens is not None or rule.hard):
+        _time_rules(policy, rule, case, event, source, now, due, refusals)
     return role, refusals
 
 
@@ -217,10 +219,9 @@ def _group_member(
 
 
 def _time_rules(
-    policy: Policy, case: Case, event: str, source: Stage, now: pendulum.DateTime, due: Due,
-    refusals: list[TransitionRefused],
+    policy: Policy, rule: StageRule, case: Case, event: str, source: Stage,
+    now: pendulum.DateTime, due: Due, refusals: list[TransitionRefused],
 ) -> None:
-    rule = policy.stage(source)
     if rule.opens is not None and now < rule.opens:
         opens = rule.opens.in_timezone(pendulum.timezone(policy.tz))
         refusals.append(TransitionRefused(
