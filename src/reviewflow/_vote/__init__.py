@@ -1,0 +1,1 @@
+"""The ballot rules behind reviewflow.ballots, one module per job (tally, tokens, rounds, close, paper)."""
