@@ -538,8 +538,6 @@ def test_recount_equals_tally(choices: list[str | None], blank: Any) -> None:
 
 # --------------------------------------------------------------------------- in a campaign
 
-from reviewflow._engine import publication  # noqa: E402
-from reviewflow._engine import vote_work as ops  # noqa: E402
 from reviewflow.model import Stage  # noqa: E402
 from reviewflow.testing import Cast, HookRecorder, drive_to, seed_campaign  # noqa: E402
 
@@ -560,14 +558,14 @@ def _campaign(n: int = 1) -> Any:
 
 def test_vote_in_a_campaign_is_on_the_chain_and_ballots_are_not() -> None:
     campaign, _ = _campaign()
-    tokens = ops.issue_ballot_tokens(campaign, "s0", {"party_member": 8, "public": 5},
-                                     actor=SCRUTINEER)
+    tokens = campaign.issue_ballot_tokens("s0", {"party_member": 8, "public": 5},
+                                          actor=SCRUTINEER)
     for t, choice in zip(tokens, ["good"] * 9 + ["fairly_good"] * 3 + ["poor"], strict=True):
-        ops.cast(campaign, "s0", t.token, choice)
+        campaign.cast_ballot("s0", t.token, choice)
     with pytest.raises(BallotError) as info:
-        ops.cast(campaign, "s0", tokens[0].token, "poor")
+        campaign.cast_ballot("s0", tokens[0].token, "poor")
     assert info.value.reason == "token_used"
-    result = ops.close_vote(campaign, "s0", actor=SCRUTINEER)
+    result = campaign.close_vote("s0", actor=SCRUTINEER)
     assert result.status == "closed"
     case = campaign.case("s0")
     events = [r.event for r in case.history]
@@ -578,9 +576,9 @@ def test_vote_in_a_campaign_is_on_the_chain_and_ballots_are_not() -> None:
     assert result.digest in text
     assert "ballots" not in json.dumps(case.data["ballot_vote"])
     assert campaign.verify().ok
-    assert ops.verify_votes(campaign) == []
+    assert campaign.verify_votes() == []
     with pytest.raises(BallotError):
-        ops.cast(campaign, "s0", tokens[-1].token, "good")  # already used, and closed
+        campaign.cast_ballot("s0", tokens[-1].token, "good")  # already used, and closed
     fin = campaign.fire("s0", "finish_evaluation", actor=CAST.organizer)
     assert fin.data["evaluation"]["rounded"] == "87.69"  # 1140 / 13
 
@@ -591,10 +589,10 @@ def test_refused_vote_operations_are_journaled_and_change_nothing() -> None:
     assert policy_quorum is None
     version = campaign.case("s0").version
     with pytest.raises(TransitionRefused) as info:
-        ops.issue_ballot_tokens(campaign, "s0", {"public": 3}, actor=CAST.superior)
+        campaign.issue_ballot_tokens("s0", {"public": 3}, actor=CAST.superior)
     assert info.value.reason == "not_permitted"
     with pytest.raises(TransitionRefused) as info:
-        ops.close_vote(campaign, "s0", actor=SCRUTINEER)
+        campaign.close_vote("s0", actor=SCRUTINEER)
     assert info.value.reason == "no_vote"
     assert campaign.case("s0").version == version
     assert [r.reason for r in campaign.refusals("s0")][-2:] == ["not_permitted", "no_vote"]
@@ -606,21 +604,21 @@ def test_paper_import_void_and_revote_in_a_campaign(tmp_path: Path) -> None:
     path.write_text("述职对象,类别,好,较好,一般,差,无效,弃权,发出\n"
                     "s0,全体,30,10,2,0,1,0,40\n"
                     "s1,全体,25,12,3,1,0,1,45\n", encoding="utf-8")
-    outcome = ops.import_paper_counts(campaign, path, actor=SCRUTINEER)
+    outcome = campaign.import_paper_counts(path, actor=SCRUTINEER)
     assert all(o.ok for o in outcome)
-    assert ops.close_vote(campaign, "s0", actor=SCRUTINEER).status == "void"  # 43 > 40
-    ops.revote(campaign, "s0", actor=SCRUTINEER)
-    ops.enter_paper_counts(campaign, "s0", PaperCount(counts={"good": 30, "fairly_good": 8},
-                                                      issued=40), actor=SCRUTINEER)
-    assert ops.close_vote(campaign, "s0", actor=SCRUTINEER).status == "closed"
-    assert ops.close_vote(campaign, "s1", actor=SCRUTINEER).status == "closed"
+    assert campaign.close_vote("s0", actor=SCRUTINEER).status == "void"  # 43 > 40
+    campaign.revote("s0", actor=SCRUTINEER)
+    campaign.enter_paper_counts("s0", PaperCount(counts={"good": 30, "fairly_good": 8},
+                                                 issued=40), actor=SCRUTINEER)
+    assert campaign.close_vote("s0", actor=SCRUTINEER).status == "closed"
+    assert campaign.close_vote("s1", actor=SCRUTINEER).status == "closed"
     rounds = campaign.case("s0").data["ballot_vote"]["rounds"]
     assert [r["status"] for r in rounds] == ["void", "closed"]
     bad = tmp_path / "bad.csv"
     bad.write_text("述职对象,好\ns0,x\n", encoding="utf-8")
     before = campaign.case("s1").version
     with pytest.raises(InputError, match="row 2, column 2"):
-        ops.import_paper_counts(campaign, bad, actor=SCRUTINEER)
+        campaign.import_paper_counts(bad, actor=SCRUTINEER)
     assert campaign.case("s1").version == before
 
 
@@ -630,13 +628,13 @@ def test_publish_results_with_scope_publicity_feedback_and_obligations() -> None
     campaign.register(recorder)
     votes = [{"good": 30}, {"good": 5, "average": 15}, {"average": 2, "poor": 8}]
     for i, counts in enumerate(votes):
-        ops.enter_paper_counts(campaign, f"s{i}", PaperCount(counts=counts, issued=30),
-                               actor=SCRUTINEER)
-        ops.close_vote(campaign, f"s{i}", actor=SCRUTINEER)
+        campaign.enter_paper_counts(f"s{i}", PaperCount(counts=counts, issued=30),
+                                    actor=SCRUTINEER)
+        campaign.close_vote(f"s{i}", actor=SCRUTINEER)
     with pytest.raises(InputError, match="scope"):
-        publication.publish(campaign, actor=CAST.organizer)
-    published = publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部",
-                            publicity_days=5)
+        campaign.publish(actor=CAST.organizer)
+    published = campaign.publish(actor=CAST.organizer, scope="全局党员干部",
+                                 publicity_days=5)
     assert [(r.case_id, r.grade.key, r.rank) for r in published] == [
         ("s0", "good", 1), ("s1", "average", 2), ("s2", "poor", 3)]
     s2 = campaign.case("s2")

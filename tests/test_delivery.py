@@ -357,7 +357,6 @@ class _Publications:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_a_failed_publication_hook_is_told_again_once(kind: str, sqlite_url: str) -> None:
-    from reviewflow._engine import vote_work as ops
     from reviewflow.ballots import PaperCount
 
     clock = rf.FrozenClock(START)
@@ -371,9 +370,9 @@ def test_a_failed_publication_hook_is_told_again_once(kind: str, sqlite_url: str
         drive_to(campaign, case_id, Stage.EVALUATION, cast=CAST, clock=clock)
         campaign.fire(case_id, "comment", actor=CAST.superior, text="工作扎实")
         campaign.fire(case_id, "comment", actor=CAST.delegate, text="成效明显")
-        ops.enter_paper_counts(campaign, case_id, PaperCount(counts=counts, issued=30),
-                               actor=CAST.organizer)
-        ops.close_vote(campaign, case_id, actor=CAST.organizer)
+        campaign.enter_paper_counts(case_id, PaperCount(counts=counts, issued=30),
+                                    actor=CAST.organizer)
+        campaign.close_vote(case_id, actor=CAST.organizer)
     campaign.publish(actor=CAST.organizer, scope="全局党员干部")
     assert (other.told, failing.told) == ([["s0", "s1"]], [])
     failures = campaign.delivery_failures()

@@ -14,8 +14,6 @@ import pendulum
 import pytest
 
 import reviewflow as rf
-from reviewflow._engine import publication
-from reviewflow._engine import vote_work as ops
 from reviewflow.ballots import PaperCount
 from reviewflow.model import Stage
 from reviewflow.testing import Cast, HookRecorder, drive_to
@@ -41,9 +39,9 @@ def _evaluated(url: str, cid: str) -> rf.FrozenClock:
         drive_to(campaign, case_id, Stage.EVALUATION, cast=CAST, clock=clock)
         campaign.fire(case_id, "comment", actor=CAST.superior, text="工作扎实")
         campaign.fire(case_id, "comment", actor=CAST.delegate, text="成效明显")
-        ops.enter_paper_counts(campaign, case_id, PaperCount(counts=counts, issued=30),
-                               actor=CAST.organizer)
-        ops.close_vote(campaign, case_id, actor=CAST.organizer)
+        campaign.enter_paper_counts(case_id, PaperCount(counts=counts, issued=30),
+                                    actor=CAST.organizer)
+        campaign.close_vote(case_id, actor=CAST.organizer)
     campaign.store.close()
     return clock
 
@@ -58,7 +56,7 @@ class _DiesInTheHook:
 
 def _publish_and_die(url: str, cid: str, clock: rf.FrozenClock) -> None:
     campaign = _campaign(url, cid, clock, plugins=[_DiesInTheHook()])
-    publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部", publicity_days=5)
+    campaign.publish(actor=CAST.organizer, scope="全局党员干部", publicity_days=5)
     os._exit(0)  # not reached: the hook ends the process
 
 
@@ -95,7 +93,7 @@ def test_a_publication_told_in_time_leaves_nothing_pending(db_url: str) -> None:
     clock = _evaluated(db_url, cid)
     recorder = HookRecorder()
     campaign = _campaign(db_url, cid, clock, plugins=[recorder])
-    published = publication.publish(campaign, actor=CAST.organizer, scope="全局党员干部")
+    published = campaign.publish(actor=CAST.organizer, scope="全局党员干部")
     assert [r.case_id for r in published] == ["s0", "s1", "s2"]
     assert recorder.names().count("reviewflow_results_published") == 1
     recorder.calls.clear()

@@ -21,6 +21,7 @@ from reviewflow import _ids
 from reviewflow._engine import dispatch as _delivery
 from reviewflow._engine import extend as _extend
 from reviewflow._engine import opening as _opening
+from reviewflow._engine import publication
 from reviewflow._engine import sweep as _sweep
 from reviewflow._engine.deadline_results import DueExplanation, Forecast, SweepResult
 from reviewflow._engine.deadline_work import RUNG_EVENT, rung_route
@@ -87,8 +88,9 @@ class Campaign:
                 opened.close()  # opened here from a URL: not left open
             raise
         engine.routes[RUNG_EVENT] = functools.partial(rung_route, engine)
-        engine.redeliverers["publish_results"] = ("reviewflow_results_published",
-                                                  self._redeliver_published)
+        engine.redeliverers["publish_results"] = (
+            "reviewflow_results_published",
+            functools.partial(publication.redeliver_published, engine))
         # The private names the features not yet on the StepContext use.
         self._pm = engine.pm
         self._now = engine.now
@@ -108,12 +110,6 @@ class Campaign:
 
             for name, plugin in load_named(policy.plugins):
                 self.register(plugin, name=name)
-
-    def _redeliver_published(self, records: Sequence[EventRecord], only: frozenset[str] | None
-                             ) -> list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]]:
-        from reviewflow._engine import publication
-
-        return publication.redeliver_published(self, records, only)
 
     # ------------------------------------------------------------------ the engine's state
 
@@ -322,7 +318,7 @@ class Campaign:
         """
         from reviewflow._engine import vote_work
 
-        return vote_work.issue_ballot_tokens(self, case_id, counts, actor=actor,
+        return vote_work.issue_ballot_tokens(self._engine, case_id, counts, actor=actor,
                                              before_commit=before_commit)
 
     def cast_ballot(self, case_id: str, token: str, choice: str | None) -> str:
@@ -334,21 +330,21 @@ class Campaign:
         """
         from reviewflow._engine import vote_work
 
-        return vote_work.cast(self, case_id, token, choice)
+        return vote_work.cast(self._engine, case_id, token, choice)
 
     def enter_paper_counts(self, case_id: str, entries: PaperCount | Sequence[PaperCount], *,
                            actor: Actor, replace: bool = False) -> Case:
         """Record the scrutineers' counts of paper ballots (``PaperCount`` per category)."""
         from reviewflow._engine import vote_work
 
-        return vote_work.enter_paper_counts(self, case_id, entries, actor=actor, replace=replace)
+        return vote_work.enter_paper_counts(self._engine, case_id, entries, actor=actor, replace=replace)
 
     def import_paper_counts(self, source: str | os.PathLike[str] | IO[bytes], *, actor: Actor,
                             case_id: str | None = None) -> list[FireResult]:
         """Import paper-ballot counts from a CSV or XLSX file (all rows checked first)."""
         from reviewflow._engine import vote_work
 
-        return vote_work.import_paper_counts(self, source, actor=actor, case_id=case_id)
+        return vote_work.import_paper_counts(self._engine, source, actor=actor, case_id=case_id)
 
     def close_vote(self, case_id: str, *, actor: Actor, scrub: bool = False) -> CloseResult:
         """Close the vote's current round: reconcile, check the quorum, freeze the tally.
@@ -363,7 +359,7 @@ class Campaign:
         """
         from reviewflow._engine import vote_work
 
-        return vote_work.close_vote(self, case_id, actor=actor, scrub=scrub)
+        return vote_work.close_vote(self._engine, case_id, actor=actor, scrub=scrub)
 
     def scrub_ballots(self) -> bool:
         """Remove the old copies of the campaign's ballot rows from the database's files.
@@ -377,34 +373,34 @@ class Campaign:
         """
         from reviewflow._engine import vote_work
 
-        return vote_work.scrub_ballots(self)
+        return vote_work.scrub_ballots(self._engine)
 
     def revote(self, case_id: str, *, actor: Actor, reason: str | None = None,
                void_reason: str | None = None) -> Case:
         """Open a second round of the vote; the first round is kept."""
         from reviewflow._engine import vote_work
 
-        return vote_work.revote(self, case_id, actor=actor, reason=reason,
+        return vote_work.revote(self._engine, case_id, actor=actor, reason=reason,
                                 void_reason=void_reason)
 
     def record_score(self, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
         """Record a number supplied by the host for a scoring channel."""
         from reviewflow._engine import score_inputs
 
-        return score_inputs.record_score(self, case_id, channel, value, actor=actor)
+        return score_inputs.record_score(self._engine, case_id, channel, value, actor=actor)
 
     def flag_condition(self, case_id: str, condition: str, *, actor: Actor, reason: str) -> Case:
         """Record that a veto condition of the policy holds for a case (a grade cap)."""
         from reviewflow._engine import score_inputs
 
-        return score_inputs.flag_condition(self, case_id, condition, actor=actor, reason=reason)
+        return score_inputs.flag_condition(self._engine, case_id, condition, actor=actor, reason=reason)
 
     def results(self, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
         """Return scores, grades and ranks for the campaign's scored cases, each explainable,
         read from the cases' sealed events (never from the stored case rows)."""
         from reviewflow._engine import publication
 
-        return publication.results(self, case_ids)
+        return publication.results(self._engine, case_ids)
 
     def publish(self, *, actor: Actor, scope: str | None = None,
                 case_ids: Iterable[str] | None = None,
@@ -418,7 +414,7 @@ class Campaign:
         is recorded), else refused with ``already_published``."""
         from reviewflow._engine import publication
 
-        return publication.publish(self, actor=actor, scope=scope, case_ids=case_ids,
+        return publication.publish(self._engine, actor=actor, scope=scope, case_ids=case_ids,
                                    publicity_days=publicity_days,
                                    idempotency_key=idempotency_key, reason=reason)
 
@@ -427,7 +423,7 @@ class Campaign:
         sealed ``close_vote`` recorded (not the case row); return the problems found."""
         from reviewflow._engine import vote_work
 
-        return vote_work.verify_votes(self)
+        return vote_work.verify_votes(self._engine)
 
     # ------------------------------------------------------------------ deadlines
 
@@ -476,7 +472,7 @@ class Campaign:
         """
         from reviewflow._engine import verification
 
-        return verification.take_anchor(self, save=save)
+        return verification.take_anchor(self._engine, save=save)
 
     def amend_policy(self, policy: Policy, *, reason: str, actor: Actor) -> Campaign:
         """Change the campaign's policy, as an event: an ``amend_policy`` record on the
@@ -506,7 +502,7 @@ class Campaign:
         """
         from reviewflow._engine import verification
 
-        return verification.verify_campaign(self, anchors)
+        return verification.verify_campaign(self._engine, anchors)
 
     def _chains(self) -> Iterable[tuple[str, int, str, Sequence[EventRecord]]]:
         from reviewflow._sealed import histories

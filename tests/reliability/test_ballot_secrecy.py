@@ -247,7 +247,7 @@ def test_postgresql_files_link_no_ballot_once_scrubbed(make_store: Any, new_id: 
 
     copies, linked = attack(*postgresql_heap(store))
     figure(copies_before_scrub=dict(copies), linked_by_dead_tuples_before_scrub=len(linked))
-    scrub = vote_work.ballot_box(campaign).scrub  # type: ignore[attr-defined]
+    scrub = campaign.store.ballot_box(campaign.id).scrub  # type: ignore[attr-defined]
     # VACUUM FULL keeps the versions that a transaction still open in the database may
     # see (another program's, on a shared server): scrub again until none is open.
     scrubs, until = 0, time.monotonic() + 120
@@ -440,7 +440,7 @@ def test_mysql_reader_and_table_files_link_no_ballot_to_its_token(
 
     # 2. After the vote, once the box is scrubbed (``reviewflow ballots close`` does it):
     # one copy of each ballot in the file, linked to no token, in no order.
-    scrub = vote_work.ballot_box(campaign).scrub  # type: ignore[attr-defined]
+    scrub = campaign.store.ballot_box(campaign.id).scrub  # type: ignore[attr-defined]
     scrub()
     files = mysql_files(store, ["rf_ballots", "rf_ballot_tokens"])
     copies = Counter(len(re.findall(re.escape(b.encode()), files["rf_ballots"])) for b in ids)
@@ -466,8 +466,8 @@ def test_the_api_lists_ballots_in_no_casting_order(kind: str, make_store: Any, n
                                                    figure: Any) -> None:
     campaign = vote_campaign(make_store(kind), new_id("secret"))
     ids, _hashes, choices = cast_in_known_order(campaign)
-    box = vote_work.ballot_box(campaign)
-    stored = vote_work.vote_round(campaign, "s1")
+    box = campaign.store.ballot_box(campaign.id)
+    stored = vote_work.vote_round(campaign._engine, "s1")
     assert stored is not None
     attacks = {
         "ballots": list(box.ballots("s1", 1)),

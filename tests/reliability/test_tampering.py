@@ -150,7 +150,8 @@ class Db:
                             fn: Callable[[str | None], str | None]) -> None:
         """Change every stored ballot's choice of a round with ``fn``."""
         if self.scene.kind == "memory":
-            ballots = vote_work.ballot_box(self.scene.campaign)._ballots[(case_id, round_no)]  # type: ignore[attr-defined]
+            campaign = self.scene.campaign
+            ballots = campaign.store.ballot_box(campaign.id)._ballots[(case_id, round_no)]  # type: ignore[attr-defined]
             for bid, b in list(ballots.items()):
                 ballots[bid] = attrs.evolve(b, choice=fn(b.choice))
             return
@@ -185,7 +186,7 @@ class Db:
                          .values(policy=text))
 
     def ballots(self, case_id: str, round_no: int) -> Any:
-        return vote_work.ballot_box(self.scene.campaign).ballots(case_id, round_no)
+        return self.scene.campaign.store.ballot_box(self.scene.campaign.id).ballots(case_id, round_no)
 
 
 def _all_good(data: dict[str, Any]) -> None:
@@ -208,7 +209,7 @@ def _ballots_and_row(db: Db, scene: Scene) -> None:
     from reviewflow.ballots import ballots_digest, recount
 
     db.edit_ballot_choices("s1", 1, lambda _c: "good")
-    r = vote_work.vote_round(scene.campaign, "s1")
+    r = vote_work.vote_round(scene.campaign._engine, "s1")
     assert r is not None
     tally = recount(r, scene.campaign.policy.scoring)
 

@@ -102,3 +102,8 @@ class StepContext(Protocol):
     def call_hook(self, hook: str, only: frozenset[str] | None = None, /,
                   **kwargs: object) -> list[HookFailure]:
         """Call each implementation of ``hook`` on its own (``campaign=`` is added)."""
+    def tell_held(self, event: str, cases: Sequence[Case], /, **kwargs: object) -> None:
+        """Tell what the commits of ``event`` (an event with a redeliverer: a publication)
+        held back, once for all ``cases`` (each just after its ``event`` step): the
+        redeliverer's hook with ``kwargs``, its failures held for dispatch_pending(), then
+        those records out of the outbox."""

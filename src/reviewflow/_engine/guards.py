@@ -9,7 +9,7 @@ from reviewflow.exceptions import BallotError, InputError, TransitionRefused
 from reviewflow.model import Actor, Case, Stage
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
 
 __all__ = ["RESULT_STAGES", "VOTE_STAGES", "acting_role", "ballot_refusal", "check_stage",
            "guarded"]
@@ -20,11 +20,11 @@ VOTE_STAGES = frozenset({Stage.MEETING, Stage.EVALUATION})
 RESULT_STAGES = frozenset({Stage.EVALUATION, Stage.GROUP_TALK, Stage.REPORT_BACK, Stage.CLOSED})
 
 
-def acting_role(c: Campaign, case: Case, actor: Actor, permission: str, event: str) -> str:
-    permitted = c.policy.permissions.get(permission, frozenset())
-    held = c._roles_for(case, actor) & permitted
+def acting_role(ctx: StepContext, case: Case, actor: Actor, permission: str, event: str) -> str:
+    permitted = ctx.policy.permissions.get(permission, frozenset())
+    held = ctx.roles_for(case, actor) & permitted
     if not held:
-        names = ", ".join(f"{r} ({c.policy.role_label(r)})" for r in sorted(permitted))
+        names = ", ".join(f"{r} ({ctx.policy.role_label(r)})" for r in sorted(permitted))
         raise TransitionRefused(
             "not_permitted", f"{actor.id} may not {event}: it needs the role {names or 'none'}",
             case_id=case.case_id, event=event,
@@ -42,16 +42,16 @@ def check_stage(case: Case, event: str, stages: frozenset[Stage]) -> None:
         )
 
 
-def guarded(c: Campaign, case_id: str, event: str, actor: Actor, permission: str,
+def guarded(ctx: StepContext, case_id: str, event: str, actor: Actor, permission: str,
              stages: frozenset[Stage]) -> str:
     """Check stage and role up front (journaling a refusal); return the acting role."""
-    case = c.case(case_id)
+    case = ctx.case(case_id)
     try:
         check_stage(case, event, stages)
-        return acting_role(c, case, actor, permission, event)
+        return acting_role(ctx, case, actor, permission, event)
     except TransitionRefused as exc:
-        _now, iso = c._now()
-        raise c._refuse(case, event, actor, exc, iso) from None
+        _now, iso = ctx.now()
+        raise ctx.refuse(case, event, actor, exc, iso) from None
 
 
 def ballot_refusal(case: Case, event: str, exc: BallotError | InputError) -> TransitionRefused:

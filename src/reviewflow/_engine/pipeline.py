@@ -163,6 +163,25 @@ class Engine:
                 failed.append((impl.plugin_name, hook, exc))
         return failed
 
+    def tell_held(self, event: str, cases: Sequence[Case], /, **kwargs: object) -> None:
+        """Tell what the commits of ``event`` held back (:meth:`tell` leaves the records of
+        an event with a redeliverer to its feature), once for all ``cases``, each just
+        after its ``event`` step: the redeliverer's hook with ``kwargs``; failures held
+        for dispatch_pending() with those records; then the records out of the outbox."""
+        if not cases or not (self.has_hooks or self.store.durable):
+            return
+        if self.has_hooks:
+            failed = self.call_hook(self.redeliverers[event][0], **kwargs)
+            if failed:
+                records = []
+                for case in cases:
+                    history = self.store.history(self.campaign_id, case.case_id)
+                    if len(history) >= case.version and history[case.version - 1].event == event:
+                        records.append(history[case.version - 1])
+                _dispatch.hold(self, [(r, f) for r in records for f in failed], records)
+        self.store.mark_dispatched(
+            self.campaign_id, [f"{self.campaign_id}/{case.case_id}/{case.version}" for case in cases])
+
     def after_commit(self, records: Sequence[EventRecord], case: Case) -> None:
         """Tell the hooks of one committed step; take its records out of the outbox."""
         if self.has_hooks or self.store.durable:

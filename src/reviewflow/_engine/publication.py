@@ -22,17 +22,17 @@ from reviewflow.model import Actor, Case, EventRecord
 from reviewflow.scoring import OBLIGATION_LABELS, CaseResult, grade_cases
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
 
 __all__ = ["publish", "redeliver_published", "results"]
 
 
-def _inputs(c: Campaign, case: Case) -> dict[str, Any] | None:
+def _inputs(ctx: StepContext, case: Case) -> dict[str, Any] | None:
     """Return the case's channel inputs, or None while one is missing."""
     out: dict[str, Any] = {}
     stored = case.data.get("channel_inputs", {})
     first_vote = True
-    for ch in c.policy.scoring.channels:
+    for ch in ctx.policy.scoring.channels:
         if ch.weight == 0:
             continue
         if ch.kind == "vote":
@@ -49,7 +49,7 @@ def _inputs(c: Campaign, case: Case) -> dict[str, Any] | None:
     return out
 
 
-def results(c: Campaign, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
+def results(ctx: StepContext, case_ids: Iterable[str] | None = None) -> list[CaseResult]:
     """Score, grade and rank the cases whose evaluations are complete (ids in order).
 
     Each case is read from its sealed events (replayed), not from its stored row: an
@@ -57,40 +57,39 @@ def results(c: Campaign, case_ids: Iterable[str] | None = None) -> list[CaseResu
     closed, a rated comment, a host number) are left out. Quotas and ranks are computed
     over the cases given (all by default), from their sealed inputs.
     """
-    return _sealed_results(c, case_ids)[0]
+    return _sealed_results(ctx, case_ids)[0]
 
 
-def _sealed_results(c: Campaign, case_ids: Iterable[str] | None
+def _sealed_results(ctx: StepContext, case_ids: Iterable[str] | None
                     ) -> tuple[list[CaseResult], dict[str, Case]]:
     """:func:`results`, and the sealed cases they were computed from, by id."""
     from reviewflow._sealed import sealed_cases
 
-    cases = sealed_cases(c.store, c.id, case_ids)  # the record, never the case rows
+    cases = sealed_cases(ctx.store, ctx.campaign_id, case_ids)  # the record, never the case rows
     inputs: dict[str, dict[str, Any]] = {}
     conditions: dict[str, list[str]] = {}
     for case in cases:
-        got = _inputs(c, case)
+        got = _inputs(ctx, case)
         if got is None:
             continue
         inputs[case.case_id] = got
         if case.data.get("conditions"):
             conditions[case.case_id] = list(case.data["conditions"])
-    return (grade_cases(inputs, c.policy.scoring, conditions=conditions),
+    return (grade_cases(inputs, ctx.policy.scoring, conditions=conditions),
             {case.case_id: case for case in cases})
 
 
-def _until(c: Campaign, now: pendulum.DateTime, days: int | None) -> str | None:
+def _until(ctx: StepContext, now: pendulum.DateTime, days: int | None) -> str | None:
     if not days:
         return None
-    if c.policy.scoring.publication.publicity_working_days:
-        from reviewflow.calendar import add_working_days, calendar_from_policy
+    if ctx.policy.scoring.publication.publicity_working_days:
+        from reviewflow.calendar import add_working_days
 
-        cal = getattr(c, "_calendar", None) or calendar_from_policy(c.policy.calendar)
-        return str(add_working_days(cal, now, days).isoformat())
+        return str(add_working_days(ctx.calendar, now, days).isoformat())
     return str(now.add(days=days).isoformat())
 
 
-def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
+def publish(ctx: StepContext, *, actor: Actor, scope: str | None = None,
             case_ids: Iterable[str] | None = None,
             publicity_days: int | None = None, idempotency_key: str | None = None,
             reason: str | None = None) -> list[CaseResult]:
@@ -108,7 +107,7 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     (by another command) is refused with ``already_published`` unless ``reason`` says
     why it is published again; the new publication then records what it supersedes.
     """
-    rules = c.policy.scoring.publication
+    rules = ctx.policy.scoring.publication
     scope = scope or rules.scope
     if not scope:
         raise InputError("name the scope the results are published to (公布范围), e.g. "
@@ -116,17 +115,17 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     days = rules.publicity_days if publicity_days is None else publicity_days
     if days is not None and (not isinstance(days, int) or days < 0):
         raise InputError("publicity_days must be a whole number of days, 0 or more")
-    found, sealed = _sealed_results(c, case_ids)
+    found, sealed = _sealed_results(ctx, case_ids)
     if not found:
         raise InputError("no case has complete evaluations to publish yet")
     by_id = {r.case_id: r for r in found}
     key = idempotency_key
     done: set[str] = set()  # published by this very command (the same key) before
-    loaded = c._load_many(list(by_id))
+    loaded = ctx.load_many(list(by_id))
     # the feedback goes to the secretary the record names, not the one in the row
     to = {cid: sealed[cid].secretary.id for cid in by_id}
     for r in found:  # refuse the whole publication before recording any of it
-        role = guarded(c, r.case_id, "publish_results", actor, "finish_evaluation",
+        role = guarded(ctx, r.case_id, "publish_results", actor, "finish_evaluation",
                        RESULT_STAGES)
         case = loaded[r.case_id]
         if _corrections.published_by(case, key, scope):
@@ -135,17 +134,17 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
         try:
             _corrections.republication(case, reason)
         except TransitionRefused as exc:
-            raise c._refuse(case, "publish_results", actor, exc, c._now()[1]) from None
+            raise ctx.refuse(case, "publish_results", actor, exc, ctx.now()[1]) from None
 
     def apply(case: Case, now: pendulum.DateTime
               ) -> tuple[dict[str, Any], str | None, tuple[()]]:
         check_stage(case, "publish_results", RESULT_STAGES)
-        acting_role(c, case, actor, "finish_evaluation", "publish_results")
+        acting_role(ctx, case, actor, "finish_evaluation", "publish_results")
         supersedes = _corrections.republication(case, reason)
         r = by_id[case.case_id]
         body = r.to_json()
         body.pop("case_id")
-        publication = {**body, "scope": scope, "publicity_until": _until(c, now, days)}
+        publication = {**body, "scope": scope, "publicity_until": _until(ctx, now, days)}
         if key is not None:
             publication["key"] = key
         if supersedes is not None:
@@ -158,7 +157,7 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
                  "status": "open"} for o in r.follow_ups])
         return publication, reason if supersedes is not None else None, ()
 
-    outcome = c._record_many([i for i in by_id if i not in done], "publish_results",
+    outcome = ctx.side_step_many([i for i in by_id if i not in done], "publish_results",
                              actor=actor, role=role, apply=apply)
     failed = [o for o in outcome if not o.ok]
     if rules.feedback:
@@ -176,24 +175,14 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
 
         # The feedback of a publication interrupted before it (the same key) is recorded now.
         missing = [cid for cid in done
-                   if c.case(cid).data.get("feedback", {}).get("key") != key]
-        c._record_many([o.case_id for o in outcome if o.ok] + missing, "feedback",
-                       actor=actor, role=role, apply=feedback)
+                   if ctx.case(cid).data.get("feedback", {}).get("key") != key]
+        ctx.side_step_many([o.case_id for o in outcome if o.ok] + missing, "feedback",
+                           actor=actor, role=role, apply=feedback)
     published = [by_id[o.case_id] for o in outcome if o.ok]
     told = [o.case for o in outcome if o.ok and o.case]
-    if getattr(c, "_has_hooks", False) and published:
-        errors = c._call_hook("reviewflow_results_published", campaign=c, results=published,
-                              scope=scope)
-        if errors:  # kept, and retried by dispatch_pending(), before the events are marked
-            from reviewflow._engine import dispatch
-
-            records = _publications(c, told)
-            dispatch.hold(c._engine, [(r, e) for r in records for e in errors], records)
-    # The publication's own events stay in the outbox until the hook above has run: after
-    # a crash before this point, dispatch_pending() tells reviewflow_results_published again.
-    held = [f"{c.id}/{case.case_id}/{case.version}" for case in told]
-    if held and getattr(c, "_outbox", True):
-        c.store.mark_dispatched(c.id, held)
+    # The publication's own events stay in the outbox until its hook has run (the engine
+    # holds them back): after a crash before this, dispatch_pending() tells it again.
+    ctx.tell_held("publish_results", told, results=published, scope=scope)
     if failed:
         first = failed[0].error
         assert first is not None  # not ok means an error
@@ -203,17 +192,7 @@ def publish(c: Campaign, *, actor: Actor, scope: str | None = None,
     return published
 
 
-def _publications(c: Campaign, cases: Sequence[Case]) -> list[EventRecord]:
-    """The ``publish_results`` records of cases just published (each at its case's version)."""
-    out = []
-    for case in cases:
-        history = c.store.history(c.id, case.case_id)
-        if len(history) >= case.version and history[case.version - 1].event == "publish_results":
-            out.append(history[case.version - 1])
-    return out
-
-
-def redeliver_published(c: Campaign, records: Sequence[EventRecord],
+def redeliver_published(ctx: StepContext, records: Sequence[EventRecord],
                         only: frozenset[str] | None = None,
                         ) -> list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]]:
     """Tell ``reviewflow_results_published`` of publications whose hook may not have run
@@ -226,14 +205,14 @@ def redeliver_published(c: Campaign, records: Sequence[EventRecord],
     rank, adjustments and follow-ups are those the event recorded.
     """
     outcome: list[tuple[list[EventRecord], list[tuple[str, str, BaseException]]]] = []
-    if not getattr(c, "_has_hooks", False):
+    if not ctx.has_hooks:
         return outcome
     groups: dict[tuple[str, str], list[EventRecord]] = {}
     for record in records:
         groups.setdefault((str(record.data.get("scope", "")), record.at), []).append(record)
-    scoring = c.policy.scoring
+    scoring = ctx.policy.scoring
     for (scope, _), group in groups.items():
-        scored = {r.case_id: r for r in results(c, [record.case_id for record in group])}
+        scored = {r.case_id: r for r in results(ctx, [record.case_id for record in group])}
         told: list[CaseResult] = []
         for record in group:
             found = scored.get(record.case_id)
@@ -251,6 +230,6 @@ def redeliver_published(c: Campaign, records: Sequence[EventRecord],
                 follow_ups=tuple(data.get("follow_ups", ())),
             ))
         if told:
-            outcome.append((group, c._call_hook("reviewflow_results_published", only,
-                                                campaign=c, results=told, scope=scope)))
+            outcome.append((group, ctx.call_hook("reviewflow_results_published", only,
+                                                results=told, scope=scope)))
     return outcome

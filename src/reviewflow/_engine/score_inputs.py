@@ -12,19 +12,19 @@ from reviewflow.exceptions import InputError, ScoringError, TransitionRefused
 from reviewflow.model import Actor, Case
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
 
 __all__ = ["flag_condition", "record_score"]
 
 
-def record_score(c: Campaign, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
+def record_score(ctx: StepContext, case_id: str, channel: str, value: Any, *, actor: Actor) -> Case:
     """Record a host-supplied number for a scored channel (event ``record_score``)."""
-    policy = c.policy.scoring
+    policy = ctx.policy.scoring
     known = {ch.key: ch for ch in policy.channels}
     if channel not in known or known[channel].kind != "number":
         numbers = ", ".join(k for k, ch in known.items() if ch.kind == "number") or "none"
         raise InputError(f"unknown number channel {channel!r}; number channels: {numbers}")
-    role = guarded(c, case_id, "record_score", actor, "finish_evaluation",
+    role = guarded(ctx, case_id, "record_score", actor, "finish_evaluation",
                    VOTE_STAGES | RESULT_STAGES)
 
     def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
@@ -40,19 +40,19 @@ def record_score(c: Campaign, case_id: str, channel: str, value: Any, *, actor: 
         case.data["channel_inputs"] = inputs
         return {"channel": channel, "value": str(part.value)}, None, ()
 
-    return c._record(case_id, "record_score", actor=actor, role=role, apply=apply)
+    return ctx.side_step(case_id, "record_score", actor=actor, role=role, apply=apply)
 
 
-def flag_condition(c: Campaign, case_id: str, condition: str, *, actor: Actor,
+def flag_condition(ctx: StepContext, case_id: str, condition: str, *, actor: Actor,
                    reason: str) -> Case:
     """Record that a veto condition holds for a case (event ``flag_condition``), with why."""
-    declared = {v.condition for v in c.policy.scoring.vetoes}
+    declared = {v.condition for v in ctx.policy.scoring.vetoes}
     if condition not in declared:
         raise InputError(f"unknown veto condition {condition!r}; the policy declares: "
                          f"{', '.join(sorted(declared)) or 'none'}")
     if not reason or not reason.strip():
         raise InputError("flagging a veto condition needs a reason")
-    role = guarded(c, case_id, "flag_condition", actor, "finish_evaluation",
+    role = guarded(ctx, case_id, "flag_condition", actor, "finish_evaluation",
                    VOTE_STAGES | RESULT_STAGES)
 
     def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], str, tuple[()]]:
@@ -60,4 +60,4 @@ def flag_condition(c: Campaign, case_id: str, condition: str, *, actor: Actor,
         case.data["conditions"] = conditions
         return {"condition": condition}, reason, ()
 
-    return c._record(case_id, "flag_condition", actor=actor, role=role, apply=apply)
+    return ctx.side_step(case_id, "flag_condition", actor=actor, role=role, apply=apply)

@@ -19,20 +19,20 @@ from reviewflow._verify import check_case
 from reviewflow.audit import ChainProblem, VerifyReport
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign
+    from reviewflow._engine.context import StepContext
 
 __all__ = ["take_anchor", "verify_campaign"]
 
 
-def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
+def verify_campaign(ctx: StepContext, anchors: Iterable[Any] = ()) -> VerifyReport:
     """Run every check on every case of the campaign; see the module docs. The record must
     also extend every anchor (given, and kept in the store): :mod:`reviewflow.anchoring`."""
-    check = anchoring.Check(c.store, c.id, c._audit_key, anchors)
-    box = ballot_box(c)
-    scoring = c.policy.scoring
-    problems: list[ChainProblem] = verify_policy(c._engine)
+    check = anchoring.Check(ctx.store, ctx.campaign_id, ctx.audit_key, anchors)
+    box = ballot_box(ctx)
+    scoring = ctx.policy.scoring
+    problems: list[ChainProblem] = verify_policy(ctx)
     count = events = 0
-    for case, case_id, version, last_hash, records in histories(c.store, c.id):
+    for case, case_id, version, last_hash, records in histories(ctx.store, ctx.campaign_id):
         count += 1
         events += len(records)
         problems += check_case(scoring, box, case, case_id, version, last_hash, records)
@@ -42,7 +42,7 @@ def verify_campaign(c: Campaign, anchors: Iterable[Any] = ()) -> VerifyReport:
                         anchors=tuple(a.digest for a in check.anchors), notes=tuple(check.notes))
 
 
-def take_anchor(c: Campaign, *, save: bool = True) -> anchoring.Anchor:
+def take_anchor(ctx: StepContext, *, save: bool = True) -> anchoring.Anchor:
     """Make the campaign's anchor now, with a MAC under the audit key (if any), and keep
     it in the store unless ``save`` is false (see :meth:`Campaign.anchor`)."""
-    return anchoring.take(c.store, c.id, c._now()[1], c._audit_key, save=save)
+    return anchoring.take(ctx.store, ctx.campaign_id, ctx.now()[1], ctx.audit_key, save=save)

@@ -2,7 +2,7 @@
 re-votes, and the recount of closed rounds.
 
 Every step that changes a case goes through the engine's side-step path
-(``Campaign._record``): it is an event on the case's hash chain, committed with the
+(the StepContext's ``side_step``): it is an event on the case's hash chain, committed with the
 case's version check, journaled when refused. Casting a ballot is the exception on
 purpose: a ballot never becomes an event (an event carries an actor and a time, which
 would link the ballot to the voter). Ballots and tokens live in the campaign's
@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pendulum
 
 from reviewflow._engine.guards import VOTE_STAGES, ballot_refusal, check_stage, guarded
+from reviewflow._engine.results import FireResult
 from reviewflow.ballots import (
     Ballot,
     CloseResult,
@@ -55,7 +56,7 @@ from reviewflow.store.parts import BallotBox
 from reviewflow.store.rows import RoundFrozen, TokenRows
 
 if TYPE_CHECKING:
-    from reviewflow.campaign import Campaign, FireResult
+    from reviewflow._engine.context import StepContext
 
 
 __all__ = [
@@ -82,9 +83,9 @@ def _grants(tokens: Sequence[IssuedToken]) -> tuple[TokenGrant, ...]:
                             category=t.category) for t in tokens)
 
 
-def ballot_box(c: Campaign) -> BallotBox:
+def ballot_box(ctx: StepContext) -> BallotBox:
     """Return the campaign's ballot box (the store keeps it)."""
-    return c.store.ballot_box(c.id)
+    return ctx.store.ballot_box(ctx.campaign_id)
 
 
 def _vote_of(case: Case) -> Vote:
@@ -104,7 +105,7 @@ def _save(case: Case, vote: Vote) -> None:
 # --------------------------------------------------------------------------- vote operations
 
 
-def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
+def issue_ballot_tokens(ctx: StepContext, case_id: str, counts: Mapping[str, int], *,
                         actor: Actor,
                         before_commit: Callable[[Sequence[IssuedToken]], object] | None = None,
                         ) -> list[IssuedToken]:
@@ -113,10 +114,10 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
     The event ``issue_ballots`` records the counts per category (never the tokens);
     the tokens are returned once, to be handed out. ``before_commit(tokens)``, when
     given, runs after the tokens are drawn and before anything is committed (see
-    :meth:`Campaign.issue_ballot_tokens`): if it raises, nothing is committed.
+    :meth:`reviewflow.Campaign.issue_ballot_tokens`): if it raises, nothing is committed.
     """
-    role = guarded(c, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
-    box = ballot_box(c)
+    role = guarded(ctx, case_id, "issue_ballots", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(ctx)
     in_commit = box.in_commit
     issued: list[IssuedToken] = []
 
@@ -126,7 +127,7 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
         current = vote.current
         before = dict(current.issued) if current is not None and current.status == "open" else {}
         try:
-            tokens = issue_tokens(vote, MemoryTokenBook(), counts, rules=c.policy.scoring.vote)
+            tokens = issue_tokens(vote, MemoryTokenBook(), counts, rules=ctx.policy.scoring.vote)
         except (BallotError, InputError) as exc:
             raise ballot_refusal(case, "issue_ballots", exc) from None
         issued[:] = tokens
@@ -136,20 +137,20 @@ def issue_ballot_tokens(c: Campaign, case_id: str, counts: Mapping[str, int], *,
         by_cat = {k: n - before.get(k, 0) for k, n in now_issued.items()
                   if k not in before or n != before[k]}
         number = vote.rounds[-1].number
-        extras = (TokenRows(campaign_id=c.id, case_id=case.case_id, round=number,
+        extras = (TokenRows(campaign_id=ctx.campaign_id, case_id=case.case_id, round=number,
                             grants=_grants(tokens)),) if in_commit else ()
         if before_commit is not None:
             before_commit(tuple(tokens))  # the caller keeps them (a sheet) before they count
         return {"round": number, "issued": by_cat}, None, extras
 
     with box.lock:
-        c._record(case_id, "issue_ballots", actor=actor, role=role, apply=apply)
+        ctx.side_step(case_id, "issue_ballots", actor=actor, role=role, apply=apply)
         if not in_commit:
             box.add_tokens(issued)
     return issued
 
 
-def cast(c: Campaign, case_id: str, token: str, choice: str | None) -> str:
+def cast(ctx: StepContext, case_id: str, token: str, choice: str | None) -> str:
     """Cast one anonymous ballot with a one-time token; return the random ballot id.
 
     No event is recorded (see the module docs). Raises BallotError (``unknown_token``,
@@ -158,7 +159,7 @@ def cast(c: Campaign, case_id: str, token: str, choice: str | None) -> str:
     """
     import secrets
 
-    case = c.case(case_id)
+    case = ctx.case(case_id)
     if case.stage not in VOTE_STAGES:
         raise BallotError("vote_closed", f"case {case_id!r} is not voting now "
                                          f"({case.stage.label})")
@@ -167,7 +168,7 @@ def cast(c: Campaign, case_id: str, token: str, choice: str | None) -> str:
     if current is None or current.status != "open":
         raise BallotError("no_vote" if current is None else "vote_closed",
                           f"case {case_id!r} has no open vote")
-    scale = c.policy.scoring.scale
+    scale = ctx.policy.scoring.scale
     if choice is not None and choice not in scale:
         known = ", ".join(f"{lv.key} ({lv.label})" for lv in scale.levels)
         raise BallotError("unknown_option", f"unknown option {choice!r}; options are {known}")
@@ -177,70 +178,68 @@ def cast(c: Campaign, case_id: str, token: str, choice: str | None) -> str:
         return Ballot(ballot_id=secrets.token_hex(8), round=round_no, category=category,
                       choice=key)
 
-    return ballot_box(c).cast(case_id, current.number, token, key, build).ballot_id
+    return ballot_box(ctx).cast(case_id, current.number, token, key, build).ballot_id
 
 
-def enter_paper_counts(c: Campaign, case_id: str, entries: PaperCount | Sequence[PaperCount], *,
+def enter_paper_counts(ctx: StepContext, case_id: str, entries: PaperCount | Sequence[PaperCount], *,
                        actor: Actor, replace: bool = False) -> Case:
     """Record paper-ballot counts entered by the scrutineers (event ``enter_paper_counts``)."""
-    role = guarded(c, case_id, "enter_paper_counts", actor, "record_vote", VOTE_STAGES)
+    role = guarded(ctx, case_id, "enter_paper_counts", actor, "record_vote", VOTE_STAGES)
 
     def apply(case: Case, now: pendulum.DateTime) -> tuple[dict[str, Any], None, tuple[()]]:
         check_stage(case, "enter_paper_counts", VOTE_STAGES)
         vote = _vote_of(case)
         try:
-            checked = enter_paper(vote, entries, policy=c.policy.scoring, replace=replace)
+            checked = enter_paper(vote, entries, policy=ctx.policy.scoring, replace=replace)
         except (BallotError, InputError) as exc:
             raise ballot_refusal(case, "enter_paper_counts", exc) from None
         _save(case, vote)
         return ({"round": vote.rounds[-1].number, "entries": [e.to_json() for e in checked],
                  "replace": replace}, None, ())
 
-    return c._record(case_id, "enter_paper_counts", actor=actor, role=role, apply=apply)
+    return ctx.side_step(case_id, "enter_paper_counts", actor=actor, role=role, apply=apply)
 
 
-def import_paper_counts(c: Campaign, source: str | os.PathLike[str] | IO[bytes], *, actor: Actor,
+def import_paper_counts(ctx: StepContext, source: str | os.PathLike[str] | IO[bytes], *, actor: Actor,
                         case_id: str | None = None) -> list[FireResult]:
     """Import paper counts from a CSV/XLSX file: for ``case_id``, or per its case column.
 
     The whole file is checked before anything is recorded (InputError naming row and
     column); then one ``enter_paper_counts`` event per case.
     """
-    from reviewflow.campaign import FireResult
-
-    by_case = read_paper_counts_by_case(source, policy=c.policy.scoring, case_id=case_id)
+    by_case = read_paper_counts_by_case(source, policy=ctx.policy.scoring, case_id=case_id)
     for target in by_case:
-        c.case(target)  # every case exists before anything is written
+        ctx.case(target)  # every case exists before anything is written
     out = []
     for target, entries in by_case.items():
         try:
-            out.append(FireResult(target, case=enter_paper_counts(c, target, entries,
+            out.append(FireResult(target, case=enter_paper_counts(ctx, target, entries,
                                                                   actor=actor)))
         except ReviewflowError as exc:
             out.append(FireResult(target, error=exc))
     return out
 
 
-def close_vote(c: Campaign, case_id: str, *, actor: Actor, scrub: bool = False) -> CloseResult:
+def close_vote(ctx: StepContext, case_id: str, *, actor: Actor, scrub: bool = False) -> CloseResult:
     """Close the vote and, with ``scrub``, scrub the ballot table after the closing commit
     (:func:`scrub_ballots`); a scrub that fails raises ScrubIncomplete naming the closed
     vote, whose ``result`` is the close's result."""
-    result = _close_vote(c, case_id, actor=actor)
+    result = _close_vote(ctx, case_id, actor=actor)
     if scrub:
         try:
-            scrub_ballots(c)
+            scrub_ballots(ctx)
         except ScrubIncomplete as exc:
             raise exc.after_close(case_id, result) from exc
     return result
 
 
-def scrub_ballots(c: Campaign) -> bool:
+def scrub_ballots(ctx: StepContext) -> bool:
     """Remove old copies of the campaign's ballot rows from the database's files (the
     box's ``scrub``); False when the box keeps nothing on disk (memory)."""
-    return ballot_box(c).scrub()
+    return ballot_box(ctx).scrub()
 
 
-def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
+def _close_vote(ctx: StepContext, case_id: str, *, actor: Actor) -> CloseResult:
     """Close the case's current vote round (event ``close_vote``): freeze it, record the tally
     and the digest of its ballots, and the counts the evaluation uses.
 
@@ -252,8 +251,8 @@ def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
     (three times), casts are stopped first in a write of their own, then the vote is
     closed (and reopened if the close fails).
     """
-    role = guarded(c, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
-    box = ballot_box(c)
+    role = guarded(ctx, case_id, "close_vote", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(ctx)
     in_commit = box.in_commit
     outcome: list[CloseResult] = []
 
@@ -267,7 +266,7 @@ def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
                                     case_id=case.case_id, event="close_vote")
         r.ballots = box.ballots(case.case_id, r.number)
         try:
-            result = close_round(vote, c.policy.scoring)
+            result = close_round(vote, ctx.policy.scoring)
         except BallotError as exc:
             raise ballot_refusal(case, "close_vote", exc) from None
         except TransitionRefused as exc:
@@ -279,8 +278,8 @@ def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
             case.data["vote"] = dict(result.tally.counts)
             case.data["vote_tally"] = result.tally.to_json()
         shown = {k: (None if t is None else t.to_json())
-                 for k, t in category_results(r, c.policy.scoring).items()}
-        extras = (RoundFrozen(campaign_id=c.id, case_id=case.case_id, round=r.number,
+                 for k, t in category_results(r, ctx.policy.scoring).items()}
+        extras = (RoundFrozen(campaign_id=ctx.campaign_id, case_id=case.case_id, round=r.number,
                               ballots=len(r.ballots)),) if in_commit else ()
         return ({"round": r.number, "status": result.status, "tally": result.tally.to_json(),
                  "digest": result.digest, "by_category": shown},
@@ -289,30 +288,30 @@ def _close_vote(c: Campaign, case_id: str, *, actor: Actor) -> CloseResult:
     with box.lock:
         if in_commit:  # frozen by the close commit itself
             try:
-                c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
+                ctx.side_step(case_id, "close_vote", actor=actor, role=role, apply=apply)
                 return outcome[0]
             except ConflictError:
                 pass  # ballots kept coming in while closing: stop the casts first (below)
-        current = _vote_of(c.case(case_id)).current
+        current = _vote_of(ctx.case(case_id)).current
         number = current.number if current is not None else 0
         box.freeze(case_id, number)
         try:
-            c._record(case_id, "close_vote", actor=actor, role=role, apply=apply)
+            ctx.side_step(case_id, "close_vote", actor=actor, role=role, apply=apply)
         except BaseException:
             box.thaw(case_id, number)
             raise
     return outcome[0]
 
 
-def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None,
+def revote(ctx: StepContext, case_id: str, *, actor: Actor, reason: str | None = None,
            void_reason: str | None = None) -> Case:
     """Start a re-vote (event ``revote``): a new round; the earlier ones are kept.
 
     After a void round nothing more is needed; after a closed round a ``reason``; an
     open round is voided first with ``void_reason``.
     """
-    role = guarded(c, case_id, "revote", actor, "record_vote", VOTE_STAGES)
-    box = ballot_box(c)
+    role = guarded(ctx, case_id, "revote", actor, "record_vote", VOTE_STAGES)
+    box = ballot_box(ctx)
     in_commit = box.in_commit
 
     def apply(case: Case, now: pendulum.DateTime
@@ -326,9 +325,9 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
                     raise InputError("the current round is open: give void_reason to void it")
                 r = vote.current
                 r.ballots = box.ballots(case.case_id, r.number)
-                voided = void_round(vote, void_reason, c.policy.scoring)
+                voided = void_round(vote, void_reason, ctx.policy.scoring)
                 if in_commit:
-                    extras = (RoundFrozen(campaign_id=c.id, case_id=case.case_id,
+                    extras = (RoundFrozen(campaign_id=ctx.campaign_id, case_id=case.case_id,
                                           round=r.number, ballots=len(r.ballots)),)
             new = open_round(vote, reason=reason)
         except (BallotError, InputError) as exc:
@@ -346,35 +345,35 @@ def revote(c: Campaign, case_id: str, *, actor: Actor, reason: str | None = None
     with box.lock:
         if in_commit:  # a voided round is frozen by the revote commit itself
             try:
-                return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
+                return ctx.side_step(case_id, "revote", actor=actor, role=role, apply=apply)
             except ConflictError:
                 pass  # ballots kept coming in meanwhile: stop the casts first (below)
-        current = _vote_of(c.case(case_id)).current
+        current = _vote_of(ctx.case(case_id)).current
         if current is not None and current.status == "open":
             box.freeze(case_id, current.number)
         try:
-            return c._record(case_id, "revote", actor=actor, role=role, apply=apply)
+            return ctx.side_step(case_id, "revote", actor=actor, role=role, apply=apply)
         except BaseException:
             if current is not None and current.status == "open":
                 box.thaw(case_id, current.number)
             raise
 
 
-def verify_votes(c: Campaign) -> list[str]:
+def verify_votes(ctx: StepContext) -> list[str]:
     """Recount every closed round of every case from the ballot box and compare it with
     the tally and digest its sealed ``close_vote`` event recorded (not with the case
     row, which anyone with write access to the database could edit); return the
     discrepancies."""
     from reviewflow import _verify
 
-    return [str(p) for p in _verify.verify_ballots(c.store, c.id, c.policy.scoring,
-                                                   ballot_box(c))]
+    return [str(p) for p in _verify.verify_ballots(ctx.store, ctx.campaign_id, ctx.policy.scoring,
+                                                   ballot_box(ctx))]
 
 
-def vote_round(c: Campaign, case_id: str) -> VoteRound | None:
+def vote_round(ctx: StepContext, case_id: str) -> VoteRound | None:
     """Return the case's current vote round with its ballots (for inspection)."""
-    vote = _vote_of(c.case(case_id))
+    vote = _vote_of(ctx.case(case_id))
     r = vote.current
     if r is not None:
-        r.ballots = ballot_box(c).ballots(case_id, r.number)
+        r.ballots = ballot_box(ctx).ballots(case_id, r.number)
     return r
