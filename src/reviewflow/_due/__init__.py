@@ -1,1 +1,2 @@
-"""The due-time rules behind reviewflow.deadlines, one module per job (anchors, rules, status, ladder, parse)."""
+"""The due-time rules behind reviewflow.deadlines, one module per job (anchors, rules,
+status, ladder, parse)."""
