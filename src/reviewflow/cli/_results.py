@@ -21,6 +21,7 @@ from reviewflow.cli._output import (
     table,
 )
 from reviewflow.exceptions import ConflictError, InputError, ScrubIncomplete
+from reviewflow.scoring import GradeScale
 
 __all__ = ["COMMANDS"]
 
@@ -111,15 +112,16 @@ def _results_rows(env: Env) -> list[Any]:
     return collect_results(env.campaign())
 
 
-def _csv_text(rows: list[Any]) -> str:
-    from reviewflow.export.results import OPTIONS
+def _csv_text(rows: list[Any], scale: GradeScale | None = None) -> str:
+    """The results as CSV: one column per option of ``scale`` (the campaign's; default the seed's)."""
     from reviewflow.export.xlsx import csv_text
 
+    keys = (scale or GradeScale.default()).keys
     header = ["rank", "case_id", "organization", "secretary", "stage",
-              *[k for k, _l, _p in OPTIONS], "valid", "score", "rounded", "grade"]
+              *keys, "valid", "score", "rounded", "grade"]
     return csv_text([header, *([
         "" if r.rank is None else r.rank, r.case_id, r.organization, r.secretary, r.stage,
-        *[r.counts.get(k, 0) for k, _l, _p in OPTIONS], r.valid,
+        *[r.counts.get(k, 0) for k in keys], r.valid,
         "" if r.score is None else r.score, "" if r.rounded is None else r.rounded,
         r.grade,
     ] for r in rows)])
@@ -162,7 +164,7 @@ def results(env: Env, fmt: str, out: str | None) -> int:
     if fmt == "json" or fmt == "table":
         text = json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2)
     elif fmt == "csv":
-        text = _csv_text(rows)
+        text = _csv_text(rows, campaign.policy.scoring.scale)
     elif fmt == "md":
         text = notice_markdown(rows, policy=campaign.policy)
     else:

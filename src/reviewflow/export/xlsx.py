@@ -20,11 +20,13 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reviewflow.export.results import OPTIONS, ResultRow
+from reviewflow.export.results import ResultRow
 from reviewflow.policy import Policy
+from reviewflow.scoring import GradeScale
 
 __all__ = ["FORMULA_START", "csv_text", "safe_text", "workbook_text", "write_workbook"]
 
@@ -35,12 +37,27 @@ _RISKY_LINE_START = re.compile(r"(\r\n|\r|\n)(?=[=+\-@\t\r])")
 #: What openpyxl refuses in a cell (the same set as ``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``).
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
-_HEADERS = {
-    "zh": ["名次", "案例编号", "党组织", "书记", "阶段", *[label for _k, label, _p in OPTIONS],
-           "有效票", "得分", "等次"],
-    "en": ["rank", "case", "organisation", "secretary", "stage", *[key for key, _l, _p in OPTIONS],
-           "valid ballots", "score", "grade"],
-}
+def _headers(scale: GradeScale, lang: str) -> list[str]:
+    """The results sheet's header: who, the scale's options (labels in Chinese), the score."""
+    if lang == "zh":
+        return ["名次", "案例编号", "党组织", "书记", "阶段", *[lv.label or lv.key for lv in scale.levels],
+                "有效票", "得分", "等次"]
+    return ["rank", "case", "organisation", "secretary", "stage", *scale.keys,
+            "valid ballots", "score", "grade"]
+
+
+def _formula(scale: GradeScale, lang: str) -> str:
+    """The scale's formula in words: each counted option times its points, over the valid ballots."""
+    counted = [lv for lv in scale.levels if lv.in_denominator]
+    if lang == "zh":
+        terms = " + ".join(f"{lv.label or lv.key}×{_points(lv.points)}" for lv in counted)
+        return f"得分 = ({terms}) ÷ 有效票数"
+    terms = " + ".join(f"{lv.key}×{_points(lv.points)}" for lv in counted)
+    return f"score = ({terms}) ÷ valid"
+
+
+def _points(points: Decimal) -> str:
+    return str(int(points)) if points == points.to_integral_value() else f"{points.normalize():f}"
 
 
 def safe_text(value: str) -> str:
@@ -109,33 +126,36 @@ def write_workbook(
     """
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     target = Path(path)
     wb = Workbook()
     ws = wb.active
     ws.title = "结果" if lang == "zh" else "results"
-    headers = _HEADERS.get(lang, _HEADERS["en"])
+    scale = policy.scoring.scale if policy is not None else GradeScale.default()
+    headers = _headers(scale, "zh" if lang == "zh" else "en")
     for col, text in enumerate(headers, 1):
         _put(ws, 1, col, text)
         ws.cell(row=1, column=col).font = Font(bold=True)
     for r, row in enumerate(rows, 2):
         values: list[Any] = [row.rank, row.case_id, row.organization, row.secretary, row.stage]
-        values += [row.counts.get(key, 0) for key, _l, _p in OPTIONS]
+        values += [row.counts.get(key, 0) for key in scale.keys]
         values += [row.valid, row.rounded, row.grade]
         for col, value in enumerate(values, 1):
             _put(ws, r, col, value)
         ws.cell(row=r, column=len(values) - 1).number_format = "0.00"
     ws.freeze_panes = "A2"
-    for letter, width in zip("ABCDEFGHIJKL", (6, 14, 28, 12, 12, 6, 6, 6, 6, 8, 8, 6), strict=True):
-        ws.column_dimensions[letter].width = width
+    widths = (6, 14, 28, 12, 12, *[6] * len(scale.keys), 8, 8, 6)
+    for col, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(col)].width = width
 
     info = wb.create_sheet("计分办法" if lang == "zh" else "formula")
     lines: list[tuple[str, Any]] = []
     if lang == "zh":
-        lines.append(("计分公式", "得分 = (好×100 + 较好×80 + 一般×60 + 差×0) ÷ 有效票数"))
+        lines.append(("计分公式", _formula(scale, "zh")))
         lines.append(("名次", "按精确得分从高到低；得分相同名次并列"))
     else:
-        lines.append(("formula", "score = (good×100 + fairly_good×80 + average×60 + poor×0) ÷ valid"))
+        lines.append(("formula", _formula(scale, "en")))
         lines.append(("rank", "by exact score, highest first; equal scores share a rank"))
     if title:
         lines.insert(0, ("标题" if lang == "zh" else "title", title))
