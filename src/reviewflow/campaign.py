@@ -520,11 +520,7 @@ def _open_store(store: Store | str | None) -> Store:
 
         return MemoryStore()
     if isinstance(store, str):
-        from reviewflow import store as _store_pkg
+        from reviewflow.store import open_store
 
-        opener = getattr(_store_pkg, "open_store", None)
-        if opener is None:
-            raise InputError(f"cannot open store {store!r}: SQL stores are not available")
-        opened: Store = opener(store)
-        return opened
+        return open_store(store)
     return store

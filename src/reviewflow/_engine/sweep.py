@@ -181,7 +181,7 @@ def sweep(ctx: StepContext, work: DeadlineWork, now: _dt.datetime | None = None,
     todo = ids
     # On a database server the next batch is built while one commits; SQLite's own work
     # runs in this process, under the same interpreter lock: nothing would overlap.
-    pipelined = bool(getattr(ctx.store, "server", False)) and len(ids) > CHUNK
+    pipelined = ctx.store.server and len(ids) > CHUNK
     while todo:
         run.retry = []
         if pipelined:
