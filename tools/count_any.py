@@ -1,10 +1,11 @@
 """Count ``Any`` in the public signatures of reviewflow.
 
 Public: every name a public module offers (its ``__all__``, else its names without a
-leading underscore that reviewflow defines), wherever it is defined (a façade's
-re-exports count), and the public methods and properties of public classes
-(``__init__`` included). Each ``Any`` in a parameter or return annotation counts once per
-function, however many modules offer it. ``--list`` prints each function and its count.
+leading underscore that reviewflow defines; and the ``reviewflow_*`` hook specifications),
+wherever it is defined (a façade's re-exports count), and the public methods and
+properties of public classes (``__init__`` included). Each ``Any`` in a parameter or
+return annotation counts once per function, however many modules offer it. ``--list``
+prints each function and its count.
 
     python tools/count_any.py [--list]
 """
@@ -42,8 +43,8 @@ def _modules() -> Iterator[Any]:
 
 def _public_names(module: Any) -> list[str]:
     names = getattr(module, "__all__", None)
-    if names is not None:
-        return list(names)
+    if names is not None:  # and the hook specifications (reviewflow.hooks), public by name
+        return [*names, *(n for n in vars(module) if n.startswith("reviewflow_"))]
     return [n for n, v in vars(module).items() if not n.startswith("_")
             and getattr(v, "__module__", "").startswith("reviewflow")]
 
