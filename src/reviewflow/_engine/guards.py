@@ -55,6 +55,6 @@ def guarded(ctx: StepContext, case_id: str, event: str, actor: Actor, permission
 
 
 def ballot_refusal(case: Case, event: str, exc: BallotError | InputError) -> TransitionRefused:
-    reason = getattr(exc, "reason", "invalid_data")
+    reason = exc.reason or "invalid_data"  # an InputError without a code of its own
     return TransitionRefused(reason, str(exc).rsplit(" [", 1)[0], case_id=case.case_id,
                              event=event)
