@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import grimp
 import pytest
@@ -75,13 +76,13 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
 
 def test_cycle_finder_finds_a_cycle() -> None:
     class Fake:
-        modules = {"a", "b", "c"}
+        modules: ClassVar[set[str]] = {"a", "b", "c"}
 
         @staticmethod
         def find_modules_directly_imported_by(m: str) -> set[str]:
             return {"a": {"b"}, "b": {"a"}, "c": {"a"}}[m]
 
-    assert [["a", "b"]] == _cycles(Fake())  # type: ignore[arg-type]
+    assert _cycles(Fake()) == [["a", "b"]]  # type: ignore[arg-type]
 
 
 def test_no_import_cycle() -> None:
@@ -94,7 +95,7 @@ def test_no_import_cycle() -> None:
         back = graph.find_shortest_chain(importer=second, imported=first) or ()
         described.append(f"{len(component)} modules {component}: {' -> '.join(there)} and "
                          f"{' -> '.join(back)}")
-    assert [] == described
+    assert described == []
 
 
 def test_no_module_past_the_limit() -> None:
@@ -104,7 +105,7 @@ def test_no_module_past_the_limit() -> None:
         if "migrations" not in path.parts
         and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     )
-    assert [] == long
+    assert long == []
 
 
 def test_the_library_never_imports_a_front_end() -> None:
@@ -117,7 +118,7 @@ def test_the_library_never_imports_a_front_end() -> None:
         for imported in graph.find_modules_directly_imported_by(module):
             if imported.startswith(front):
                 offenders.append(f"{module} imports {imported}")
-    assert [] == offenders
+    assert offenders == []
 
 
 def test_the_store_imports_no_engine_feature_or_front_end() -> None:
@@ -131,7 +132,7 @@ def test_the_store_imports_no_engine_feature_or_front_end() -> None:
         for imported in graph.find_modules_directly_imported_by(module)
         if imported.startswith(above)
     )
-    assert [] == offenders
+    assert offenders == []
 
 
 def test_import_linter_contracts_hold() -> None:
@@ -144,7 +145,7 @@ def test_import_linter_contracts_hold() -> None:
                             no_cache=True)
     finally:
         sys.path.remove(str(SRC.parent))
-    assert 0 == code
+    assert code == 0
 
 
 def test_no_getattr_probe_of_the_projects_own_objects() -> None:
@@ -162,7 +163,7 @@ def test_no_getattr_probe_of_the_projects_own_objects() -> None:
                     and not node.args[1].value.startswith("__")):
                 offenders.append(f"{path.relative_to(SRC.parent)}:{node.lineno} "
                                  f"getattr(..., {node.args[1].value!r}, ...)")
-    assert [] == offenders
+    assert offenders == []
 
 
 def test_every_source_directory_is_a_package() -> None:
@@ -173,4 +174,4 @@ def test_every_source_directory_is_a_package() -> None:
         if d.is_dir() and d.name != "__pycache__" and any(d.glob("*.py"))
         and not (d / "__init__.py").exists()
     )
-    assert [] == missing
+    assert missing == []
