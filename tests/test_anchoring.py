@@ -133,8 +133,8 @@ def attrs_evolve_mac(anchor: rf.Anchor, campaign: rf.Campaign) -> rf.Anchor:
 
     from reviewflow._macs import anchor_mac
 
-    assert campaign._audit_key is not None
-    return attrs.evolve(anchor, mac=anchor_mac(campaign._audit_key, anchor.digest))
+    assert campaign._engine.audit_key is not None
+    return attrs.evolve(anchor, mac=anchor_mac(campaign._engine.audit_key, anchor.digest))
 
 
 def test_an_anchor_signed_with_another_key_is_reported() -> None:

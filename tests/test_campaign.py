@@ -462,7 +462,7 @@ class TestHooks:
         open_one(campaign)
         case = campaign.case("s1")
         # an event committed by a process that died before telling the hooks
-        step = campaign._prepare(case, "finish_research", BUREAU, {"problems": ["p"]})
+        step = campaign._engine.prepare(case, "finish_research", BUREAU, {"problems": ["p"]})
         assert campaign.store.commit([Commit(
             case=step.case, expected_version=step.expected_version, events=step.events)]) == [None]
         recorder = HookRecorder()
@@ -496,7 +496,7 @@ class TestConcurrencyAndIdempotency:
         open_one(campaign)
         stale = campaign.case("s1")
         campaign.fire("s1", "finish_research", actor=BUREAU, problems=["p"])
-        step = campaign._prepare(stale, "finish_research", BUREAU, {"problems": ["q"]})
+        step = campaign._engine.prepare(stale, "finish_research", BUREAU, {"problems": ["q"]})
 
         [error] = campaign.store.commit([Commit(
             case=step.case, expected_version=step.expected_version, events=step.events)])
@@ -602,7 +602,7 @@ class TestSideSteps:
             case.data["note"] = "x"
             return {"note": "x"}, None, ()
 
-        case = campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
+        case = campaign._engine.side_step("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
 
         assert case.stage == rf.Stage.RESEARCH
         assert (case.history[-1].from_stage, case.history[-1].to_stage) == ("research", "research")
@@ -625,7 +625,7 @@ class TestSideSteps:
             raise rf.TransitionRefused("closed", "no notes now", case_id=case.case_id, event="x")
 
         with pytest.raises(rf.TransitionRefused):
-            campaign._record("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
+            campaign._engine.side_step("s1", "annotate", actor=BUREAU, role="organizer", apply=apply)
         assert "note" not in campaign.case("s1").data
         assert [r.reason for r in campaign.refusals()] == ["closed"]
 
@@ -636,7 +636,7 @@ class TestSideSteps:
         def apply(case: rf.Case, now: pendulum.DateTime) -> tuple[dict[str, object], None, tuple[()]]:
             return {}, None, ()
 
-        results = campaign._record_many(["a", "missing"], "annotate", actor=BUREAU,
+        results = campaign._engine.side_step_many(["a", "missing"], "annotate", actor=BUREAU,
                                         role="organizer", apply=apply)
         assert [r.ok for r in results] == [True, False]
         assert campaign.case("a").version == 2

@@ -497,7 +497,7 @@ def test_hook_wrappers_are_refused_at_register(plugin: object) -> None:
         campaign.register(plugin, name="timing")
     assert excinfo.value.hook == "register"
     assert "reviewflow_step" in str(excinfo.value)
-    assert campaign._pm.list_name_plugin() == []  # nothing half-registered
+    assert campaign._engine.pm.list_name_plugin() == []  # nothing half-registered
     campaign.register(Audit(), name="audit")  # an ordinary plugin still goes in
 
 
@@ -505,7 +505,7 @@ def test_plugins_without_a_name_get_their_class_name() -> None:
     campaign = rf.Campaign(rf.Policy.default(year=2016), clock=rf.FrozenClock(START))
     campaign.register(Audit())
     campaign.register(Audit())
-    names = [name for name, _ in campaign._pm.list_name_plugin()]
+    names = [name for name, _ in campaign._engine.pm.list_name_plugin()]
     assert names == [f"{__name__}.Audit", f"{__name__}.Audit#2"]
     with pytest.raises(rf.PluginError):
         campaign.register(Audit(), name="")

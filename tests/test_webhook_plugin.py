@@ -218,6 +218,6 @@ def test_a_policy_that_does_not_name_the_plugin_never_loads_it() -> None:
 
     campaign, _clock = seed_campaign()
     assert campaign.policy.plugins == ()
-    assert campaign._pm.get_plugins() == set()  # nothing registered by itself
+    assert campaign._engine.pm.get_plugins() == set()  # nothing registered by itself
     with pytest.raises(rf.PluginError, match="not installed"):
         load_named(["webhook-not-installed"])

@@ -91,18 +91,6 @@ class Campaign:
         engine.redeliverers["publish_results"] = (
             "reviewflow_results_published",
             functools.partial(publication.redeliver_published, engine))
-        # The private names the features not yet on the StepContext use.
-        self._pm = engine.pm
-        self._now = engine.now
-        self._refuse = engine.refuse
-        self._record = engine.side_step
-        self._record_many = engine.side_step_many
-        self._call_hook = engine.call_hook
-        self._after_commit = engine.after_commit
-        self._load_many = engine.load_many
-        self._roles_for = engine.roles_for
-        self._prepare = engine.prepare
-        self._commit = engine.commit
         for plugin in plugins:
             self.register(plugin)
         if policy.plugins:
@@ -149,22 +137,6 @@ class Campaign:
     @delivery_backoff.setter
     def delivery_backoff(self, backoff: _delivery.Backoff) -> None:
         self._engine.delivery_backoff = backoff
-
-    @property
-    def _audit_key(self) -> bytes | None:
-        return self._engine.audit_key
-
-    @property
-    def _calendar(self) -> object:
-        return self._engine.host_calendar
-
-    @property
-    def _has_hooks(self) -> bool:
-        return self._engine.has_hooks
-
-    @property
-    def _outbox(self) -> bool:
-        return self._engine.has_hooks or self._engine.store.durable
 
     # ------------------------------------------------------------------ plugins and hooks
 

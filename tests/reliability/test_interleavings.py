@@ -111,14 +111,14 @@ def test_paused_writer_loses_cleanly(
 
     # P reads and prepares its step, then pauses
     event, actor, data = mine
-    paused = p._prepare(p.case("x"), event, actor, dict(data))
+    paused = p._engine.prepare(p.case("x"), event, actor, dict(data))
     # W fires its command to the end
     w_event, w_actor, w_data = theirs
     won = w.fire("x", w_event, actor=w_actor, **w_data)
     assert won.version == base.version + 1
     # P resumes and commits what it prepared
     heard_before = len(workers.hooks[0].calls)
-    [error] = p._commit([paused])
+    [error] = p._engine.commit([paused])
     assert isinstance(error, rf.ConflictError), error
     assert (error.expected, error.actual) == (base.version, base.version + 1)
     assert len(workers.hooks[0].calls) == heard_before  # nobody was told of the lost step
@@ -264,11 +264,11 @@ def test_sweep_rung_vs_finishing_the_stage(kind: str, rung_first: bool, make_sto
     rung = ops.rung_step(p._engine, p._engine.deadline_work, p.case("x"), workers.clock.now())
     assert rung is not None, "a reminder should be due on 15 January"
     if rung_first:
-        step = p._prepare(p.case("x"), "submit_report", CAST.secretary("x"),
+        step = p._engine.prepare(p.case("x"), "submit_report", CAST.secretary("x"),
                           {"report": passing_report()})
         [error] = p.store.commit([rung.commit])
         assert error is None
-        [error] = p._commit([step])
+        [error] = p._engine.commit([step])
         assert isinstance(error, rf.ConflictError)
         after = p.fire("x", "submit_report", actor=CAST.secretary("x"), report=passing_report())
         assert after.stage is rf.Stage.APPROVAL
