@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import pendulum
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -238,6 +239,17 @@ def test_allowed_lists_every_fired_event_as_the_campaign_does() -> None:
         assert [e.name for e, _ in mine] == [p.event for p in theirs] == EVENTS
         assert [tuple(r.reason for r in refusals) for _, refusals in mine] == [
             p.reasons for p in theirs]
+
+
+def test_allowed_refuses_an_actor_that_is_not_an_actor_as_fire_does() -> None:
+    campaign = rf.Campaign(POLICY, clock=FrozenClock(at(1, 12)))
+    campaign.open_case("s1", organization="一中", secretary=LI)
+    for call in (lambda: campaign.allowed("s1", "li"),
+                 lambda: campaign.fire("s1", "submit_report", actor="li")):
+        with pytest.raises(rf.InputError) as info:
+            call()
+        assert info.value.reason == "invalid_argument"
+    assert campaign.refusals() == []
 
 
 def test_the_module_imports_only_pure_rules() -> None:

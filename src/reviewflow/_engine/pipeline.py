@@ -255,6 +255,7 @@ class Engine:
 
     def allowed(self, case_id: str, actor: Actor) -> list[Permission]:
         """Every event with whether ``actor`` may fire it on the case now, and why not."""
+        _ids.check_command(actor, None, 0)  # as fire: an Actor, or InputError
         case = self.case(case_id)
         now, iso = self.now()
         last = case.data.get("last_at")
