@@ -487,12 +487,6 @@ class Campaign:
 
 
 def _open_store(store: Store | str | None) -> Store:
-    if store is None:
-        from reviewflow.store.memory import MemoryStore
+    from reviewflow.store import open_store
 
-        return MemoryStore()
-    if isinstance(store, str):
-        from reviewflow.store import open_store
-
-        return open_store(store)
-    return store
+    return open_store(store)

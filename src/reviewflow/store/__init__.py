@@ -43,10 +43,31 @@ def open_store(store: Store | str | None = None, *, timeouts: Timeouts | None = 
 
         return SqlStore(store, timeouts=timeouts)
     if not isinstance(store, Store):
+        missing = [name for name in _store_members() if not hasattr(store, name)]
+        if len(missing) < len(_store_members()):  # a store of the host's own, not complete
+            raise InputError(
+                f"store {type(store).__name__} lacks what every reviewflow store offers: "
+                f"{', '.join(missing)}; implement them (reviewflow.store.Store lists each, "
+                "docs/how-to/persist.md says what they keep) or pass a database URL",
+                reason="invalid_argument",
+            )
         raise InputError(
-            f"store must be a Store, a database URL or None, not {type(store).__name__}"
+            f"store must be a Store, a database URL or None, not {type(store).__name__}",
+            reason="invalid_argument",
         )
     return store
+
+
+def _store_members() -> list[str]:
+    """The public members of the :class:`Store` protocol (its parts' included), in order."""
+    names: dict[str, None] = {}
+    for cls in reversed(Store.__mro__):
+        if cls is object or not getattr(cls, "_is_protocol", False):
+            continue
+        for name in (*getattr(cls, "__annotations__", {}), *vars(cls)):
+            if not name.startswith("_"):
+                names[name] = None
+    return list(names)
 
 
 def __getattr__(name: str) -> object:
