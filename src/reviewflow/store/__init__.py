@@ -62,7 +62,7 @@ def _store_members() -> list[str]:
     """The public members of the :class:`Store` protocol (its parts' included), in order."""
     names: dict[str, None] = {}
     for cls in reversed(Store.__mro__):
-        if cls is object or not getattr(cls, "_is_protocol", False):
+        if not cls.__module__.startswith("reviewflow.store"):  # Protocol, Generic, object
             continue
         for name in (*getattr(cls, "__annotations__", {}), *vars(cls)):
             if not name.startswith("_"):
